@@ -1,0 +1,184 @@
+// CallRcu(), Retire(), Barrier(): deferred reclamation on liburcu's call_rcu
+// worker, with backpressure, exception containment and an exit-time drain.
+#include "rcu/call_rcu.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <string>
+
+#include "rcu/diagnostics.h"
+#include "rcu/grace_period.h"
+#include "rcu/internal/runtime.h"
+#include "rcu/internal/sanitizer.h"
+#include "rcu/internal/urcu.h"
+#include "rcu/read_guard.h"
+
+namespace rcu {
+
+struct RcuHeadAccess {
+  static ::rcu_head* Link(RcuHead* head) { return &head->head_; }
+  static RcuHead* FromLink(::rcu_head* link) {
+    static_assert(std::is_standard_layout_v<RcuHead>, "container_of needs it");
+    return reinterpret_cast<RcuHead*>(link);
+  }
+  static void SetCallback(RcuHead* head, void (*callback)(RcuHead*)) {
+    head->callback_ = callback;
+  }
+  static void Invoke(RcuHead* head) { head->callback_(head); }
+};
+
+namespace internal {
+namespace {
+
+constexpr std::size_t kDefaultBacklogLimit = 100000;
+
+std::atomic<std::size_t> backlog_limit{kDefaultBacklogLimit};
+// Set once the exit-time drain has run; later callbacks run synchronously.
+std::atomic<bool> exiting{false};
+
+// Threads waiting for the worker to catch up. `waiters` is changed under
+// `mu`; the worker reads it without the lock to skip notifying when nobody
+// waits (see the comment in RunCallback()).
+struct Backlog {
+  std::mutex mu;
+  std::condition_variable drained;
+  std::atomic<int> waiters{0};
+};
+
+Backlog& GetBacklog() {
+  static Backlog* backlog = new Backlog;
+  return *backlog;
+}
+
+bool BacklogDrained() {
+  return PendingCallbacks() <= backlog_limit.load(std::memory_order_relaxed) / 2;
+}
+
+void RunCallback(RcuHead* head) {
+  Counters& counters = GetCounters();
+  in_callback = true;
+  try {
+    RcuHeadAccess::Invoke(head);
+  } catch (const std::exception& e) {
+    Bump(counters.callbacks_failed);
+    Report(Diagnostic::Kind::kCallbackThrew, false,
+           std::string("rcu: an RCU callback threw (") + e.what() +
+               "); callbacks must not throw. It was dropped; later callbacks still run");
+  } catch (...) {
+    Bump(counters.callbacks_failed);
+    Report(Diagnostic::Kind::kCallbackThrew, false,
+           "rcu: an RCU callback threw a non-std::exception; callbacks must not "
+           "throw. It was dropped; later callbacks still run");
+  }
+  in_callback = false;
+  // seq_cst pairs with the waiter's increment of `waiters` followed by its
+  // read of the counters: either it sees this invocation, or we see it.
+  counters.callbacks_invoked.fetch_add(1, std::memory_order_seq_cst);
+  Backlog& backlog = GetBacklog();
+  if (backlog.waiters.load(std::memory_order_seq_cst) > 0 && BacklogDrained()) {
+    std::lock_guard<std::mutex> lock(backlog.mu);
+    backlog.drained.notify_all();
+  }
+}
+
+// liburcu's callback: runs on the worker after a grace period.
+void Trampoline(::rcu_head* link) {
+  TsanGracePeriodEnd();
+  RunCallback(RcuHeadAccess::FromLink(link));
+}
+
+void WaitForBacklog() {
+  if (InReadSection() || in_callback) return;  // waiting could deadlock
+  Bump(GetCounters().backlog_waits);
+  Backlog& backlog = GetBacklog();
+  std::unique_lock<std::mutex> lock(backlog.mu);
+  backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
+  backlog.drained.wait(lock, BacklogDrained);
+  backlog.waiters.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void CheckMayWaitForCallbacks() {
+  if (in_callback) {
+    Report(Diagnostic::Kind::kBlockingInCallback, true,
+           "rcu: rcu::Barrier() called from an RCU callback; it would wait for "
+           "that callback forever");
+  }
+  if (InReadSection()) {
+    Report(Diagnostic::Kind::kSynchronizeInReadSection, true,
+           "rcu: rcu::Barrier() called inside a read-side critical section (a "
+           "ReadGuard is alive on this thread); it would wait forever. End the "
+           "ReadGuard first.");
+  }
+}
+
+}  // namespace
+
+std::uint64_t PendingCallbacks() {
+  const Counters& c = GetCounters();
+  // Read invoked first: both only grow, so the difference never underflows.
+  const std::uint64_t invoked = c.callbacks_invoked.load(std::memory_order_seq_cst);
+  const std::uint64_t queued = c.callbacks_queued.load(std::memory_order_seq_cst);
+  return queued - invoked;
+}
+
+bool ReclaimInlineAfterGracePeriod() {
+  if (InReadSection() || in_callback) return false;
+  Synchronize();
+  return true;
+}
+
+// Registered with atexit() on first use of the library (EnsureProcessHooks).
+void DrainCallbacksAtExit() {
+  if (!InReadSection() && !in_callback && PendingCallbacks() > 0) {
+    urcu_memb_barrier();
+    TsanGracePeriodEnd();
+  }
+  exiting.store(true, std::memory_order_release);
+}
+
+}  // namespace internal
+
+void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
+  // call_rcu() takes liburcu's read lock internally: register first.
+  if (!internal::thread_registered) internal::RegisterCurrentThread();
+  RcuHeadAccess::SetCallback(head, callback);
+  internal::Counters& counters = internal::GetCounters();
+  counters.callbacks_queued.fetch_add(1, std::memory_order_seq_cst);
+  if (internal::exiting.load(std::memory_order_acquire) && !InReadSection() &&
+      !internal::in_callback) {
+    // The exit-time drain has run: nothing guarantees the worker runs again.
+    Synchronize();
+    internal::RunCallback(head);
+    return;
+  }
+#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
+  internal::TsanGracePeriodEnd();  // the annotation stays; the wait does not
+  internal::RunCallback(head);
+  return;
+#endif
+  internal::EnsureWatchdog();
+  urcu_memb_call_rcu(RcuHeadAccess::Link(head), &internal::Trampoline);
+  if (internal::PendingCallbacks() > internal::backlog_limit.load(std::memory_order_relaxed)) {
+    internal::WaitForBacklog();
+  }
+}
+
+void Barrier() {
+  internal::CheckMayWaitForCallbacks();
+  internal::RegisterCurrentThread();
+  urcu_memb_barrier();
+  internal::TsanGracePeriodEnd();
+}
+
+void SetCallbackBacklogLimit(std::size_t limit) {
+  internal::backlog_limit.store(limit < 2 ? 2 : limit, std::memory_order_relaxed);
+}
+
+std::size_t CallbackBacklogLimit() {
+  return internal::backlog_limit.load(std::memory_order_relaxed);
+}
+
+}  // namespace rcu

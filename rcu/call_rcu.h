@@ -1,0 +1,177 @@
+// rcu/call_rcu.h: deferred reclamation.
+//
+// After a writer unpublishes an object, readers may still hold it until their
+// guards end. Instead of waiting (rcu/grace_period.h), hand it over:
+//
+//   rcu::Retire(old);                        // delete old after a grace period
+//   rcu::Retire(old, [](Node* n) { pool.Free(n); });   // custom deleter
+//   rcu::CallRcu([name = std::move(name)] { Log(name); });  // any callable
+//
+// Callbacks run on one worker thread (liburcu's default call_rcu thread,
+// whatever the CPU count), in batches, each after a grace period that began
+// after it was queued. These calls never block a reader and may be made inside
+// a read-side critical section.
+//
+// No allocation: an object that derives from `rcu::RcuObjBase<T>` carries its
+// own queue link, and `rcu::Retire(obj)` then allocates nothing. For C-style
+// code, `CallRcu(RcuHead*, fn)` takes an embedded head.
+//
+// Rules:
+//  - Callbacks must not throw. One that does is reported (rcu/diagnostics.h),
+//    counted in Stats::callbacks_failed, and dropped; the rest keep running.
+//  - Callbacks may queue further callbacks and may enter read-side sections,
+//    but must not call Barrier() (diagnosed, fatal).
+//  - Backpressure: when more than CallbackBacklogLimit() callbacks are waiting,
+//    a thread that queues another waits until the worker has caught up to half
+//    the limit, so a retire storm cannot grow memory without bound. Threads
+//    inside a read-side section, and the worker itself, are never made to wait.
+//  - Barrier() waits until every callback queued before it has run.
+//  - At exit: the first call in a process registers an atexit handler that
+//    runs Barrier(), so callbacks queued before exit() run before the static
+//    objects constructed before that first call are destroyed, and leak
+//    checkers see no pending objects. Callbacks queued after that handler
+//    has run wait for a grace period and run in the caller. _exit() and
+//    quick_exit() run no callbacks.
+//  - fork(): the worker is stopped around fork() and recreated in the child
+//    (liburcu's call_rcu fork hooks, installed automatically). Callbacks queued
+//    before fork() run in the parent; in the child they run too, since the
+//    queue is copied. The child may read, retire and synchronize, as long as no
+//    other thread of the parent was inside a read-side section at the fork.
+#ifndef RCU_CALL_RCU_H_
+#define RCU_CALL_RCU_H_
+
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "rcu/internal/urcu.h"
+
+namespace rcu {
+
+// A queue link for one pending callback. Embed it (or derive from it) to queue
+// a callback without allocating.
+class RcuHead {
+ public:
+  RcuHead() noexcept : head_{}, callback_(nullptr) {}
+  RcuHead(const RcuHead&) noexcept : RcuHead() {}
+  RcuHead& operator=(const RcuHead&) noexcept { return *this; }
+
+ private:
+  friend struct RcuHeadAccess;
+  ::rcu_head head_;  // liburcu's link; valid only while queued
+  void (*callback_)(RcuHead*);
+};
+
+// call_rcu: runs `callback(head)` after a grace period. `*head` must stay
+// valid and unused until the callback runs.
+void CallRcu(RcuHead* head, void (*callback)(RcuHead*));
+
+// Runs `fn()` after a grace period. `fn` may be move-only.
+template <typename F>
+void CallRcu(F&& fn);
+
+// kfree_rcu: `delete ptr` after a grace period. Allocates nothing when T
+// derives from RcuObjBase<T>; otherwise one small node.
+template <typename T>
+void Retire(T* ptr);
+
+// `deleter(ptr)` after a grace period.
+template <typename T, typename Deleter>
+void Retire(T* ptr, Deleter deleter);
+
+// Waits until every callback queued before the call has run. Must not be
+// called inside a read-side section or from a callback (diagnosed, fatal).
+void Barrier();
+
+// Backpressure threshold (see the file comment). The default is 100,000.
+void SetCallbackBacklogLimit(std::size_t limit);
+std::size_t CallbackBacklogLimit();
+
+// Base class for objects retired without allocating, in the manner of C++26's
+// std::rcu_obj_base:
+//
+//   struct Node : rcu::RcuObjBase<Node> { int value; };
+//   rcu::Retire(node);   // or node->Retire();
+template <typename T>
+class RcuObjBase : private RcuHead {
+ public:
+  // `delete static_cast<T*>(this)` after a grace period.
+  void Retire() noexcept {
+    CallRcu(static_cast<RcuHead*>(this), [](RcuHead* head) {
+      delete static_cast<T*>(static_cast<RcuObjBase*>(head));
+    });
+  }
+
+ protected:
+  RcuObjBase() = default;
+  ~RcuObjBase() = default;
+};
+
+// ---------------------------------------------------------------------------
+// Implementation details.
+
+namespace internal {
+
+// If a node cannot be allocated, waits for a grace period in the caller and
+// returns true (the caller then reclaims inline); returns false if that is
+// not allowed here (inside a read-side section or a callback), in which case
+// the caller rethrows std::bad_alloc.
+bool ReclaimInlineAfterGracePeriod();
+
+template <typename F>
+struct CallbackNode : RcuHead {
+  explicit CallbackNode(F&& f) : fn(std::move(f)) {}
+  explicit CallbackNode(const F& f) : fn(f) {}
+  F fn;
+
+  static void Run(RcuHead* head) {
+    std::unique_ptr<CallbackNode> node(static_cast<CallbackNode*>(head));
+    node->fn();
+  }
+};
+
+template <typename T, typename = void>
+struct IsRcuObj : std::false_type {};
+template <typename T>
+struct IsRcuObj<T, std::enable_if_t<std::is_base_of_v<RcuObjBase<T>, T>>>
+    : std::true_type {};
+
+}  // namespace internal
+
+template <typename F>
+void CallRcu(F&& fn) {
+  using Node = internal::CallbackNode<std::decay_t<F>>;
+  auto* node = new Node(std::forward<F>(fn));
+  CallRcu(static_cast<RcuHead*>(node), &Node::Run);
+}
+
+template <typename T, typename Deleter>
+void Retire(T* ptr, Deleter deleter) {
+  if (ptr == nullptr) return;
+  auto reclaim = [ptr, d = std::move(deleter)]() mutable { d(ptr); };
+  using Node = internal::CallbackNode<decltype(reclaim)>;
+  auto* node = new (std::nothrow) Node(std::move(reclaim));
+  if (node == nullptr) {
+    // Out of memory: reclaim the slow way rather than lose or leak `ptr`.
+    if (!internal::ReclaimInlineAfterGracePeriod()) throw std::bad_alloc();
+    reclaim();
+    return;
+  }
+  CallRcu(static_cast<RcuHead*>(node), &Node::Run);
+}
+
+template <typename T>
+void Retire(T* ptr) {
+  if (ptr == nullptr) return;
+  if constexpr (internal::IsRcuObj<T>::value) {
+    ptr->Retire();
+  } else {
+    Retire(ptr, std::default_delete<T>());
+  }
+}
+
+}  // namespace rcu
+
+#endif  // RCU_CALL_RCU_H_

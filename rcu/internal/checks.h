@@ -1,0 +1,27 @@
+// Internal: fatal errors and debug-build checks with clear messages.
+#ifndef RCU_INTERNAL_CHECKS_H_
+#define RCU_INTERNAL_CHECKS_H_
+
+namespace rcu {
+namespace internal {
+
+// Writes "rcu: <message> (<file>:<line>)" to stderr and aborts.
+[[noreturn]] void CheckFailed(const char* message, const char* file, int line);
+
+}  // namespace internal
+}  // namespace rcu
+
+#ifdef NDEBUG
+#define RCU_INTERNAL_DCHECK(condition, message) \
+  do {                                          \
+  } while (false)
+#else
+#define RCU_INTERNAL_DCHECK(condition, message)                       \
+  do {                                                                \
+    if (!(condition)) {                                               \
+      ::rcu::internal::CheckFailed((message), __FILE__, __LINE__);    \
+    }                                                                 \
+  } while (false)
+#endif
+
+#endif  // RCU_INTERNAL_CHECKS_H_

@@ -1,0 +1,128 @@
+// Registration of threads with liburcu, and what happens when they exit.
+#include "rcu/internal/thread_registry.h"
+
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "rcu/internal/checks.h"
+#include "rcu/internal/runtime.h"
+#include "rcu/internal/urcu.h"
+#include "rcu/read_guard.h"
+
+// The reader word's layout and the per-thread reader state (data layout and
+// accessor only; none of liburcu's inline functions are used from here).
+#include <urcu/static/urcu-memb.h>
+
+namespace rcu {
+namespace internal {
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::vector<ReaderThread*> threads;  // guarded by mu
+};
+
+// Never destroyed: threads may exit during or after static destruction.
+Registry& GetRegistry() {
+  static Registry* registry = new Registry;
+  return *registry;
+}
+
+void OnThreadExit(void* arg);
+
+pthread_key_t ExitKey() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    if (pthread_key_create(&k, &OnThreadExit) != 0) {
+      CheckFailed("pthread_key_create failed; cannot track thread exits",
+                  __FILE__, __LINE__);
+    }
+    return k;
+  }();
+  return key;
+}
+
+// Runs as a pthread key destructor, after the thread's C++ thread_local
+// destructors, so guards used by those destructors are still covered.
+void OnThreadExit(void* arg) {
+  auto* self = static_cast<ReaderThread*>(arg);
+  int open_guards = 0;
+  while (urcu_memb_read_ongoing()) {
+    ReadUnlock();
+    ++open_guards;
+  }
+  if (open_guards > 0) {
+    Report(Diagnostic::Kind::kThreadExitInReadSection, false,
+           "rcu: thread " + std::to_string(self->tid) +
+               " exited inside a read-side critical section (" +
+               std::to_string(open_guards) +
+               " open ReadGuard(s), leaked or skipped by pthread_exit); the "
+               "section was ended for it so that grace periods can complete");
+  }
+  {
+    Registry& registry = GetRegistry();
+    std::lock_guard<std::mutex> lock(registry.mu);
+    auto& threads = registry.threads;
+    threads.erase(std::remove(threads.begin(), threads.end(), self), threads.end());
+  }
+  delete self;
+  urcu_memb_unregister_thread();
+  thread_registered = false;
+  Bump(GetCounters().threads_unregistered);
+}
+
+}  // namespace
+
+pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+void RegisterCurrentThread() {
+  if (thread_registered) return;
+  EnsureProcessHooks();
+  urcu_memb_register_thread();
+  auto* self = new ReaderThread{CurrentThreadId(), pthread_self(),
+                                &URCU_TLS(urcu_memb_reader).ctr};
+  {
+    Registry& registry = GetRegistry();
+    std::lock_guard<std::mutex> lock(registry.mu);
+    registry.threads.push_back(self);
+  }
+  pthread_setspecific(ExitKey(), self);
+  thread_registered = true;
+  Bump(GetCounters().threads_registered);
+}
+
+void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn) {
+  Registry& registry = GetRegistry();
+  std::lock_guard<std::mutex> lock(registry.mu);
+  for (ReaderThread* thread : registry.threads) fn(*thread);
+}
+
+void RegistryBeforeFork() { GetRegistry().mu.lock(); }
+
+void RegistryAfterForkParent() { GetRegistry().mu.unlock(); }
+
+// Only the forking thread exists in the child. Records of the others are
+// dropped; liburcu keeps their registrations, which is harmless unless one
+// was inside a read-side section at the fork (see rcu/call_rcu.h).
+void RegistryAfterForkChild() {
+  Registry& registry = GetRegistry();
+  const pthread_t me = pthread_self();
+  auto& threads = registry.threads;
+  auto others = std::partition(threads.begin(), threads.end(), [me](ReaderThread* t) {
+    return pthread_equal(t->handle, me);
+  });
+  for (auto it = others; it != threads.end(); ++it) delete *it;
+  threads.erase(others, threads.end());
+  for (ReaderThread* t : threads) t->tid = CurrentThreadId();
+  registry.mu.unlock();
+}
+
+}  // namespace internal
+}  // namespace rcu

@@ -1,0 +1,38 @@
+// Internal: the registry of reader threads, for the stall watchdog.
+#ifndef RCU_INTERNAL_THREAD_REGISTRY_H_
+#define RCU_INTERNAL_THREAD_REGISTRY_H_
+
+#include <pthread.h>
+#include <sys/types.h>
+
+#include <functional>
+
+#include "absl/time/time.h"
+
+namespace rcu {
+namespace internal {
+
+// One registered thread. Created by the thread itself on registration and
+// destroyed by it at exit; other threads touch it only under the registry lock.
+struct ReaderThread {
+  pid_t tid;
+  pthread_t handle;
+  // liburcu's reader word for this thread (its nesting count and grace-period
+  // phase). Written by the owner thread; read with relaxed atomics by the
+  // watchdog while the owner cannot exit (the registry lock is held).
+  const unsigned long* urcu_ctr;
+
+  // Watchdog bookkeeping, touched only by the watchdog under the registry lock.
+  unsigned long stalled_ctr = 0;          // reader word when the stall began
+  absl::Time stalled_since = absl::InfinitePast();  // InfinitePast: not stalled
+  absl::Time last_report = absl::InfinitePast();
+};
+
+// Calls `fn` for every registered thread, with the registry lock held. `fn`
+// must not register threads or block.
+void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn);
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // RCU_INTERNAL_THREAD_REGISTRY_H_

@@ -1,0 +1,38 @@
+// Internal: the one place that includes liburcu's memb flavor.
+//
+// Inline mode (the default, RCU_LGPL_INLINE=1) defines _LGPL_SOURCE, so that
+// liburcu's read-side fast path is inlined into the caller (about 2.5 ns per
+// lock+unlock instead of about 11 ns through a call). liburcu asks that code
+// built this way be LGPL-2.1-compatible; see README.md, "License". Build with
+// --define=rcu_lgpl_inline=false to call into the shared library instead.
+//
+// ThreadSanitizer builds always use call mode: the library's read side is
+// then uninstrumented, and rcu/internal/sanitizer.h tells TSan about grace
+// periods instead.
+#ifndef RCU_INTERNAL_URCU_H_
+#define RCU_INTERNAL_URCU_H_
+
+#include "rcu/internal/sanitizer.h"
+
+#ifndef RCU_LGPL_INLINE
+#define RCU_LGPL_INLINE 1
+#endif
+
+#if RCU_LGPL_INLINE && !RCU_INTERNAL_TSAN
+#define RCU_INTERNAL_INLINE_READ_SIDE 1
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE
+#define RCU_INTERNAL_DEFINED_LGPL_SOURCE
+#endif
+#else
+#define RCU_INTERNAL_INLINE_READ_SIDE 0
+#endif
+
+#include <urcu/urcu-memb.h>  // IWYU pragma: export
+
+#ifdef RCU_INTERNAL_DEFINED_LGPL_SOURCE
+#undef _LGPL_SOURCE
+#undef RCU_INTERNAL_DEFINED_LGPL_SOURCE
+#endif
+
+#endif  // RCU_INTERNAL_URCU_H_

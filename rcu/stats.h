@@ -1,0 +1,32 @@
+// rcu/stats.h: process-wide counters, for tests, benchmarks and monitoring.
+//
+//   rcu::Stats before = rcu::GetStats();
+//   rcu::Synchronize();
+//   assert(rcu::GetStats().grace_periods > before.grace_periods);
+//
+// Counters only grow. Each is read with relaxed ordering; a snapshot is not
+// atomic across counters.
+#ifndef RCU_STATS_H_
+#define RCU_STATS_H_
+
+#include <cstdint>
+
+namespace rcu {
+
+struct Stats {
+  // Grace periods completed by Synchronize(), CondSynchronize() and StartPoll().
+  std::uint64_t grace_periods = 0;
+  std::uint64_t callbacks_queued = 0;
+  std::uint64_t callbacks_invoked = 0;  // includes those that threw
+  std::uint64_t callbacks_failed = 0;   // threw an exception
+  std::uint64_t backlog_waits = 0;      // a retiring thread waited for the worker
+  std::uint64_t stalls_reported = 0;
+  std::uint64_t threads_registered = 0;
+  std::uint64_t threads_unregistered = 0;
+};
+
+Stats GetStats();
+
+}  // namespace rcu
+
+#endif  // RCU_STATS_H_

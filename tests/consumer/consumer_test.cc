@@ -1,0 +1,26 @@
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "rcu/rcu.h"
+
+TEST(ConsumerTest, PublishReadAndReclaim) {
+  rcu::Mutex mu;
+  rcu::OwnedRcuPtr<int> value(std::make_unique<int>(1));
+  {
+    rcu::ReadGuard guard;
+    EXPECT_EQ(*value.Dereference(guard), 1);
+  }
+  {
+    rcu::MutexLock lock(mu);
+    value.Replace(std::make_unique<int>(2), mu);
+  }
+  rcu::ReadGuard guard;
+  EXPECT_EQ(*value.Dereference(guard), 2);
+}
+
+TEST(ConsumerTest, SynchronizeAdvancesCookies) {
+  rcu::GracePeriodCookie cookie = rcu::GetState();
+  EXPECT_FALSE(rcu::PollState(cookie));
+  rcu::Synchronize();
+  EXPECT_TRUE(rcu::PollState(cookie));
+}
