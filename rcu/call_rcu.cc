@@ -48,9 +48,17 @@ struct Backlog {
   std::atomic<int> waiters{0};
 };
 
+// Replaced in a forked child, whose copy of the condition variable may count
+// waiters that do not exist there (see BacklogAfterForkChild).
+std::atomic<Backlog*> the_backlog{nullptr};
+
 Backlog& GetBacklog() {
-  static Backlog* backlog = new Backlog;
-  return *backlog;
+  Backlog* b = the_backlog.load(std::memory_order_acquire);
+  if (b != nullptr) return *b;
+  auto* fresh = new Backlog;
+  if (the_backlog.compare_exchange_strong(b, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *b;
 }
 
 bool BacklogDrained() {
@@ -86,8 +94,13 @@ void RunCallback(RcuHead* head) {
 
 // liburcu's callback: runs on the worker after a grace period.
 void Trampoline(::rcu_head* link) {
+  // liburcu registered its worker thread itself; let our fast path know, so
+  // that callbacks may read and queue callbacks without registering again.
+  thread_registered = true;
+  RcuHead* head = RcuHeadAccess::FromLink(link);
+  TsanCallbackDequeued(head);
   TsanGracePeriodEnd();
-  RunCallback(RcuHeadAccess::FromLink(link));
+  RunCallback(head);
 }
 
 void WaitForBacklog() {
@@ -115,6 +128,10 @@ void CheckMayWaitForCallbacks() {
 }
 
 }  // namespace
+
+void BacklogAfterForkChild() {
+  the_backlog.store(new Backlog, std::memory_order_release);
+}
 
 std::uint64_t PendingCallbacks() {
   const Counters& c = GetCounters();
@@ -160,6 +177,7 @@ void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
   return;
 #endif
   internal::EnsureWatchdog();
+  internal::TsanCallbackQueued(head);
   urcu_memb_call_rcu(RcuHeadAccess::Link(head), &internal::Trampoline);
   if (internal::PendingCallbacks() > internal::backlog_limit.load(std::memory_order_relaxed)) {
     internal::WaitForBacklog();

@@ -32,11 +32,16 @@
 //    checkers see no pending objects. Callbacks queued after that handler
 //    has run wait for a grace period and run in the caller. _exit() and
 //    quick_exit() run no callbacks.
-//  - fork(): the worker is stopped around fork() and recreated in the child
-//    (liburcu's call_rcu fork hooks, installed automatically). Callbacks queued
-//    before fork() run in the parent; in the child they run too, since the
-//    queue is copied. The child may read, retire and synchronize, as long as no
-//    other thread of the parent was inside a read-side section at the fork.
+//  - fork(): installed automatically, the library's fork hooks wait for grace
+//    periods in progress, pause the callback worker around fork() and
+//    recreate it in the child (liburcu's call_rcu fork hooks). Each process
+//    then runs its own copy of the callbacks pending at the fork, on its own
+//    copy of the memory. Threads other than the forking one do not exist in
+//    the child; any read-side sections they were in are ended there, so the
+//    child may read, retire and synchronize freely. (This covers threads that
+//    registered through this library, which is every thread that uses it;
+//    threads that called liburcu's urcu_memb_register_thread() themselves
+//    must not be inside a read-side section when another thread forks.)
 #ifndef RCU_CALL_RCU_H_
 #define RCU_CALL_RCU_H_
 

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <shared_mutex>
 
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
@@ -47,6 +48,20 @@ bool After(std::uint64_t a, std::uint64_t b) {
   return static_cast<std::int64_t>(a - b) > 0;
 }
 
+// Held shared by every grace period we run, and exclusively across fork(), so
+// that no thread is inside liburcu's synchronize_rcu() (and holding its
+// internal lock) when the process forks.
+std::atomic<std::shared_mutex*> fork_lock{nullptr};
+
+std::shared_mutex& ForkLock() {
+  std::shared_mutex* lock = fork_lock.load(std::memory_order_acquire);
+  if (lock != nullptr) return *lock;
+  auto* fresh = new std::shared_mutex;
+  if (fork_lock.compare_exchange_strong(lock, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *lock;
+}
+
 std::uint64_t TakeTicket() {
   return next_ticket.fetch_add(1, std::memory_order_seq_cst);
 }
@@ -72,6 +87,16 @@ void CheckMayBlock(const char* what) {
 }
 
 }  // namespace
+
+void GracePeriodsBeforeFork() { ForkLock().lock(); }
+void GracePeriodsAfterForkParent() { ForkLock().unlock(); }
+// glibc's rwlock remembers its writer by thread id, which changed in the
+// child, so it cannot be unlocked there: the child starts with a new one
+// (the old one is leaked, once per fork).
+void GracePeriodsAfterForkChild() {
+  fork_lock.store(new std::shared_mutex, std::memory_order_release);
+}
+
 }  // namespace internal
 
 void Synchronize() {
@@ -79,6 +104,7 @@ void Synchronize() {
   internal::EnsureProcessHooks();
   const std::uint64_t ticket = internal::TakeTicket();
   {
+    std::shared_lock<std::shared_mutex> no_fork(internal::ForkLock());
     internal::GracePeriodWaitScope wait;
 #ifndef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
     urcu_memb_synchronize_rcu();

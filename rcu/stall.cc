@@ -44,9 +44,17 @@ struct Watchdog {
   std::atomic<bool> started{false};            // fast-path copy of `running`
 };
 
+// Replaced in a forked child: the parent's condition variable may count the
+// parent's watchdog thread as a waiter, and that thread does not exist there.
+std::atomic<Watchdog*> the_watchdog{nullptr};
+
 Watchdog& GetWatchdog() {
-  static Watchdog* watchdog = new Watchdog;
-  return *watchdog;
+  Watchdog* w = the_watchdog.load(std::memory_order_acquire);
+  if (w != nullptr) return *w;
+  auto* fresh = new Watchdog;
+  if (the_watchdog.compare_exchange_strong(w, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *w;
 }
 
 bool BlockingGracePeriod(unsigned long reader_word, unsigned long global_word) {
@@ -160,14 +168,15 @@ void WatchdogBeforeFork() { GetWatchdog().mu.lock(); }
 
 void WatchdogAfterForkParent() { GetWatchdog().mu.unlock(); }
 
-// The watchdog thread does not exist in the child; the next grace period
-// starts a new one.
+// The watchdog thread does not exist in the child: the child gets a fresh
+// Watchdog with the same settings (the parent's is leaked, once per fork),
+// and the next grace period starts a new thread.
 void WatchdogAfterForkChild() {
-  Watchdog& w = GetWatchdog();
-  w.running = false;
-  w.grace_period_waits = 0;
-  w.started.store(false, std::memory_order_relaxed);
-  w.mu.unlock();
+  Watchdog& old = GetWatchdog();
+  auto* fresh = new Watchdog;
+  fresh->timeout = old.timeout;
+  fresh->handler = old.handler;
+  the_watchdog.store(fresh, std::memory_order_release);
 }
 
 }  // namespace internal

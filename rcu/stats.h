@@ -5,7 +5,8 @@
 //   assert(rcu::GetStats().grace_periods > before.grace_periods);
 //
 // Counters only grow. Each is read with relaxed ordering; a snapshot is not
-// atomic across counters.
+// atomic across counters, except that callbacks_invoked <= callbacks_queued
+// always holds in one snapshot.
 #ifndef RCU_STATS_H_
 #define RCU_STATS_H_
 

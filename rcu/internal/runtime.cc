@@ -30,6 +30,7 @@ DiagnosticState& GetDiagnosticState() {
 
 void BeforeFork() {
   urcu_memb_call_rcu_before_fork();
+  GracePeriodsBeforeFork();
   WatchdogBeforeFork();
   RegistryBeforeFork();
 }
@@ -37,12 +38,15 @@ void BeforeFork() {
 void AfterForkParent() {
   RegistryAfterForkParent();
   WatchdogAfterForkParent();
+  GracePeriodsAfterForkParent();
   urcu_memb_call_rcu_after_fork_parent();
 }
 
 void AfterForkChild() {
   RegistryAfterForkChild();
   WatchdogAfterForkChild();
+  BacklogAfterForkChild();
+  GracePeriodsAfterForkChild();
   urcu_memb_call_rcu_after_fork_child();
 }
 
@@ -102,8 +106,9 @@ Stats GetStats() {
   };
   Stats stats;
   stats.grace_periods = get(c.grace_periods);
-  stats.callbacks_queued = get(c.callbacks_queued);
+  // Invoked before queued: both only grow, so invoked <= queued in the result.
   stats.callbacks_invoked = get(c.callbacks_invoked);
+  stats.callbacks_queued = get(c.callbacks_queued);
   stats.callbacks_failed = get(c.callbacks_failed);
   stats.backlog_waits = get(c.backlog_waits);
   stats.stalls_reported = get(c.stalls_reported);

@@ -59,13 +59,17 @@ class GracePeriodWaitScope {
 // and again in a forked child).
 void EnsureWatchdog();
 
-// Fork support for the thread registry and the watchdog.
+// Fork support for grace periods, the thread registry and the watchdog.
+void GracePeriodsBeforeFork();
+void GracePeriodsAfterForkParent();
+void GracePeriodsAfterForkChild();
 void RegistryBeforeFork();
 void RegistryAfterForkParent();
 void RegistryAfterForkChild();
 void WatchdogBeforeFork();
 void WatchdogAfterForkParent();
 void WatchdogAfterForkChild();
+void BacklogAfterForkChild();
 
 }  // namespace internal
 }  // namespace rcu

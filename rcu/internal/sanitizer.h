@@ -64,6 +64,24 @@ inline void TsanGracePeriodEnd() {
 #endif
 }
 
+// liburcu's callback queue hands a node from the thread that queues it to the
+// worker through uninstrumented code; these mark that handoff, per node.
+inline void TsanCallbackQueued(void* node) {
+#if RCU_INTERNAL_TSAN
+  __tsan_release(node);
+#else
+  (void)node;
+#endif
+}
+
+inline void TsanCallbackDequeued(void* node) {
+#if RCU_INTERNAL_TSAN
+  __tsan_acquire(node);
+#else
+  (void)node;
+#endif
+}
+
 }  // namespace internal
 }  // namespace rcu
 

@@ -67,13 +67,15 @@ void OnThreadExit(void* arg) {
                "section was ended for it so that grace periods can complete");
   }
   {
+    // Held across liburcu's unregistration too, so that fork() (which takes
+    // this lock) never copies liburcu's registry in the middle of a change.
     Registry& registry = GetRegistry();
     std::lock_guard<std::mutex> lock(registry.mu);
     auto& threads = registry.threads;
     threads.erase(std::remove(threads.begin(), threads.end(), self), threads.end());
+    urcu_memb_unregister_thread();
   }
   delete self;
-  urcu_memb_unregister_thread();
   thread_registered = false;
   Bump(GetCounters().threads_unregistered);
 }
@@ -85,12 +87,12 @@ pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 void RegisterCurrentThread() {
   if (thread_registered) return;
   EnsureProcessHooks();
-  urcu_memb_register_thread();
   auto* self = new ReaderThread{CurrentThreadId(), pthread_self(),
                                 &URCU_TLS(urcu_memb_reader).ctr};
   {
     Registry& registry = GetRegistry();
     std::lock_guard<std::mutex> lock(registry.mu);
+    urcu_memb_register_thread();
     registry.threads.push_back(self);
   }
   pthread_setspecific(ExitKey(), self);
@@ -108,9 +110,16 @@ void RegistryBeforeFork() { GetRegistry().mu.lock(); }
 
 void RegistryAfterForkParent() { GetRegistry().mu.unlock(); }
 
-// Only the forking thread exists in the child. Records of the others are
-// dropped; liburcu keeps their registrations, which is harmless unless one
-// was inside a read-side section at the fork (see rcu/call_rcu.h).
+// Only the forking thread exists in the child, but liburcu's registry still
+// lists the others. That breaks the child in two ways: a thread that was
+// inside a read-side section at the fork would block every grace period
+// forever, and glibc hands the dead threads' stacks and TLS blocks to new
+// threads, so a new thread would register a reader node that is already in
+// the list and corrupt it. So, with only this thread running, each dead
+// thread's reader is taken out of liburcu's registry (the list unlink
+// liburcu's own unregistration does), and our record of it dropped. Threads
+// registered with liburcu directly, not through this library, are not known
+// here; the caveat in rcu/call_rcu.h applies to them.
 void RegistryAfterForkChild() {
   Registry& registry = GetRegistry();
   const pthread_t me = pthread_self();
@@ -118,7 +127,14 @@ void RegistryAfterForkChild() {
   auto others = std::partition(threads.begin(), threads.end(), [me](ReaderThread* t) {
     return pthread_equal(t->handle, me);
   });
-  for (auto it = others; it != threads.end(); ++it) delete *it;
+  for (auto it = others; it != threads.end(); ++it) {
+    auto* reader = caa_container_of(const_cast<unsigned long*>((*it)->urcu_ctr),
+                                    struct urcu_reader, ctr);
+    reader->ctr = 0;
+    cds_list_del(&reader->node);
+    reader->registered = 0;
+    delete *it;
+  }
   threads.erase(others, threads.end());
   for (ReaderThread* t : threads) t->tid = CurrentThreadId();
   registry.mu.unlock();

@@ -1,0 +1,277 @@
+// Deferred reclamation: Retire, CallRcu, the intrusive forms, Barrier,
+// backpressure, exceptions in callbacks and misuse diagnostics.
+#include "rcu/call_rcu.h"
+
+#include <dirent.h>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "rcu/diagnostics.h"
+#include "rcu/grace_period.h"
+#include "rcu/read_guard.h"
+#include "rcu/stats.h"
+
+namespace {
+
+std::atomic<int> destroyed{0};
+
+struct Tracked {
+  ~Tracked() { destroyed.fetch_add(1); }
+  int payload = 7;
+};
+
+struct Intrusive : rcu::RcuObjBase<Intrusive> {
+  ~Intrusive() { destroyed.fetch_add(1); }
+};
+
+// Counts allocations made by the calling thread, to show which forms
+// allocate nothing.
+thread_local long allocations = 0;
+
+}  // namespace
+
+void* operator new(std::size_t size) {
+  ++allocations;
+  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
+  throw std::bad_alloc();
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  ++allocations;
+  return std::malloc(size == 0 ? 1 : size);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+class CallRcuTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    rcu::Barrier();
+    destroyed.store(0);
+  }
+};
+
+TEST_F(CallRcuTest, RetireDeletesAfterAGracePeriod) {
+  std::atomic<bool> inside{false}, release{false};
+  std::thread reader([&] {
+    rcu::ReadGuard guard;
+    inside.store(true);
+    while (!release.load()) std::this_thread::yield();
+  });
+  while (!inside.load()) std::this_thread::yield();
+
+  rcu::Retire(new Tracked);
+  // The pre-existing reader holds the grace period: nothing may be freed.
+  for (int i = 0; i < 2000; ++i) {
+    ASSERT_EQ(destroyed.load(), 0);
+    std::this_thread::yield();
+  }
+  release.store(true);
+  reader.join();
+  rcu::Barrier();
+  EXPECT_EQ(destroyed.load(), 1);
+}
+
+TEST_F(CallRcuTest, RetireWithDeleter) {
+  std::atomic<int> deleted{0};
+  int* value = new int(5);
+  rcu::Retire(value, [&](int* p) {
+    EXPECT_EQ(*p, 5);
+    delete p;
+    deleted.fetch_add(1);
+  });
+  rcu::Barrier();
+  EXPECT_EQ(deleted.load(), 1);
+  rcu::Retire(static_cast<int*>(nullptr));  // a no-op, like delete nullptr
+  rcu::Barrier();
+}
+
+TEST_F(CallRcuTest, CallRcuTakesMoveOnlyCallables) {
+  auto owned = std::make_unique<std::string>("moved in");
+  std::atomic<bool> ran{false};
+  rcu::CallRcu([s = std::move(owned), &ran] {
+    EXPECT_EQ(*s, "moved in");
+    ran.store(true);
+  });
+  rcu::Barrier();
+  EXPECT_TRUE(ran.load());
+}
+
+TEST_F(CallRcuTest, IntrusiveRetireAllocatesNothing) {
+  auto* a = new Intrusive;
+  auto* b = new Intrusive;
+  const long before = allocations;
+  rcu::Retire(a);
+  b->Retire();
+  EXPECT_EQ(allocations, before);
+  rcu::Barrier();
+  EXPECT_EQ(destroyed.load(), 2);
+}
+
+struct CStyle {
+  rcu::RcuHead head;
+  int value;
+};
+
+TEST_F(CallRcuTest, EmbeddedHeadAllocatesNothing) {
+  static std::atomic<int> sum{0};
+  sum.store(0);
+  std::vector<CStyle> nodes(10);
+  const long before = allocations;
+  for (int i = 0; i < 10; ++i) {
+    nodes[i].value = i;
+    rcu::CallRcu(&nodes[i].head, [](rcu::RcuHead* head) {
+      // container_of: `head` is the first member of a standard-layout struct.
+      sum.fetch_add(reinterpret_cast<CStyle*>(head)->value);
+    });
+  }
+  EXPECT_EQ(allocations, before);
+  rcu::Barrier();
+  EXPECT_EQ(sum.load(), 45);
+}
+
+TEST_F(CallRcuTest, BarrierDrainsEverything) {
+  constexpr int kCount = 10000;
+  const rcu::Stats before = rcu::GetStats();
+  for (int i = 0; i < kCount; ++i) rcu::Retire(new Tracked);
+  rcu::Barrier();
+  EXPECT_EQ(destroyed.load(), kCount);
+  const rcu::Stats after = rcu::GetStats();
+  EXPECT_EQ(after.callbacks_queued - before.callbacks_queued, kCount);
+  EXPECT_EQ(after.callbacks_invoked - before.callbacks_invoked, kCount);
+}
+
+TEST_F(CallRcuTest, CallbacksMayQueueCallbacks) {
+  static std::atomic<int> depth_reached{0};
+  depth_reached.store(0);
+  struct Chain {
+    static void Step(int remaining) {
+      depth_reached.fetch_add(1);
+      if (remaining > 0) rcu::CallRcu([remaining] { Step(remaining - 1); });
+    }
+  };
+  rcu::CallRcu([] { Chain::Step(9); });
+  // Each Barrier() waits for the callbacks queued before it; a chain of ten
+  // needs at most ten.
+  for (int i = 0; i < 10 && depth_reached.load() < 10; ++i) rcu::Barrier();
+  EXPECT_EQ(depth_reached.load(), 10);
+}
+
+TEST_F(CallRcuTest, CallbacksMayReadAndRetireInsideReadSections) {
+  std::atomic<bool> ran{false};
+  {
+    rcu::ReadGuard guard;
+    rcu::Retire(new Tracked);  // never blocks a reader
+    rcu::CallRcu([&] {
+      rcu::ReadGuard inner;  // callbacks may read
+      ran.store(true);
+    });
+  }
+  rcu::Barrier();
+  EXPECT_TRUE(ran.load());
+  EXPECT_EQ(destroyed.load(), 1);
+}
+
+TEST_F(CallRcuTest, ThrowingCallbackIsReportedAndOthersStillRun) {
+  std::mutex mu;
+  std::vector<rcu::Diagnostic> seen;
+  rcu::DiagnosticHandler previous = rcu::SetDiagnosticHandler([&](const rcu::Diagnostic& d) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(d);
+  });
+  const rcu::Stats before = rcu::GetStats();
+  rcu::Retire(new Tracked);
+  rcu::CallRcu([] { throw std::runtime_error("boom"); });
+  rcu::CallRcu([] { throw 42; });
+  rcu::Retire(new Tracked);
+  rcu::Barrier();
+  rcu::SetDiagnosticHandler(std::move(previous));
+
+  EXPECT_EQ(destroyed.load(), 2);
+  EXPECT_EQ(rcu::GetStats().callbacks_failed - before.callbacks_failed, 2u);
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].kind, rcu::Diagnostic::Kind::kCallbackThrew);
+  EXPECT_NE(seen[0].message.find("boom"), std::string::npos) << seen[0].message;
+  EXPECT_EQ(seen[1].kind, rcu::Diagnostic::Kind::kCallbackThrew);
+}
+
+TEST_F(CallRcuTest, RetireStormFromOneThreadStaysBounded) {
+  const std::size_t old_limit = rcu::CallbackBacklogLimit();
+  rcu::SetCallbackBacklogLimit(1000);
+  const rcu::Stats before = rcu::GetStats();
+  std::uint64_t max_pending = 0;
+  constexpr int kCount = 50000;
+  for (int i = 0; i < kCount; ++i) {
+    rcu::Retire(new Tracked);
+    const rcu::Stats s = rcu::GetStats();
+    max_pending = std::max(max_pending, s.callbacks_queued - s.callbacks_invoked);
+  }
+  rcu::Barrier();
+  rcu::SetCallbackBacklogLimit(old_limit);
+  EXPECT_EQ(destroyed.load(), kCount);
+  // Each Retire either finds the backlog under the limit or waits until it
+  // is down to half of it, so the backlog never exceeds the limit by more
+  // than the one callback just queued.
+  EXPECT_LE(max_pending, 1001u);
+  EXPECT_GT(rcu::GetStats().backlog_waits, before.backlog_waits);
+}
+
+int CountThreads() {
+  int count = 0;
+  if (DIR* dir = opendir("/proc/self/task")) {
+    while (dirent* entry = readdir(dir)) {
+      if (entry->d_name[0] != '.') ++count;
+    }
+    closedir(dir);
+  }
+  return count;
+}
+
+TEST_F(CallRcuTest, CallbackWorkersDoNotMultiply) {
+  const int before = CountThreads();
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 8; ++t) {
+    producers.emplace_back([] {
+      for (int i = 0; i < 5000; ++i) rcu::Retire(new Tracked);
+    });
+  }
+  for (auto& t : producers) t.join();
+  rcu::Barrier();
+  // At most one callback worker and one stall watchdog were created, however
+  // many threads queued callbacks and however many CPUs there are (earlier
+  // tests in this process may already have created both).
+  EXPECT_LE(CountThreads(), before + 2);
+  EXPECT_EQ(destroyed.load(), 8 * 5000);
+}
+
+TEST(CallRcuDeathTest, BarrierInsideReadSectionIsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        rcu::ReadGuard guard;
+        rcu::Barrier();
+      },
+      "rcu::Barrier\\(\\) called inside a read-side critical section");
+}
+
+TEST(CallRcuDeathTest, BarrierFromACallbackIsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        rcu::CallRcu([] { rcu::Barrier(); });
+        rcu::Barrier();
+      },
+      "rcu::Barrier\\(\\) called from an RCU callback");
+}
+
+}  // namespace

@@ -1,0 +1,222 @@
+// Synchronize() and the polling grace-period cookies.
+#include "rcu/grace_period.h"
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "rcu/read_guard.h"
+#include "rcu/stats.h"
+
+namespace {
+
+using std::chrono::seconds;
+using std::chrono::steady_clock;
+
+// A reader thread that enters a read-side section and stays there until
+// released. Synchronization is by atomics only.
+class ParkedReader {
+ public:
+  ParkedReader()
+      : thread_([this] {
+          rcu::ReadGuard guard;
+          inside_.store(true);
+          while (!release_.load()) std::this_thread::yield();
+          left_.store(true);  // still inside the guard
+        }) {
+    while (!inside_.load()) std::this_thread::yield();
+  }
+  ~ParkedReader() {
+    Release();
+    thread_.join();
+  }
+  void Release() { release_.store(true); }
+  bool left() const { return left_.load(); }
+
+ private:
+  std::atomic<bool> inside_{false};
+  std::atomic<bool> release_{false};
+  std::atomic<bool> left_{false};
+  std::thread thread_;
+};
+
+// Polls `condition` until it holds or ten seconds pass.
+template <typename F>
+bool Eventually(F condition) {
+  const auto deadline = steady_clock::now() + seconds(10);
+  while (!condition()) {
+    if (steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(SynchronizeTest, WaitsForPreexistingReaders) {
+  ParkedReader reader;
+  std::atomic<bool> returned{false};
+  std::thread writer([&] {
+    rcu::Synchronize();
+    returned.store(true);
+  });
+  // The writer cannot finish while the reader is inside its section.
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_FALSE(returned.load());
+    std::this_thread::yield();
+  }
+  reader.Release();
+  writer.join();
+  EXPECT_TRUE(reader.left());
+}
+
+TEST(SynchronizeTest, DoesNotWaitForLaterReaders) {
+  // Readers that start after Synchronize() began do not hold it up: with a
+  // reader continuously entering and leaving, Synchronize still returns.
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop.load()) {
+      rcu::ReadGuard guard;
+    }
+  });
+  for (int i = 0; i < 100; ++i) rcu::Synchronize();
+  stop.store(true);
+  reader.join();
+}
+
+TEST(SynchronizeTest, CountsGracePeriods) {
+  const uint64_t before = rcu::GetStats().grace_periods;
+  rcu::Synchronize();
+  rcu::Synchronize();
+  EXPECT_GE(rcu::GetStats().grace_periods - before, 2u);
+}
+
+TEST(SynchronizeDeathTest, InsideReadSectionIsFatalWithAMessage) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        rcu::ReadGuard guard;
+        rcu::Synchronize();
+      },
+      "rcu::Synchronize\\(\\) called inside a read-side critical section");
+}
+
+TEST(CookieTest, FalseUntilAGracePeriodThenTrue) {
+  const rcu::GracePeriodCookie cookie = rcu::GetState();
+  EXPECT_FALSE(rcu::PollState(cookie));
+  EXPECT_FALSE(rcu::PollState(cookie));
+  rcu::Synchronize();
+  EXPECT_TRUE(rcu::PollState(cookie));
+}
+
+TEST(CookieTest, StaysFalseWhileAPreexistingReaderHoldsOn) {
+  ParkedReader reader;
+  const rcu::GracePeriodCookie cookie = rcu::StartPoll();
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_FALSE(rcu::PollState(cookie));
+    std::this_thread::yield();
+  }
+  reader.Release();
+  EXPECT_TRUE(Eventually([&] { return rcu::PollState(cookie); }));
+}
+
+TEST(CookieTest, StartPollGetsAGracePeriodGoingWithNoOtherWriter) {
+  const uint64_t before = rcu::GetStats().grace_periods;
+  const rcu::GracePeriodCookie cookie = rcu::StartPoll();
+  // Nobody calls Synchronize(): StartPoll alone must complete the cookie.
+  EXPECT_TRUE(Eventually([&] { return rcu::PollState(cookie); }));
+  EXPECT_GT(rcu::GetStats().grace_periods, before);
+}
+
+TEST(CookieTest, GetStateAloneStartsNothing) {
+  // Not a property we can observe as "never", but GetState must not count
+  // as a grace period by itself.
+  const uint64_t before = rcu::GetStats().grace_periods;
+  const rcu::GracePeriodCookie cookie = rcu::GetState();
+  EXPECT_EQ(rcu::GetStats().grace_periods, before);
+  rcu::CondSynchronize(cookie);
+  EXPECT_TRUE(rcu::PollState(cookie));
+}
+
+TEST(CookieTest, CondSynchronizeWaitsOnlyWhenNeeded) {
+  const rcu::GracePeriodCookie cookie = rcu::GetState();
+  rcu::Synchronize();
+  const uint64_t before = rcu::GetStats().grace_periods;
+  rcu::CondSynchronize(cookie);  // already completed: no new grace period
+  EXPECT_EQ(rcu::GetStats().grace_periods, before);
+
+  const rcu::GracePeriodCookie fresh = rcu::GetState();
+  rcu::CondSynchronize(fresh);
+  EXPECT_GT(rcu::GetStats().grace_periods, before);
+  EXPECT_TRUE(rcu::PollState(fresh));
+}
+
+TEST(CookieTest, CompletedStateAlwaysReadsAsCompleted) {
+  EXPECT_TRUE(rcu::PollState(rcu::CompletedState()));
+  EXPECT_TRUE(rcu::PollState(rcu::GracePeriodCookie()));
+  EXPECT_EQ(rcu::CompletedState(), rcu::GracePeriodCookie());
+  ParkedReader reader;  // even with a reader blocking every grace period
+  EXPECT_TRUE(rcu::PollState(rcu::CompletedState()));
+  const uint64_t before = rcu::GetStats().grace_periods;
+  rcu::CondSynchronize(rcu::CompletedState());  // returns at once
+  EXPECT_EQ(rcu::GetStats().grace_periods, before);
+}
+
+TEST(CookieTest, Equality) {
+  const rcu::GracePeriodCookie a = rcu::GetState();
+  const rcu::GracePeriodCookie b = rcu::GetState();
+  EXPECT_TRUE(rcu::SameState(a, b));
+  EXPECT_NE(a, rcu::CompletedState());
+  rcu::Synchronize();
+  const rcu::GracePeriodCookie c = rcu::GetState();
+  EXPECT_FALSE(rcu::SameState(a, c));
+  EXPECT_NE(rcu::StartPoll(), rcu::StartPoll());
+}
+
+TEST(CookieTest, CorrectAcrossCounterWrapAround) {
+  // Tickets start 1000 short of 2^64, so 1100 grace periods cross the wrap.
+  // Every cookie must read false before its grace period and true after.
+  for (int i = 0; i < 1100; ++i) {
+    const rcu::GracePeriodCookie cookie = rcu::GetState();
+    ASSERT_FALSE(rcu::PollState(cookie)) << "grace period " << i;
+    rcu::Synchronize();
+    ASSERT_TRUE(rcu::PollState(cookie)) << "grace period " << i;
+  }
+  // And an old cookie from before the wrap still reads as completed.
+  const rcu::GracePeriodCookie old = rcu::GetState();
+  for (int i = 0; i < 1100; ++i) rcu::Synchronize();
+  EXPECT_TRUE(rcu::PollState(old));
+}
+
+TEST(CookieTest, ConcurrentPollersAndWriters) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> violations{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      while (!stop.load()) {
+        // A reader inside its section when the cookie is taken must block it.
+        rcu::GracePeriodCookie cookie;
+        {
+          rcu::ReadGuard guard;
+          cookie = rcu::GetState();
+          if (rcu::PollState(cookie)) violations.fetch_add(1);
+        }
+        rcu::CondSynchronize(cookie);
+        if (!rcu::PollState(cookie)) violations.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 300; ++i) {
+    if (i % 2) {
+      rcu::Synchronize();
+    } else {
+      rcu::StartPoll();
+    }
+  }
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(violations.load(), 0);
+}
+
+}  // namespace
