@@ -13,6 +13,7 @@
 #include "rcu/grace_period.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/sanitizer.h"
+#include "rcu/internal/thread_registry.h"
 #include "rcu/internal/urcu.h"
 #include "rcu/read_guard.h"
 
@@ -94,9 +95,10 @@ void RunCallback(RcuHead* head) {
 
 // liburcu's callback: runs on the worker after a grace period.
 void Trampoline(::rcu_head* link) {
-  // liburcu registered its worker thread itself; let our fast path know, so
-  // that callbacks may read and queue callbacks without registering again.
-  thread_registered = true;
+  // liburcu registered its worker thread itself: record it, so that callbacks
+  // may read and queue callbacks without registering again, and so that the
+  // stall watchdog sees a callback stuck in a read-side section.
+  if (!thread_registered) AdoptCallbackWorker();
   RcuHead* head = RcuHeadAccess::FromLink(link);
   TsanCallbackDequeued(head);
   TsanGracePeriodEnd();

@@ -14,6 +14,7 @@
 
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "rcu/call_rcu.h"
 #include "rcu/grace_period.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
@@ -62,6 +63,42 @@ TEST(StallTest, LongReaderIsReportedWhileAGracePeriodWaits) {
   EXPECT_EQ(reports[0].thread_name, "stalling-reader");
   EXPECT_GE(reports[0].blocked_for, absl::Milliseconds(50));
   EXPECT_GT(rcu::GetStats().stalls_reported, stalls_before);
+}
+
+TEST(StallTest, CallbackStuckInAReadSectionIsReported) {
+  std::mutex mu;
+  std::condition_variable reported;
+  std::vector<rcu::StallReport> reports;
+  const absl::Duration old_timeout = rcu::StallTimeout();
+  rcu::SetStallTimeout(absl::Milliseconds(50));
+  rcu::StallHandler previous = rcu::SetStallHandler([&](const rcu::StallReport& r) {
+    std::lock_guard<std::mutex> lock(mu);
+    reports.push_back(r);
+    reported.notify_all();
+  });
+  std::atomic<pid_t> worker_tid{0};
+  std::atomic<bool> release{false};
+  rcu::CallRcu([&] {
+    rcu::ReadGuard guard;
+    worker_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    while (!release.load()) std::this_thread::yield();
+  });
+  while (worker_tid.load() == 0) std::this_thread::yield();
+  std::thread writer([] { rcu::Synchronize(); });
+  bool got_report;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    got_report = reported.wait_for(lock, std::chrono::seconds(30),
+                                   [&] { return !reports.empty(); });
+  }
+  release.store(true);
+  writer.join();
+  rcu::Barrier();
+  rcu::SetStallHandler(std::move(previous));
+  rcu::SetStallTimeout(old_timeout);
+  ASSERT_TRUE(got_report);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(reports[0].thread_id, worker_tid.load());
 }
 
 TEST(StallTest, ShortReadersAreNotReported) {
