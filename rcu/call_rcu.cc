@@ -1,5 +1,6 @@
-// CallRcu(), Retire(), Barrier(): deferred reclamation on liburcu's call_rcu
-// worker, with backpressure, exception containment and an exit-time drain.
+// CallRcu(), Retire(), Barrier(): deferred reclamation on the callback worker
+// (rcu/internal/callback_worker.h), with backpressure, exception containment
+// and an exit-time drain.
 #include "rcu/call_rcu.h"
 
 #include <atomic>
@@ -11,26 +12,13 @@
 
 #include "rcu/diagnostics.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/callback_worker.h"
+#include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/sanitizer.h"
-#include "rcu/internal/thread_registry.h"
-#include "rcu/internal/urcu.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
-
-struct RcuHeadAccess {
-  static ::rcu_head* Link(RcuHead* head) { return &head->head_; }
-  static RcuHead* FromLink(::rcu_head* link) {
-    static_assert(std::is_standard_layout_v<RcuHead>, "container_of needs it");
-    return reinterpret_cast<RcuHead*>(link);
-  }
-  static void SetCallback(RcuHead* head, void (*callback)(RcuHead*)) {
-    head->callback_ = callback;
-  }
-  static void Invoke(RcuHead* head) { head->callback_(head); }
-};
-
 namespace internal {
 namespace {
 
@@ -66,6 +54,32 @@ bool BacklogDrained() {
   return PendingCallbacks() <= backlog_limit.load(std::memory_order_relaxed) / 2;
 }
 
+void WaitForBacklog() {
+  if (InReadSection() || in_callback) return;  // waiting could deadlock
+  Bump(GetCounters().backlog_waits);
+  Backlog& backlog = GetBacklog();
+  std::unique_lock<std::mutex> lock(backlog.mu);
+  backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
+  backlog.drained.wait(lock, BacklogDrained);
+  backlog.waiters.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void CheckMayWaitForCallbacks() {
+  if (in_callback) {
+    Report(Diagnostic::Kind::kBlockingInCallback, true,
+           "rcu: rcu::Barrier() called from an RCU callback; it would wait for "
+           "that callback forever");
+  }
+  if (InReadSection()) {
+    Report(Diagnostic::Kind::kSynchronizeInReadSection, true,
+           "rcu: rcu::Barrier() called inside a read-side critical section (a "
+           "ReadGuard is alive on this thread); it would wait forever. End the "
+           "ReadGuard first.");
+  }
+}
+
+}  // namespace
+
 void RunCallback(RcuHead* head) {
   Counters& counters = GetCounters();
   in_callback = true;
@@ -93,44 +107,6 @@ void RunCallback(RcuHead* head) {
   }
 }
 
-// liburcu's callback: runs on the worker after a grace period.
-void Trampoline(::rcu_head* link) {
-  // liburcu registered its worker thread itself: record it, so that callbacks
-  // may read and queue callbacks without registering again, and so that the
-  // stall watchdog sees a callback stuck in a read-side section.
-  if (!thread_registered) AdoptCallbackWorker();
-  RcuHead* head = RcuHeadAccess::FromLink(link);
-  TsanCallbackDequeued(head);
-  TsanGracePeriodEnd();
-  RunCallback(head);
-}
-
-void WaitForBacklog() {
-  if (InReadSection() || in_callback) return;  // waiting could deadlock
-  Bump(GetCounters().backlog_waits);
-  Backlog& backlog = GetBacklog();
-  std::unique_lock<std::mutex> lock(backlog.mu);
-  backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
-  backlog.drained.wait(lock, BacklogDrained);
-  backlog.waiters.fetch_sub(1, std::memory_order_relaxed);
-}
-
-void CheckMayWaitForCallbacks() {
-  if (in_callback) {
-    Report(Diagnostic::Kind::kBlockingInCallback, true,
-           "rcu: rcu::Barrier() called from an RCU callback; it would wait for "
-           "that callback forever");
-  }
-  if (InReadSection()) {
-    Report(Diagnostic::Kind::kSynchronizeInReadSection, true,
-           "rcu: rcu::Barrier() called inside a read-side critical section (a "
-           "ReadGuard is alive on this thread); it would wait forever. End the "
-           "ReadGuard first.");
-  }
-}
-
-}  // namespace
-
 void BacklogAfterForkChild() {
   the_backlog.store(new Backlog, std::memory_order_release);
 }
@@ -151,21 +127,21 @@ bool ReclaimInlineAfterGracePeriod() {
 
 // Registered with atexit() on first use of the library (EnsureProcessHooks).
 void DrainCallbacksAtExit() {
-  if (!InReadSection() && !in_callback && PendingCallbacks() > 0) {
-    urcu_memb_barrier();
-    TsanGracePeriodEnd();
-  }
+  if (!InReadSection() && !in_callback && PendingCallbacks() > 0) WaitForQueuedCallbacks();
   exiting.store(true, std::memory_order_release);
 }
 
 }  // namespace internal
 
 void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
-  // call_rcu() takes liburcu's read lock internally: register first.
-  if (!internal::thread_registered) internal::RegisterCurrentThread();
+  internal::EnsureProcessHooks();
   RcuHeadAccess::SetCallback(head, callback);
-  internal::Counters& counters = internal::GetCounters();
-  counters.callbacks_queued.fetch_add(1, std::memory_order_seq_cst);
+  internal::GetCounters().callbacks_queued.fetch_add(1, std::memory_order_relaxed);
+#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
+  internal::TsanGracePeriodEnd();  // the annotation stays; the wait does not
+  internal::RunCallback(head);
+  return;
+#endif
   if (internal::exiting.load(std::memory_order_acquire) && !InReadSection() &&
       !internal::in_callback) {
     // The exit-time drain has run: nothing guarantees the worker runs again.
@@ -173,14 +149,7 @@ void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
     internal::RunCallback(head);
     return;
   }
-#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
-  internal::TsanGracePeriodEnd();  // the annotation stays; the wait does not
-  internal::RunCallback(head);
-  return;
-#endif
-  internal::EnsureWatchdog();
-  internal::TsanCallbackQueued(head);
-  urcu_memb_call_rcu(RcuHeadAccess::Link(head), &internal::Trampoline);
+  internal::EnqueueCallback(head);
   if (internal::PendingCallbacks() > internal::backlog_limit.load(std::memory_order_relaxed)) {
     internal::WaitForBacklog();
   }
@@ -188,9 +157,7 @@ void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
 
 void Barrier() {
   internal::CheckMayWaitForCallbacks();
-  internal::RegisterCurrentThread();
-  urcu_memb_barrier();
-  internal::TsanGracePeriodEnd();
+  internal::WaitForQueuedCallbacks();
 }
 
 void SetCallbackBacklogLimit(std::size_t limit) {

@@ -7,10 +7,10 @@
 //   rcu::Retire(old, [](Node* n) { pool.Free(n); });   // custom deleter
 //   rcu::CallRcu([name = std::move(name)] { Log(name); });  // any callable
 //
-// Callbacks run on one worker thread (liburcu's default call_rcu thread,
-// whatever the CPU count), in batches, each after a grace period that began
-// after it was queued. These calls never block a reader and may be made inside
-// a read-side critical section.
+// Callbacks run on one worker thread, whatever the CPU count, in batches:
+// the worker takes everything queued, waits for one grace period, and runs
+// the batch in queueing order. These calls never block a reader and may be
+// made inside a read-side critical section.
 //
 // No allocation: an object that derives from `rcu::RcuObjBase<T>` carries its
 // own queue link, and `rcu::Retire(obj)` then allocates nothing. For C-style
@@ -33,8 +33,8 @@
 //    has run wait for a grace period and run in the caller. _exit() and
 //    quick_exit() run no callbacks.
 //  - fork(): installed automatically, the library's fork hooks wait for grace
-//    periods in progress, pause the callback worker around fork() and
-//    recreate it in the child (liburcu's call_rcu fork hooks). Each process
+//    periods and callback batches in progress, and the child gets a new
+//    callback worker, started on demand. Each process
 //    then runs its own copy of the callbacks pending at the fork, on its own
 //    copy of the memory. Threads other than the forking one do not exist in
 //    the child; any read-side sections they were in are ended there, so the
@@ -51,7 +51,6 @@
 #include <type_traits>
 #include <utility>
 
-#include "rcu/internal/urcu.h"
 
 namespace rcu {
 
@@ -59,14 +58,14 @@ namespace rcu {
 // a callback without allocating.
 class RcuHead {
  public:
-  RcuHead() noexcept : head_{}, callback_(nullptr) {}
+  RcuHead() noexcept = default;
   RcuHead(const RcuHead&) noexcept : RcuHead() {}
   RcuHead& operator=(const RcuHead&) noexcept { return *this; }
 
  private:
   friend struct RcuHeadAccess;
-  ::rcu_head head_;  // liburcu's link; valid only while queued
-  void (*callback_)(RcuHead*);
+  RcuHead* next_ = nullptr;  // the queue's link; meaningful only while queued
+  void (*callback_)(RcuHead*) = nullptr;
 };
 
 // call_rcu: runs `callback(head)` after a grace period. `*head` must stay

@@ -38,7 +38,7 @@ struct Watchdog {
   std::mutex mu;
   std::condition_variable wake;
   bool running = false;                        // guarded by mu
-  int grace_period_waits = 0;                  // guarded by mu
+  std::atomic<int> grace_period_waits{0};      // Synchronize() calls in progress
   absl::Duration timeout = kDefaultStallTimeout;  // guarded by mu
   StallHandler handler;                        // guarded by mu
   std::atomic<bool> started{false};            // fast-path copy of `running`
@@ -69,6 +69,7 @@ std::string ThreadName(pthread_t handle) {
 }
 
 // Samples every registered reader once; returns the reports to deliver.
+// Reports come at most a quarter of the timeout late (the sampling period).
 std::vector<StallReport> Scan(absl::Duration timeout) {
   std::vector<StallReport> reports;
   const absl::Time now = absl::Now();
@@ -111,19 +112,20 @@ void WatchdogLoop() {
   Watchdog& w = GetWatchdog();
   std::unique_lock<std::mutex> lock(w.mu);
   while (true) {
-    const bool active = w.grace_period_waits > 0 || PendingCallbacks() > 0;
     const absl::Duration timeout = w.timeout;
     if (timeout == absl::InfiniteDuration()) {
       w.wake.wait(lock);
       continue;
     }
-    // Sample four times per timeout while a grace period may be waiting;
-    // otherwise look in once per timeout, for callbacks queued meanwhile.
+    // Four samples per timeout, so a stall is reported at most a quarter of
+    // the timeout late. Grace-period waits do not wake the watchdog: that
+    // would put a futex call on every Synchronize().
     const absl::Duration period =
-        active ? std::clamp(timeout / 4, absl::Milliseconds(1), absl::Seconds(1))
-               : timeout;
+        std::clamp(timeout / 4, absl::Milliseconds(1), absl::Milliseconds(2500));
     w.wake.wait_for(lock, absl::ToChronoNanoseconds(period));
-    if (w.grace_period_waits == 0 && PendingCallbacks() == 0) continue;
+    if (w.grace_period_waits.load(std::memory_order_relaxed) == 0 && PendingCallbacks() == 0) {
+      continue;  // no grace period is waiting: nothing can be stalled
+    }
     StallHandler handler = w.handler;
     lock.unlock();
     std::vector<StallReport> reports = Scan(timeout);
@@ -153,15 +155,11 @@ void EnsureWatchdog() {
 
 GracePeriodWaitScope::GracePeriodWaitScope() {
   EnsureWatchdog();
-  Watchdog& w = GetWatchdog();
-  std::lock_guard<std::mutex> lock(w.mu);
-  if (++w.grace_period_waits == 1) w.wake.notify_all();
+  GetWatchdog().grace_period_waits.fetch_add(1, std::memory_order_relaxed);
 }
 
 GracePeriodWaitScope::~GracePeriodWaitScope() {
-  Watchdog& w = GetWatchdog();
-  std::lock_guard<std::mutex> lock(w.mu);
-  --w.grace_period_waits;
+  GetWatchdog().grace_period_waits.fetch_sub(1, std::memory_order_relaxed);
 }
 
 void WatchdogBeforeFork() { GetWatchdog().mu.lock(); }

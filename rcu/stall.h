@@ -15,7 +15,8 @@
 //   });
 //
 // The watchdog reads liburcu's per-thread reader state; it adds nothing to the
-// read fast path. It sleeps while no grace period is waiting. `blocked_for` is
+// read fast path, nor to Synchronize(). It wakes four times per timeout and
+// scans only while a grace period is waiting. `blocked_for` is
 // a lower bound: the reader has been inside its section at least that long.
 #ifndef RCU_STALL_H_
 #define RCU_STALL_H_

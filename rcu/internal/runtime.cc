@@ -10,8 +10,8 @@
 
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
+#include "rcu/internal/callback_worker.h"
 #include "rcu/internal/checks.h"
-#include "rcu/internal/urcu.h"
 #include "rcu/stats.h"
 
 namespace rcu {
@@ -29,7 +29,7 @@ DiagnosticState& GetDiagnosticState() {
 }
 
 void BeforeFork() {
-  urcu_memb_call_rcu_before_fork();
+  CallbackWorkerBeforeFork();
   GracePeriodsBeforeFork();
   WatchdogBeforeFork();
   RegistryBeforeFork();
@@ -39,7 +39,7 @@ void AfterForkParent() {
   RegistryAfterForkParent();
   WatchdogAfterForkParent();
   GracePeriodsAfterForkParent();
-  urcu_memb_call_rcu_after_fork_parent();
+  CallbackWorkerAfterForkParent();
 }
 
 void AfterForkChild() {
@@ -47,7 +47,7 @@ void AfterForkChild() {
   WatchdogAfterForkChild();
   BacklogAfterForkChild();
   GracePeriodsAfterForkChild();
-  urcu_memb_call_rcu_after_fork_child();
+  CallbackWorkerAfterForkChild();
 }
 
 }  // namespace

@@ -73,7 +73,7 @@ void OnThreadExit(void* arg) {
     std::lock_guard<std::mutex> lock(registry.mu);
     auto& threads = registry.threads;
     threads.erase(std::remove(threads.begin(), threads.end(), self), threads.end());
-    if (!self->registered_by_liburcu) urcu_memb_unregister_thread();
+    urcu_memb_unregister_thread();
   }
   delete self;
   thread_registered = false;
@@ -98,20 +98,6 @@ void RegisterCurrentThread() {
   pthread_setspecific(ExitKey(), self);
   thread_registered = true;
   Bump(GetCounters().threads_registered);
-}
-
-void AdoptCallbackWorker() {
-  if (thread_registered) return;
-  auto* self = new ReaderThread{CurrentThreadId(), pthread_self(),
-                                &URCU_TLS(urcu_memb_reader).ctr};
-  self->registered_by_liburcu = true;
-  {
-    Registry& registry = GetRegistry();
-    std::lock_guard<std::mutex> lock(registry.mu);
-    registry.threads.push_back(self);
-  }
-  pthread_setspecific(ExitKey(), self);
-  thread_registered = true;
 }
 
 void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn) {
@@ -142,10 +128,6 @@ void RegistryAfterForkChild() {
     return pthread_equal(t->handle, me);
   });
   for (auto it = others; it != threads.end(); ++it) {
-    if ((*it)->registered_by_liburcu) {  // liburcu unregistered it for the fork
-      delete *it;
-      continue;
-    }
     auto* reader = caa_container_of(const_cast<unsigned long*>((*it)->urcu_ctr),
                                     struct urcu_reader, ctr);
     reader->ctr = 0;

@@ -21,19 +21,12 @@ struct ReaderThread {
   // phase). Written by the owner thread; read with relaxed atomics by the
   // watchdog while the owner cannot exit (the registry lock is held).
   const unsigned long* urcu_ctr;
-  // True for liburcu's own callback worker, which liburcu registered and will
-  // unregister itself; we only watch it.
-  bool registered_by_liburcu = false;
 
   // Watchdog bookkeeping, touched only by the watchdog under the registry lock.
   unsigned long stalled_ctr = 0;          // reader word when the stall began
   absl::Time stalled_since = absl::InfinitePast();  // InfinitePast: not stalled
   absl::Time last_report = absl::InfinitePast();
 };
-
-// Records liburcu's callback worker (already registered with liburcu) so
-// that the stall watchdog also sees callbacks that stay in read-side sections.
-void AdoptCallbackWorker();
 
 // Calls `fn` for every registered thread, with the registry lock held. `fn`
 // must not register threads or block.

@@ -1,0 +1,148 @@
+#include "rcu/internal/callback_worker.h"
+
+#include <pthread.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "rcu/call_rcu.h"
+#include "rcu/grace_period.h"
+#include "rcu/internal/rcu_head_access.h"
+#include "rcu/internal/runtime.h"
+#include "rcu/read_guard.h"
+
+namespace rcu {
+namespace internal {
+namespace {
+
+struct Worker {
+  // Queued callbacks, newest first, linked through RcuHead::next_.
+  std::atomic<RcuHead*> pending{nullptr};
+  // Held by the worker while it takes and runs a batch, and across fork().
+  std::mutex batch_mu;
+  // For sleeping and waking. `sleeping` is set under `sleep_mu` just before
+  // the worker waits; a producer that pushes onto an empty stack and sees it
+  // set takes the lock and notifies (both sides use seq_cst, so one of them
+  // sees the other's write).
+  std::mutex sleep_mu;
+  std::condition_variable wake;
+  std::atomic<bool> sleeping{false};
+  std::atomic<bool> started{false};
+};
+
+// Replaced in a forked child (see CallbackWorkerAfterForkChild).
+std::atomic<Worker*> the_worker{nullptr};
+
+Worker& GetWorker() {
+  Worker* w = the_worker.load(std::memory_order_acquire);
+  if (w != nullptr) return *w;
+  auto* fresh = new Worker;
+  if (the_worker.compare_exchange_strong(w, fresh, std::memory_order_acq_rel)) return *fresh;
+  delete fresh;
+  return *w;
+}
+
+// Barrier() queues one of these and waits for it to run.
+struct BarrierNode : RcuHead {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;  // guarded by mu
+};
+
+void ReleaseBarrier(RcuHead* head) {
+  auto* node = static_cast<BarrierNode*>(head);
+  std::lock_guard<std::mutex> lock(node->mu);
+  node->done = true;
+  node->cv.notify_all();
+}
+
+void WorkerLoop(Worker* w) {
+  pthread_setname_np(pthread_self(), "rcu-callbacks");
+  RegisterCurrentThread();  // visible to the stall watchdog
+  while (true) {
+    {
+      std::lock_guard<std::mutex> batch_lock(w->batch_mu);
+      RcuHead* batch = w->pending.exchange(nullptr, std::memory_order_acq_rel);
+      if (batch != nullptr) {
+        RcuHead* fifo = nullptr;  // reverse into queueing order
+        while (batch != nullptr) {
+          RcuHead* next = RcuHeadAccess::Next(batch);
+          RcuHeadAccess::Next(batch) = fifo;
+          fifo = batch;
+          batch = next;
+        }
+        Synchronize();
+        while (fifo != nullptr) {
+          RcuHead* next = RcuHeadAccess::Next(fifo);
+          if (RcuHeadAccess::Callback(fifo) == &ReleaseBarrier) {
+            ReleaseBarrier(fifo);  // not a user callback: not counted
+          } else {
+            RunCallback(fifo);
+          }
+          fifo = next;
+        }
+        continue;
+      }
+    }
+    std::unique_lock<std::mutex> lock(w->sleep_mu);
+    w->sleeping.store(true, std::memory_order_seq_cst);
+    w->wake.wait(lock, [w] { return w->pending.load(std::memory_order_seq_cst) != nullptr; });
+    w->sleeping.store(false, std::memory_order_relaxed);
+  }
+}
+
+Worker& StartedWorker() {
+  Worker& w = GetWorker();
+  if (!w.started.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(w.sleep_mu);
+    if (!w.started.load(std::memory_order_relaxed)) {
+      std::thread(&WorkerLoop, &w).detach();
+      w.started.store(true, std::memory_order_release);
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
+void EnqueueCallback(RcuHead* head) {
+  Worker& w = StartedWorker();
+  RcuHead* top = w.pending.load(std::memory_order_relaxed);
+  do {
+    RcuHeadAccess::Next(head) = top;
+  } while (!w.pending.compare_exchange_weak(top, head, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed));
+  if (top == nullptr && w.sleeping.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> lock(w.sleep_mu);
+    w.wake.notify_one();
+  }
+}
+
+void WaitForQueuedCallbacks() {
+  BarrierNode node;
+  RcuHeadAccess::Next(&node) = nullptr;
+  RcuHeadAccess::SetCallback(&node, &ReleaseBarrier);
+  EnqueueCallback(&node);
+  std::unique_lock<std::mutex> lock(node.mu);
+  node.cv.wait(lock, [&node] { return node.done; });
+}
+
+void CallbackWorkerBeforeFork() { GetWorker().batch_mu.lock(); }
+
+void CallbackWorkerAfterForkParent() { GetWorker().batch_mu.unlock(); }
+
+// The worker thread does not exist in the child. The child gets a fresh
+// worker state (the parent's, whose mutexes and condition variable may be
+// mid-use, is leaked once per fork) holding the same queued callbacks; the
+// thread starts on the next CallRcu(), Barrier() or exit.
+void CallbackWorkerAfterForkChild() {
+  Worker& old = GetWorker();
+  auto* fresh = new Worker;
+  fresh->pending.store(old.pending.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  the_worker.store(fresh, std::memory_order_release);
+}
+
+}  // namespace internal
+}  // namespace rcu
