@@ -81,6 +81,11 @@ void CheckMayWaitForCallbacks() {
 }  // namespace
 
 void RunCallback(RcuHead* head) {
+  RunCallbackUncounted(head);
+  CountInvoked(1);
+}
+
+void RunCallbackUncounted(RcuHead* head) {
   Counters& counters = GetCounters();
   in_callback = true;
   try {
@@ -97,9 +102,12 @@ void RunCallback(RcuHead* head) {
            "throw. It was dropped; later callbacks still run");
   }
   in_callback = false;
+}
+
+void CountInvoked(std::uint64_t count) {
   // seq_cst pairs with the waiter's increment of `waiters` followed by its
-  // read of the counters: either it sees this invocation, or we see it.
-  counters.callbacks_invoked.fetch_add(1, std::memory_order_seq_cst);
+  // read of the counters: either it sees these invocations, or we see it.
+  GetCounters().callbacks_invoked.fetch_add(count, std::memory_order_seq_cst);
   Backlog& backlog = GetBacklog();
   if (backlog.waiters.load(std::memory_order_seq_cst) > 0 && BacklogDrained()) {
     std::lock_guard<std::mutex> lock(backlog.mu);

@@ -74,15 +74,20 @@ void WorkerLoop(Worker* w) {
           batch = next;
         }
         Synchronize();
+        std::uint64_t invoked = 0;
         while (fifo != nullptr) {
           RcuHead* next = RcuHeadAccess::Next(fifo);
           if (RcuHeadAccess::Callback(fifo) == &ReleaseBarrier) {
+            CountInvoked(invoked);  // everything before the barrier has run
+            invoked = 0;
             ReleaseBarrier(fifo);  // not a user callback: not counted
           } else {
-            RunCallback(fifo);
+            RunCallbackUncounted(fifo);
+            ++invoked;
           }
           fifo = next;
         }
+        CountInvoked(invoked);
         continue;
       }
     }

@@ -10,6 +10,8 @@
 #ifndef RCU_INTERNAL_CALLBACK_WORKER_H_
 #define RCU_INTERNAL_CALLBACK_WORKER_H_
 
+#include <cstdint>
+
 namespace rcu {
 
 class RcuHead;
@@ -23,8 +25,13 @@ void EnqueueCallback(RcuHead* head);
 void WaitForQueuedCallbacks();
 
 // Runs one callback with the library's bookkeeping (exceptions, counters,
-// backlog wake-ups); used by the worker and by exit-time inline reclamation.
+// backlog wake-ups); used for inline reclamation.
 void RunCallback(RcuHead* head);
+
+// The same in two halves, for the worker: runs a callback, containing what it
+// throws; then counts a whole batch as invoked at once.
+void RunCallbackUncounted(RcuHead* head);
+void CountInvoked(std::uint64_t count);
 
 // fork() support: no batch is in progress across fork(); the child gets a new
 // worker (started on demand) that inherits the queued callbacks.
