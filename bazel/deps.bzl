@@ -6,8 +6,10 @@
 
     rcu_containers_dependencies(bazel4_offline = True)
 
-`rcu_containers_dependencies` declares liburcu, Abseil, GoogleTest and Google
-Benchmark from Debian's -dev packages under their upstream repository names.
+`rcu_containers_dependencies` declares liburcu, Abseil, GoogleTest, Google
+Benchmark, nlohmann-json and toml++ from Debian's -dev packages under their
+upstream repository names, and the benchmark peers oneTBB (`@tbb`) and
+libcuckoo (`@libcuckoo`).
 A repository that the WORKSPACE already declared (say, Abseil built from
 source) is left alone, so declare your own versions before calling it.
 
@@ -26,6 +28,10 @@ load(
     "system_benchmark",
     "system_googletest",
     "system_liburcu",
+    "system_nlohmann_json",
+    "system_tomlplusplus",
+    "system_tbb",
+    "system_libcuckoo",
 )
 
 def _maybe(rule, name):
@@ -45,3 +51,7 @@ def rcu_containers_dependencies(bazel4_offline = False):
     _maybe(system_abseil, "com_google_absl")
     _maybe(system_googletest, "com_google_googletest")
     _maybe(system_benchmark, "com_github_google_benchmark")
+    _maybe(system_nlohmann_json, "nlohmann_json")
+    _maybe(system_tomlplusplus, "tomlplusplus")
+    _maybe(system_tbb, "tbb")
+    _maybe(system_libcuckoo, "libcuckoo")

@@ -25,6 +25,9 @@
 //    a thread that queues another waits until the worker has caught up to half
 //    the limit, so a retire storm cannot grow memory without bound. Threads
 //    inside a read-side section, and the worker itself, are never made to wait.
+//    Because that wait needs a grace period, do not retire while holding a
+//    lock that some reader waits for inside its read-side section (retire
+//    after unlocking, as the containers do), or raise the limit.
 //  - Barrier() waits until every callback queued before it has run.
 //  - At exit: the first call in a process registers an atexit handler that
 //    runs Barrier(), so callbacks queued before exit() run before the static

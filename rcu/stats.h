@@ -15,7 +15,9 @@
 namespace rcu {
 
 struct Stats {
-  // Grace periods completed by Synchronize(), CondSynchronize() and StartPoll().
+  // Grace periods completed through the library: Synchronize() and
+  // CondSynchronize() calls, StartPoll(), and the callback worker's (one per
+  // batch of callbacks).
   std::uint64_t grace_periods = 0;
   std::uint64_t callbacks_queued = 0;
   std::uint64_t callbacks_invoked = 0;  // includes those that threw

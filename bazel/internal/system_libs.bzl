@@ -283,3 +283,71 @@ def _benchmark_impl(ctx):
     ctx.file("BUILD", _BENCHMARK_BUILD)
 
 system_benchmark = repository_rule(implementation = _benchmark_impl, local = True)
+
+# --- nlohmann-json (header-only) ---------------------------------------------
+
+_NLOHMANN_JSON_BUILD = """\
+package(default_visibility = ["//visibility:public"])
+
+# Header-only; <nlohmann/json.hpp> is on the compiler's default include path.
+cc_library(name = "json")
+"""
+
+def _nlohmann_json_impl(ctx):
+    _require_header(ctx, "nlohmann/json.hpp", "nlohmann-json3-dev")
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    ctx.file("BUILD", _NLOHMANN_JSON_BUILD)
+
+system_nlohmann_json = repository_rule(implementation = _nlohmann_json_impl, local = True)
+
+# --- toml++ (header-only) ----------------------------------------------------
+
+_TOMLPLUSPLUS_BUILD = """\
+package(default_visibility = ["//visibility:public"])
+
+# Header-only (TOML_HEADER_ONLY defaults to 1); <toml++/toml.h> is on the
+# compiler's default include path.
+cc_library(name = "tomlplusplus")
+"""
+
+def _tomlplusplus_impl(ctx):
+    _require_header(ctx, "toml++/toml.h", "libtomlplusplus-dev")
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    ctx.file("BUILD", _TOMLPLUSPLUS_BUILD)
+
+system_tomlplusplus = repository_rule(implementation = _tomlplusplus_impl, local = True)
+
+# --- oneTBB (benchmark peer) ---------------------------------------------------
+
+_TBB_BUILD = """\
+package(default_visibility = ["//visibility:public"])
+
+# tbb::concurrent_hash_map, a peer of rcu::HashMap in bench/hash_map_bench.cc.
+# Headers are on the compiler's default include path.
+cc_library(name = "tbb", linkopts = ["-ltbb", "-lpthread"])
+"""
+
+def _tbb_impl(ctx):
+    _require_header(ctx, "tbb/concurrent_hash_map.h", "libtbb-dev")
+    _require_library(ctx, "tbb", "libtbb-dev")
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    ctx.file("BUILD", _TBB_BUILD)
+
+system_tbb = repository_rule(implementation = _tbb_impl, local = True)
+
+# --- libcuckoo (header-only, benchmark peer) -----------------------------------
+
+_LIBCUCKOO_BUILD = """\
+package(default_visibility = ["//visibility:public"])
+
+# Header-only; <libcuckoo/cuckoohash_map.hh> is on the compiler's default
+# include path. A peer of rcu::HashMap in bench/hash_map_bench.cc.
+cc_library(name = "libcuckoo", linkopts = ["-lpthread"])
+"""
+
+def _libcuckoo_impl(ctx):
+    _require_header(ctx, "libcuckoo/cuckoohash_map.hh", "libcuckoo-dev")
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    ctx.file("BUILD", _LIBCUCKOO_BUILD)
+
+system_libcuckoo = repository_rule(implementation = _libcuckoo_impl, local = True)

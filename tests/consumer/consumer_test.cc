@@ -1,5 +1,8 @@
 #include <memory>
+#include <string>
+#include <string_view>
 
+#include "containers/hash_map.h"
 #include "gtest/gtest.h"
 #include "rcu/rcu.h"
 
@@ -23,4 +26,14 @@ TEST(ConsumerTest, SynchronizeAdvancesCookies) {
   EXPECT_FALSE(rcu::PollState(cookie));
   rcu::Synchronize();
   EXPECT_TRUE(rcu::PollState(cookie));
+}
+
+TEST(ConsumerTest, HashMapFromAnotherWorkspace) {
+  rcu::HashMap<std::string, int> ports;
+  ports.insert({"http", 80});
+  ports.insert_or_assign("http", 8080);
+  EXPECT_EQ(ports.get("http"), 8080);
+  EXPECT_TRUE(ports.contains(std::string_view("http")));
+  EXPECT_EQ(ports.erase("http"), 1u);
+  EXPECT_TRUE(ports.empty());
 }

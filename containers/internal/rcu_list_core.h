@@ -1,0 +1,183 @@
+// Internal: the nodes, the removal batches and the writer primitives of the
+// owning RCU lists in containers/rcu_list.h. Nothing here is public API.
+#ifndef CONTAINERS_INTERNAL_RCU_LIST_CORE_H_
+#define CONTAINERS_INTERNAL_RCU_LIST_CORE_H_
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+#include "containers/internal/rcu_list_links.h"
+#include "rcu/call_rcu.h"
+
+namespace rcu {
+namespace internal {
+
+// One element of an owning RCU list: its links, the queue link that retires
+// it without allocating, and the value.
+template <typename T>
+struct RcuListNode final : ListLinks, RcuHead {
+  // Parentheses when T has a matching constructor, braces otherwise, so that
+  // emplace works for aggregates too.
+  template <typename... Args,
+            std::enable_if_t<std::is_constructible_v<T, Args&&...>, int> = 0>
+  explicit RcuListNode(std::in_place_t, Args&&... args)
+      : value(std::forward<Args>(args)...) {}
+  template <typename... Args,
+            std::enable_if_t<!std::is_constructible_v<T, Args&&...>, int> = 0>
+  explicit RcuListNode(std::in_place_t, Args&&... args)
+      : value{std::forward<Args>(args)...} {}
+
+  // Immutable to readers once published; a writer may change it in place only
+  // in ways readers are designed to see (atomics). Destroyed a grace period
+  // after the node is removed, on the RCU callback thread.
+  T value;
+};
+
+template <typename T>
+struct RcuListNodeTraits {
+  static T* Project(ListLinks* links) noexcept {
+    return &static_cast<RcuListNode<T>*>(links)->value;
+  }
+};
+
+template <typename T, typename... Args>
+std::unique_ptr<RcuListNode<T>> MakeListNode(Args&&... args) {
+  return std::make_unique<RcuListNode<T>>(std::in_place, std::forward<Args>(args)...);
+}
+
+// Nodes removed by one writer operation, reclaimed together by a single RCU
+// callback once a grace period has elapsed. Flushed by the destructor, so a
+// writer that throws half-way still retires what it removed. The owning
+// RcuList destroys its batch after releasing its lock, so that the retire
+// (which may wait for the callback backlog, see rcu/call_rcu.h) never happens
+// under it.
+template <typename T>
+class NodeRetireBatch {
+ public:
+  using Node = RcuListNode<T>;
+
+  NodeRetireBatch() noexcept = default;
+  NodeRetireBatch(const NodeRetireBatch&) = delete;
+  NodeRetireBatch& operator=(const NodeRetireBatch&) = delete;
+  ~NodeRetireBatch() { Flush(); }
+
+  // Adds a node that was just unlinked.
+  void Add(ListLinks* node) noexcept { chain_.Push(node); }
+  RemovalChain& chain() noexcept { return chain_; }
+
+  // Retires everything added so far.
+  void Flush() noexcept {
+    if (chain_.empty()) return;
+    Node* first = static_cast<Node*>(chain_.Release());
+#ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
+    // Negative control for the stress test only (stress/BUILD): reclaim at
+    // once, without waiting for readers. The stress test must then fail.
+    Reclaim(static_cast<RcuHead*>(first));
+#else
+    CallRcu(static_cast<RcuHead*>(first), &Reclaim);
+#endif
+  }
+
+ private:
+  // The RCU callback: deletes the whole chain that starts at `head`.
+  static void Reclaim(RcuHead* head) noexcept {
+    ListLinks* links = static_cast<Node*>(head);
+    while (links != nullptr) {
+      ListLinks* next = RemovalChain::Next(links);
+      delete static_cast<Node*>(links);
+      links = next;
+    }
+  }
+
+  RemovalChain chain_;
+};
+
+// The list itself: a head sentinel and a size counter. Readers use head()
+// and size() without a lock; every other member function is for writers, who
+// must hold the list's writers' lock (the owning class enforces that).
+template <typename T>
+class RcuListCore {
+ public:
+  using Node = RcuListNode<T>;
+
+  RcuListCore() noexcept { InitHead(&head_); }
+  RcuListCore(const RcuListCore&) = delete;
+  RcuListCore& operator=(const RcuListCore&) = delete;
+
+  // Retires the remaining elements (one callback for all of them): readers
+  // that still hold one keep it until their guards end. No reader may still
+  // be reaching the list itself, and no writer may be running.
+  ~RcuListCore() {
+    NodeRetireBatch<T> batch;
+    Clear(batch);
+  }
+
+  ListLinks* head() const noexcept { return const_cast<ListLinks*>(&head_); }
+
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+
+  // --- Writers only, holding the writers' lock. ---
+
+  void LinkAfter(ListLinks* pos, Node* node) noexcept {
+    internal::LinkAfter(pos, node);
+    SetSize(size() + 1);
+  }
+
+  void LinkBefore(ListLinks* pos, Node* node) noexcept {
+    internal::LinkBefore(pos, node);
+    SetSize(size() + 1);
+  }
+
+  void Erase(ListLinks* pos, NodeRetireBatch<T>& batch) noexcept {
+    Unlink(pos);
+    batch.Add(pos);
+    SetSize(size() - 1);
+  }
+
+  void Replace(ListLinks* pos, Node* fresh, NodeRetireBatch<T>& batch) noexcept {
+    ReplaceLinked(pos, fresh);
+    batch.Add(pos);
+  }
+
+  // Removes the elements for which `pred(const T&)` is true. If `pred`
+  // throws, the elements removed before stay removed (and are retired).
+  template <typename Pred>
+  std::size_t RemoveIf(Pred& pred, NodeRetireBatch<T>& batch) {
+    std::size_t removed = 0;
+    ListLinks* links = head_.NextProtected();
+    while (links != &head_) {
+      ListLinks* next = links->NextProtected();
+      if (pred(std::as_const(static_cast<Node*>(links)->value))) {
+        Erase(links, batch);
+        ++removed;
+      }
+      links = next;
+    }
+    return removed;
+  }
+
+  std::size_t Clear(NodeRetireBatch<T>& batch) noexcept {
+    const std::size_t removed = size();
+    UnlinkAll(&head_, batch.chain());
+    SetSize(0);
+    return removed;
+  }
+
+ private:
+  void SetSize(std::size_t n) noexcept { size_.store(n, std::memory_order_relaxed); }
+
+  // The sentinel. head_.next: the first element, or &head_ when empty (read
+  // by readers with acquire). head_.prev: the last element, or &head_.
+  ListLinks head_;
+  // The number of linked elements. Written only by writers, after each
+  // change, with relaxed stores; read by anyone with relaxed loads.
+  std::atomic<std::size_t> size_{0};
+};
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // CONTAINERS_INTERNAL_RCU_LIST_CORE_H_

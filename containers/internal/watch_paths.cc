@@ -1,0 +1,126 @@
+// Resolving a config path into the directories and entries to watch.
+#include "containers/internal/watch_paths.h"
+
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace rcu {
+namespace internal {
+namespace {
+
+constexpr int kMaxSymlinks = 40;  // the kernel's MAXSYMLINKS
+
+std::string Join(const std::string& dir, const std::string& name) {
+  return dir == "/" ? "/" + name : dir + "/" + name;
+}
+
+std::string Parent(const std::string& dir) {
+  const std::string::size_type slash = dir.rfind('/');
+  return slash == 0 || slash == std::string::npos ? "/" : dir.substr(0, slash);
+}
+
+std::string Base(const std::string& dir) {
+  const std::string::size_type slash = dir.rfind('/');
+  return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
+
+std::vector<std::string> Components(const std::string& path) {
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    if (part != ".") out.emplace_back(part);
+  }
+  return out;
+}
+
+bool ReadLink(const std::string& path, std::string* target) {
+  std::string buffer(PATH_MAX, '\0');
+  const ssize_t n = ::readlink(path.c_str(), buffer.data(), buffer.size());
+  if (n < 0) return false;
+  if (static_cast<std::size_t>(n) == buffer.size()) {
+    errno = ENAMETOOLONG;
+    return false;
+  }
+  buffer.resize(static_cast<std::size_t>(n));
+  *target = std::move(buffer);
+  return true;
+}
+
+}  // namespace
+
+std::string MakeAbsolute(const std::string& path) {
+  std::string base;
+  if (path.empty() || path[0] != '/') {
+    std::string cwd(PATH_MAX, '\0');
+    if (::getcwd(cwd.data(), cwd.size()) != nullptr) base = cwd.c_str();
+  }
+  const std::vector<std::string> parts = Components(base + "/" + path);
+  return "/" + absl::StrJoin(parts, "/");
+}
+
+WatchSet ResolveWatchSet(const std::string& absolute_path) {
+  WatchSet set;
+  std::deque<std::string> pending;
+  for (std::string& part : Components(absolute_path)) pending.push_back(std::move(part));
+  std::string dir = "/";  // resolved so far: a real directory
+  int symlinks = 0;
+  while (!pending.empty()) {
+    const std::string name = std::move(pending.front());
+    pending.pop_front();
+    if (name == "..") {
+      dir = Parent(dir);
+      continue;
+    }
+    const std::string full = Join(dir, name);
+    const bool last = pending.empty();
+    struct stat st;
+    if (::lstat(full.c_str(), &st) != 0) {
+      set.error = errno;
+      set.entries[dir].insert(name);  // watch for it to appear
+      return set;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      set.entries[dir].insert(name);
+      std::string target;
+      if (++symlinks > kMaxSymlinks) {
+        set.error = ELOOP;
+        return set;
+      }
+      if (!ReadLink(full, &target)) {
+        set.error = errno;
+        return set;
+      }
+      const std::vector<std::string> parts = Components(target);
+      pending.insert(pending.begin(), parts.begin(), parts.end());
+      if (!target.empty() && target[0] == '/') dir = "/";
+      continue;
+    }
+    if (last) {
+      set.entries[dir].insert(name);
+      set.resolved_path = full;
+      return set;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      set.error = ENOTDIR;
+      set.entries[dir].insert(name);
+      return set;
+    }
+    dir = full;
+  }
+  // The path ended in ".." or named "/": it resolves to a directory. Watch
+  // its entry in the parent; reading it will fail with a clear error.
+  set.resolved_path = dir;
+  if (dir != "/") set.entries[Parent(dir)].insert(Base(dir));
+  return set;
+}
+
+}  // namespace internal
+}  // namespace rcu

@@ -1,0 +1,254 @@
+// The watcher's building blocks on their own: path resolution into watched
+// directories, inotify event classification (including the queue overflow,
+// which cannot be provoked reliably from a test), and reading files safely.
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+#include "containers/internal/watch_file.h"
+#include "containers/internal/watch_inotify.h"
+#include "containers/internal/watch_paths.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/config/watch_test_util.h"
+
+namespace {
+
+using ::rcu::internal::ClassifyEvent;
+using ::rcu::internal::EventEffects;
+using ::rcu::internal::ResolveWatchSet;
+using ::rcu::internal::WatchSet;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+using ::testing::UnorderedElementsAre;
+
+std::string RealPath(const std::string& path) {
+  char resolved[PATH_MAX];
+  return ::realpath(path.c_str(), resolved) != nullptr ? resolved : path;
+}
+
+class WatchPathsTest : public ::testing::Test {
+ protected:
+  WatchPathsTest() : root_(RealPath(dir_.path())) {}
+  rcu_test::TempDir dir_;
+  const std::string root_;  // free of symlinks, like the sets' directories
+};
+
+TEST_F(WatchPathsTest, PlainFile) {
+  rcu_test::WriteInPlace(root_ + "/config.json", "{}");
+  const WatchSet set = ResolveWatchSet(root_ + "/config.json");
+  EXPECT_EQ(set.error, 0);
+  EXPECT_EQ(set.resolved_path, root_ + "/config.json");
+  EXPECT_THAT(set.entries, ElementsAre(Pair(root_, std::set<std::string>{"config.json"})));
+}
+
+TEST_F(WatchPathsTest, MissingFileIsWatchedForInItsDirectory) {
+  const WatchSet set = ResolveWatchSet(root_ + "/config.json");
+  EXPECT_EQ(set.error, ENOENT);
+  EXPECT_EQ(set.resolved_path, "");
+  EXPECT_THAT(set.entries, ElementsAre(Pair(root_, std::set<std::string>{"config.json"})));
+}
+
+TEST_F(WatchPathsTest, MissingDirectoryIsWatchedForInItsParent) {
+  const WatchSet set = ResolveWatchSet(root_ + "/conf.d/config.json");
+  EXPECT_EQ(set.error, ENOENT);
+  EXPECT_THAT(set.entries, ElementsAre(Pair(root_, std::set<std::string>{"conf.d"})));
+}
+
+TEST_F(WatchPathsTest, KubernetesConfigMapVolume) {
+  rcu_test::ConfigMapVolume volume(root_, "config.json", "{}");
+  const WatchSet set = ResolveWatchSet(volume.path());
+  EXPECT_EQ(set.error, 0);
+  EXPECT_EQ(set.resolved_path, root_ + "/..gen_1/config.json");
+  EXPECT_THAT(set.entries,
+              UnorderedElementsAre(
+                  Pair(root_, std::set<std::string>{"..data", "config.json"}),
+                  Pair(root_ + "/..gen_1", std::set<std::string>{"config.json"})));
+  volume.Update("{}");
+  EXPECT_EQ(ResolveWatchSet(volume.path()).resolved_path, root_ + "/..gen_2/config.json");
+}
+
+TEST_F(WatchPathsTest, SymlinkChainsAcrossDirectoriesAndDotDot) {
+  rcu_test::MakeDirectory(root_ + "/a");
+  rcu_test::MakeDirectory(root_ + "/b");
+  rcu_test::WriteInPlace(root_ + "/b/real.json", "{}");
+  rcu_test::MakeSymlink(root_ + "/b/real.json", root_ + "/b/abs-link");  // absolute
+  rcu_test::MakeSymlink("../b/abs-link", root_ + "/a/config.json");       // relative
+  const WatchSet set = ResolveWatchSet(root_ + "/a/config.json");
+  EXPECT_EQ(set.error, 0);
+  EXPECT_EQ(set.resolved_path, root_ + "/b/real.json");
+  EXPECT_THAT(set.entries,
+              UnorderedElementsAre(Pair(root_ + "/a", std::set<std::string>{"config.json"}),
+                                   Pair(root_ + "/b", std::set<std::string>{"abs-link", "real.json"})));
+}
+
+TEST_F(WatchPathsTest, SymlinkedDirectoryOnTheWay) {
+  rcu_test::MakeDirectory(root_ + "/v1");
+  rcu_test::WriteInPlace(root_ + "/v1/config.json", "{}");
+  rcu_test::MakeSymlink("v1", root_ + "/current");
+  const WatchSet set = ResolveWatchSet(root_ + "/current/config.json");
+  EXPECT_EQ(set.resolved_path, root_ + "/v1/config.json");
+  EXPECT_THAT(set.entries,
+              UnorderedElementsAre(Pair(root_, std::set<std::string>{"current"}),
+                                   Pair(root_ + "/v1", std::set<std::string>{"config.json"})));
+}
+
+TEST_F(WatchPathsTest, SymlinkLoopStops) {
+  rcu_test::MakeSymlink("b", root_ + "/a");
+  rcu_test::MakeSymlink("a", root_ + "/b");
+  const WatchSet set = ResolveWatchSet(root_ + "/a");
+  EXPECT_EQ(set.error, ELOOP);
+  EXPECT_THAT(set.entries, ElementsAre(Pair(root_, std::set<std::string>{"a", "b"})));
+}
+
+TEST_F(WatchPathsTest, DanglingSymlinkWatchesItsTarget) {
+  rcu_test::MakeSymlink("target.json", root_ + "/config.json");
+  const WatchSet set = ResolveWatchSet(root_ + "/config.json");
+  EXPECT_EQ(set.error, ENOENT);
+  EXPECT_THAT(set.entries,
+              ElementsAre(Pair(root_, std::set<std::string>{"config.json", "target.json"})));
+}
+
+TEST(MakeAbsoluteTest, NormalizesLexically) {
+  EXPECT_EQ(rcu::internal::MakeAbsolute("/etc//app/./config.json"), "/etc/app/config.json");
+  EXPECT_EQ(rcu::internal::MakeAbsolute("/etc/app/../x"), "/etc/app/../x");  // for resolution
+  char cwd[PATH_MAX];
+  ASSERT_NE(::getcwd(cwd, sizeof(cwd)), nullptr);
+  EXPECT_EQ(rcu::internal::MakeAbsolute("config.json"), std::string(cwd) + "/config.json");
+}
+
+TEST(ClassifyEventTest, OverflowMeansRescan) {
+  const EventEffects effects = ClassifyEvent(IN_Q_OVERFLOW, "", nullptr);
+  EXPECT_TRUE(effects.overflow);
+  EXPECT_TRUE(effects.reload);
+  EXPECT_TRUE(effects.rewatch);
+}
+
+TEST(ClassifyEventTest, EventsForOtherEntriesAreIgnored) {
+  const std::set<std::string> names = {"config.json", "..data"};
+  for (std::uint32_t mask : {IN_CLOSE_WRITE, IN_MODIFY, IN_MOVED_TO, IN_CREATE, IN_DELETE}) {
+    const EventEffects effects = ClassifyEvent(mask, ".config.json.swp", &names);
+    EXPECT_FALSE(effects.reload || effects.rewatch || effects.overflow) << mask;
+  }
+}
+
+TEST(ClassifyEventTest, ContentChangesReload) {
+  const std::set<std::string> names = {"config.json"};
+  for (std::uint32_t mask : {IN_CLOSE_WRITE, IN_MODIFY, IN_ATTRIB}) {
+    const EventEffects effects = ClassifyEvent(mask, "config.json", &names);
+    EXPECT_TRUE(effects.reload) << mask;
+    EXPECT_FALSE(effects.rewatch) << mask;
+  }
+}
+
+TEST(ClassifyEventTest, NameChangesReloadAndRewatch) {
+  const std::set<std::string> names = {"config.json", "..data"};
+  for (std::uint32_t mask : {IN_MOVED_TO, IN_MOVED_FROM, IN_CREATE, IN_DELETE}) {
+    EXPECT_TRUE(ClassifyEvent(mask, "..data", &names).rewatch) << mask;
+    EXPECT_TRUE(ClassifyEvent(mask, "..data", &names).reload) << mask;
+  }
+}
+
+TEST(ClassifyEventTest, LostWatchesRewatch) {
+  const std::set<std::string> names = {"config.json"};
+  for (std::uint32_t mask : {IN_DELETE_SELF, IN_MOVE_SELF, IN_IGNORED, IN_UNMOUNT}) {
+    const EventEffects effects = ClassifyEvent(mask, "", &names);
+    EXPECT_TRUE(effects.rewatch) << mask;
+    EXPECT_TRUE(effects.reload) << mask;
+  }
+  // IN_IGNORED for a watch already removed on purpose means nothing.
+  const EventEffects stale = ClassifyEvent(IN_IGNORED, "", nullptr);
+  EXPECT_FALSE(stale.reload || stale.rewatch);
+}
+
+TEST(InotifyTest, SyncWatchesExactlyTheSetsDirectories) {
+  rcu_test::TempDir dir;
+  const std::string root = RealPath(dir.path());
+  rcu_test::MakeDirectory(root + "/a");
+  rcu_test::MakeDirectory(root + "/b");
+  auto inotify = rcu::internal::Inotify::Create();
+  ASSERT_TRUE(inotify.ok()) << inotify.status();
+  WatchSet set;
+  set.entries[root + "/a"] = {"x"};
+  set.entries[root + "/b"] = {"y"};
+  ASSERT_TRUE((*inotify)->Sync(set).ok());
+  EXPECT_THAT((*inotify)->WatchedDirectories(), ElementsAre(root + "/a", root + "/b"));
+  set.entries.erase(root + "/a");
+  set.entries[root + "/missing"] = {"z"};
+  const absl::Status status = (*inotify)->Sync(set);
+  EXPECT_TRUE(absl::IsNotFound(status)) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("cannot watch directory " + root + "/missing"));
+  EXPECT_THAT((*inotify)->WatchedDirectories(), ElementsAre(root + "/b"));
+  // A change to a watched entry is reported; others are not.
+  rcu_test::WriteInPlace(root + "/b/other", "1");
+  EXPECT_FALSE((*inotify)->ReadEvents().reload);
+  rcu_test::WriteInPlace(root + "/b/y", "1");
+  EXPECT_TRUE((*inotify)->ReadEvents().reload);
+  // The watched directory disappears: its watch is dropped and must be re-added.
+  rcu_test::RemoveTree(root + "/b");
+  EXPECT_TRUE((*inotify)->ReadEvents().rewatch);
+  EXPECT_THAT((*inotify)->WatchedDirectories(), ::testing::IsEmpty());
+}
+
+TEST(ReadFileLimitedTest, ReadsTheWholeFile) {
+  rcu_test::TempDir dir;
+  const std::string path = dir.Join("f");
+  const std::string data(100000, 'x');
+  rcu_test::WriteInPlace(path, data);
+  auto contents = rcu::internal::ReadFileLimited(path, 100000);
+  ASSERT_TRUE(contents.ok()) << contents.status();
+  EXPECT_EQ(contents->bytes, data);
+  EXPECT_EQ(contents->hash, rcu::internal::ContentHash(data));
+  EXPECT_EQ(contents->identity, rcu::internal::StatPath(path));
+}
+
+TEST(ReadFileLimitedTest, RejectsWhatItShouldWithThePath) {
+  rcu_test::TempDir dir;
+  const std::string path = dir.Join("f");
+  rcu_test::WriteInPlace(path, std::string(101, 'x'));
+  absl::Status status = rcu::internal::ReadFileLimited(path, 100).status();
+  EXPECT_TRUE(absl::IsResourceExhausted(status));
+  EXPECT_EQ(status.message(), "config file " + path +
+                                  ": is 101 bytes, over the size limit of 100 bytes "
+                                  "(WatchOptions::max_file_size)");
+  status = rcu::internal::ReadFileLimited(dir.Join("none"), 100).status();
+  EXPECT_TRUE(absl::IsNotFound(status));
+  EXPECT_EQ(status.message(),
+            "config file " + dir.Join("none") + ": cannot open: No such file or directory");
+  status = rcu::internal::ReadFileLimited(dir.path(), 100).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(status));
+  ASSERT_EQ(::mkfifo(dir.Join("fifo").c_str(), 0644), 0);
+  status = rcu::internal::ReadFileLimited(dir.Join("fifo"), 100).status();  // no blocking
+  EXPECT_THAT(std::string(status.message()), HasSubstr("is a FIFO, not a regular file"));
+  status = rcu::internal::ReadFileLimited("/dev/zero", 100).status();  // endless
+  EXPECT_THAT(std::string(status.message()), HasSubstr("is a character device"));
+  status = rcu::internal::ReadFileLimited(path + "/below", 100).status();
+  EXPECT_TRUE(absl::IsFailedPrecondition(status)) << status;  // ENOTDIR
+}
+
+TEST(ReadFileLimitedTest, ChangedWhileBeingReadIsRecognized) {
+  const absl::Status status = absl::UnavailableError("config file /x: changed while being read");
+  EXPECT_TRUE(rcu::internal::IsChangedWhileReading(status));
+  EXPECT_FALSE(rcu::internal::IsChangedWhileReading(absl::UnavailableError("other")));
+}
+
+TEST(StatPathTest, TellsFilesApart) {
+  rcu_test::TempDir dir;
+  const std::string path = dir.Join("f");
+  const auto missing = rcu::internal::StatPath(path);
+  EXPECT_EQ(missing.error, ENOENT);
+  rcu_test::WriteInPlace(path, "1");
+  const auto first = rcu::internal::StatPath(path);
+  EXPECT_EQ(first.error, 0);
+  EXPECT_NE(first, missing);
+  rcu_test::WriteAndRename(path, "1");  // same size, same content: new inode
+  EXPECT_NE(rcu::internal::StatPath(path), first);
+}
+
+}  // namespace
