@@ -75,6 +75,7 @@
 #include <cstdint>
 #include <iterator>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -441,18 +442,23 @@ class HashMap {
   // entries until their guards end). Keeps the bucket count.
   void clear() {
     std::vector<Node*> chains;
-    AllStripesLock lock(this);
-    Table* table = table_.load(std::memory_order_relaxed);
-    chains.reserve(table->size());  // may throw: nothing changed yet
-    for (std::size_t b = 0; b < table->size(); ++b) {
-      if (Node* head = table->at(b).exchange(nullptr, std::memory_order_acq_rel)) {
-        chains.push_back(head);
+    int g;
+    {
+      AllStripesLock lock(this);
+      Table* table = table_.load(std::memory_order_relaxed);
+      chains.reserve(table->size());  // may throw: nothing changed yet
+      for (std::size_t b = 0; b < table->size(); ++b) {
+        if (Node* head = table->at(b).exchange(nullptr, std::memory_order_acq_rel)) {
+          chains.push_back(head);
+        }
       }
+      size_.store(0, std::memory_order_release);
+      g = table->generation();
     }
-    size_.store(0, std::memory_order_release);
+    // Queued after unlocking: CallRcu may wait for the callback backlog, and
+    // that wait needs readers, which may be waiting for a stripe, to move on.
     if (chains.empty()) return;
     NodeAlloc alloc = alloc_;
-    const int g = table->generation();
     CallRcu([chains = std::move(chains), alloc, g]() mutable {
       for (Node* node : chains) FreeChain(alloc, node, g);
     });
@@ -766,22 +772,24 @@ class HashMap {
 
   // --- Resizing --------------------------------------------------------------
 
+  // The bucket count is read under a guard (bucket_count()): callers are
+  // usually outside read-side sections, and a replaced array is freed after a
+  // grace period.
   void MaybeGrow(size_type adding) {
     const size_type wanted = size() + adding;
-    const Table* table = table_.load(std::memory_order_relaxed);
     if (static_cast<double>(wanted) <=
-        static_cast<double>(table->size()) * static_cast<double>(max_load_factor())) {
+        static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
       return;
     }
     Resize(BucketsFor(wanted), /*may_wait=*/!InReadSection());
   }
 
   void MaybeShrink() {
-    const Table* table = table_.load(std::memory_order_relaxed);
+    const size_type buckets = bucket_count();
     const size_type floor = min_buckets_.load(std::memory_order_relaxed);
-    if (table->size() <= floor) return;
+    if (buckets <= floor) return;
     if (static_cast<double>(size()) * 8 >=
-        static_cast<double>(table->size()) * static_cast<double>(max_load_factor())) {
+        static_cast<double>(buckets) * static_cast<double>(max_load_factor())) {
       return;
     }
     Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/!InReadSection());
@@ -790,9 +798,19 @@ class HashMap {
   // Rebuilds the bucket array with `target` buckets: every node is threaded
   // into the new array through its other link, then the array is published.
   // Gives up (the map stays as it is) if the array cannot be allocated, or if
-  // it would have to wait for a grace period and `may_wait` is false.
-  void Resize(size_type target, bool may_wait = true) {
-    MutexLock resize_lock(resize_mu_);
+  // it would have to wait and `may_wait` is false.
+  //
+  // A caller inside a read-side section passes may_wait = false: it must not
+  // wait for a grace period, nor for resize_mu_, whose holder may itself be
+  // waiting for one (which that caller's section holds up). No stripe lock is
+  // ever held across anything that can wait for a grace period.
+  void Resize(size_type target, bool may_wait = true) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    std::unique_lock<Mutex> resize_lock(resize_mu_, std::defer_lock);
+    if (may_wait) {
+      resize_lock.lock();
+    } else if (!resize_lock.try_lock()) {
+      return;
+    }
     // The new array reuses the links of the array before the current one:
     // readers of that one must be gone.
     if (!PollState(last_resize_)) {
@@ -818,9 +836,11 @@ class HashMap {
         }
       }
       table_.store(fresh, std::memory_order_release);  // publishes every new link
-      last_resize_ = StartPoll();  // and get that grace period going
       old_array = old;
     }
+    // After the publication (a later cookie is only more conservative), and
+    // gets that grace period going.
+    last_resize_ = StartPoll();
     RetireTable(old_array, /*with_nodes=*/false);
   }
 

@@ -141,24 +141,38 @@ void DrainCallbacksAtExit() {
 
 }  // namespace internal
 
-void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
-  internal::EnsureProcessHooks();
+namespace internal {
+
+// Queues the callback (or, after the exit-time drain, runs it); returns false
+// if it was run at once.
+bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*)) {
+  EnsureProcessHooks();
   RcuHeadAccess::SetCallback(head, callback);
-  internal::GetCounters().callbacks_queued.fetch_add(1, std::memory_order_relaxed);
+  GetCounters().callbacks_queued.fetch_add(1, std::memory_order_relaxed);
 #ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
-  internal::TsanGracePeriodEnd();  // the annotation stays; the wait does not
-  internal::RunCallback(head);
-  return;
+  TsanGracePeriodEnd();  // the annotation stays; the wait does not
+  RunCallback(head);
+  return false;
 #endif
-  if (internal::exiting.load(std::memory_order_acquire) && !InReadSection() &&
-      !internal::in_callback) {
+  if (exiting.load(std::memory_order_acquire) && !InReadSection() && !in_callback) {
     // The exit-time drain has run: nothing guarantees the worker runs again.
     Synchronize();
-    internal::RunCallback(head);
-    return;
+    RunCallback(head);
+    return false;
   }
-  internal::EnqueueCallback(head);
-  if (internal::PendingCallbacks() > internal::backlog_limit.load(std::memory_order_relaxed)) {
+  EnqueueCallback(head);
+  return true;
+}
+
+void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
+  QueueCallback(head, callback);
+}
+
+}  // namespace internal
+
+void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
+  if (internal::QueueCallback(head, callback) &&
+      internal::PendingCallbacks() > internal::backlog_limit.load(std::memory_order_relaxed)) {
     internal::WaitForBacklog();
   }
 }

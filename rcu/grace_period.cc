@@ -9,10 +9,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <shared_mutex>
 
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
+#include "rcu/internal/callback_worker.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/internal/urcu.h"
@@ -123,8 +125,17 @@ GracePeriodCookie GetState() {
 GracePeriodCookie StartPoll() {
   const std::uint64_t ticket = internal::TakeTicket();
   // A callback runs after a grace period that began after it was queued,
-  // which is after the ticket was taken.
-  CallRcu([ticket] { internal::CompleteTicket(ticket); });
+  // which is after the ticket was taken. Like Linux's, this never blocks: the
+  // callback is exempt from the backlog limit.
+  struct Completion : RcuHead {
+    std::uint64_t ticket;
+  };
+  auto* completion = new Completion;
+  completion->ticket = ticket;
+  internal::CallRcuWithoutBackpressure(completion, [](RcuHead* head) {
+    std::unique_ptr<Completion> done(static_cast<Completion*>(head));
+    internal::CompleteTicket(done->ticket);
+  });
   return CookieAccess::Make(ticket);
 }
 

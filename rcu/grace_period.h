@@ -59,7 +59,8 @@ class GracePeriodCookie {
 GracePeriodCookie GetState();
 
 // start_poll_synchronize_rcu: like GetState(), and also makes sure such a
-// grace period starts, even if no other thread ever waits for one.
+// grace period starts, even if no other thread ever waits for one. Never
+// blocks (it queues one small callback, exempt from the backlog limit).
 GracePeriodCookie StartPoll();
 
 // poll_state_synchronize_rcu: true once a full grace period has elapsed since

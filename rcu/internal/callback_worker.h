@@ -21,6 +21,10 @@ namespace internal {
 // Queues `head`, whose callback is already set. Never blocks.
 void EnqueueCallback(RcuHead* head);
 
+// CallRcu() without the backlog wait, for the library's own callbacks that
+// must never block (StartPoll()).
+void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));
+
 // Waits until every callback queued before the call has run.
 void WaitForQueuedCallbacks();
 
