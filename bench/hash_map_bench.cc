@@ -1,0 +1,913 @@
+// bench/hash_map_bench.cc: rcu::HashMap against its peers, in one run.
+//
+// Maps (uint64_t keys and values, each map with its default hash, every one
+// presized for the entries it will hold):
+//   rcu_HashMap              rcu::HashMap<uint64_t, uint64_t>: a ReadGuard and
+//                            find(guard, key) per lookup
+//   std_unordered_map        std::unordered_map, unsynchronized: the limit
+//                            (read-only scenarios only)
+//   unordered_map+shared_mutex   std::unordered_map under std::shared_mutex
+//   flat_hash_map+absl_Mutex absl::flat_hash_map under absl::Mutex
+//                            (ReaderMutexLock for lookups)
+//   tbb_concurrent_hash_map  tbb::concurrent_hash_map, const_accessor lookups
+//   libcuckoo                libcuckoo::cuckoohash_map, find(key, value)
+//   urcu_rculfhash           liburcu's rculfhash (memb flavor, read side
+//                            inlined), one read-side section per lookup,
+//                            nodes replaced and freed with call_rcu
+//
+// Scenarios (keys are distinct 64-bit values from a bijective mix, looked up
+// uniformly at random from a pre-generated array, so random-number cost stays
+// outside the loop; every lookup in (a) and (b) hits):
+//   a_lookup     one reader, no writer, 2^11 entries (cache-resident) and
+//                2^20 entries (about 1M, mostly DRAM), every map.
+//   b_writer     one reader (the benchmark thread) while one background
+//                std::thread writes nonstop to the same 2^20-entry map:
+//                  none:   no writer, the baseline (scenario (a) at 2^20,
+//                          measured again right before the writers, on the
+//                          same map, so that drift between scenarios does not
+//                          enter the `kept` ratio);
+//                  update: insert_or_assign of random existing keys (new
+//                          values; a locked map updates in place, rcu::HashMap
+//                          and rculfhash publish a new node and retire the old);
+//                  churn:  erase + insert of keys in a separate range (the
+//                          last 1/64 of the keys, which the reader never asks
+//                          for).
+//                Only the reader's lookups are counted (items_per_second);
+//                the writer's rate is the writer_ops_per_s counter.
+//   c_read_heavy conc-map-bench's ReadHeavy mix: 98% lookups, 1% inserts, 1%
+//                removes, a 2^20-key space prefilled to 75%, at 1 and 2
+//                threads (total ops/s). Each thread owns a slice of the key
+//                space and keeps its live keys a sliding window (inserts add
+//                the key after the window, removes take its oldest key), so
+//                occupancy stays at 75% and lookups hit 75% of the time.
+//
+// Rates are per real (wall-clock) second (items_per_second); each benchmark
+// also reports ops_per_cpu_s, per CPU second of the measured threads, which
+// holds up better when other processes share the cores. At the end the
+// binary prints tables of ratios for both, rcu::HashMap against each peer,
+// from the medians when repetitions are asked for
+// (bench/run_hash_map_bench.sh does), otherwise from the single runs. Every
+// number is measured in this run.
+//
+//   tools/bazel run -c opt //bench:hash_map_bench
+//   tools/bazel run -c opt //bench:hash_map_bench -- --benchmark_filter=a_lookup
+//   bench/run_hash_map_bench.sh          # 5 repetitions, medians, ratio table
+//
+// rculfhash lives in bench/rculfhash_peer.cc (compiled with _LGPL_SOURCE,
+// its read side inlined there), so that liburcu's headers do not change how
+// this file's rcu::ReadGuard is compiled.
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <libcuckoo/cuckoohash_map.hh>
+#include <tbb/concurrent_hash_map.h>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "bench/rculfhash_peer.h"
+#include "benchmark/benchmark.h"
+#include "containers/hash_map.h"
+#include "rcu/call_rcu.h"
+#include "rcu/read_guard.h"
+#include "rcu/stats.h"
+
+namespace {
+
+using Key = std::uint64_t;
+using Value = std::uint64_t;
+
+// --- Keys -----------------------------------------------------------------------
+
+// splitmix64's finalizer: a bijection, so distinct inputs give distinct keys.
+constexpr Key MixKey(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// Key i of every scenario. Values are never 0, so a lookup returning 0 means
+// a miss.
+Key KeyAt(std::uint64_t i) { return MixKey(i); }
+Value ValueFor(Key key) { return key | 1; }
+
+// The writer's churn range: the last 1/64 of a prefilled table's keys.
+std::size_t StableCount(std::size_t n) { return n - n / 64; }
+
+// `count` keys drawn uniformly from KeyAt(0 .. range), with a fixed seed.
+std::vector<Key> RandomKeys(std::size_t range, std::size_t count, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<std::size_t> pick(0, range - 1);
+  std::vector<Key> keys(count);
+  for (Key& key : keys) key = KeyAt(pick(rng));
+  return keys;
+}
+
+// Lookup streams: long enough that a 2^20-entry table is not shrunk to the
+// part the stream touches, short enough for a 2^11 table to stay in cache.
+std::size_t StreamLength(std::size_t n) {
+  return std::clamp<std::size_t>(4 * n, std::size_t{1} << 16, std::size_t{1} << 22);
+}
+
+// CPU seconds the calling thread has run.
+double ThreadCpuSeconds() {
+  timespec now;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+// Counts a thread's ops per second of its own CPU time: what it would do on
+// a core of its own. On a shared machine this is steadier than the wall-clock
+// rate, which counts the time other processes held the core.
+void SetCpuRate(benchmark::State& state, double cpu_seconds) {
+  state.counters["ops_per_cpu_s"] =
+      cpu_seconds > 0 ? static_cast<double>(state.iterations()) / cpu_seconds : 0;
+}
+
+// --- The maps, behind one interface ----------------------------------------------
+//
+// Lookup(k): the value, or 0 if absent. Insert(k, v): inserts if absent.
+// Assign(k, v): insert_or_assign. Erase(k).
+
+// Registers the calling thread with liburcu (through the RCU core, so that
+// rcu::ReadGuard and raw urcu_memb_read_lock() share one registration).
+void RegisterThisThread() { rcu::ReadGuard registers_this_thread; }
+
+class RcuHashMapAdapter {
+ public:
+  static constexpr const char* kName = "rcu_HashMap";
+  static constexpr bool kConcurrent = true;
+  explicit RcuHashMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
+
+  Value Lookup(Key key) const {
+    rcu::ReadGuard guard;
+    auto it = map_.find(guard, key);
+    return it != map_.end() ? it->second : 0;
+  }
+  void Insert(Key key, Value value) { map_.try_emplace(key, value); }
+  void Assign(Key key, Value value) { map_.insert_or_assign(key, value); }
+  void Erase(Key key) { map_.erase(key); }
+
+ private:
+  rcu::HashMap<Key, Value> map_;
+};
+
+class UnsyncUnorderedMapAdapter {
+ public:
+  static constexpr const char* kName = "std_unordered_map";
+  static constexpr bool kConcurrent = false;
+  explicit UnsyncUnorderedMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
+
+  Value Lookup(Key key) const {
+    auto it = map_.find(key);
+    return it != map_.end() ? it->second : 0;
+  }
+  void Insert(Key key, Value value) { map_.try_emplace(key, value); }
+  void Assign(Key key, Value value) { map_.insert_or_assign(key, value); }
+  void Erase(Key key) { map_.erase(key); }
+
+ private:
+  std::unordered_map<Key, Value> map_;
+};
+
+class SharedMutexMapAdapter {
+ public:
+  static constexpr const char* kName = "unordered_map+shared_mutex";
+  static constexpr bool kConcurrent = true;
+  explicit SharedMutexMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
+
+  Value Lookup(Key key) const {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = map_.find(key);
+    return it != map_.end() ? it->second : 0;
+  }
+  void Insert(Key key, Value value) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    map_.try_emplace(key, value);
+  }
+  void Assign(Key key, Value value) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    map_.insert_or_assign(key, value);
+  }
+  void Erase(Key key) {
+    std::unique_lock<std::shared_mutex> lock(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  mutable std::shared_mutex mu_;
+  std::unordered_map<Key, Value> map_;
+};
+
+class AbslMutexMapAdapter {
+ public:
+  static constexpr const char* kName = "flat_hash_map+absl_Mutex";
+  static constexpr bool kConcurrent = true;
+  explicit AbslMutexMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
+
+  Value Lookup(Key key) const {
+    absl::ReaderMutexLock lock(&mu_);
+    auto it = map_.find(key);
+    return it != map_.end() ? it->second : 0;
+  }
+  void Insert(Key key, Value value) {
+    absl::MutexLock lock(&mu_);
+    map_.try_emplace(key, value);
+  }
+  void Assign(Key key, Value value) {
+    absl::MutexLock lock(&mu_);
+    map_.insert_or_assign(key, value);
+  }
+  void Erase(Key key) {
+    absl::MutexLock lock(&mu_);
+    map_.erase(key);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<Key, Value> map_;
+};
+
+class TbbMapAdapter {
+  using Map = tbb::concurrent_hash_map<Key, Value>;
+
+ public:
+  static constexpr const char* kName = "tbb_concurrent_hash_map";
+  static constexpr bool kConcurrent = true;
+  explicit TbbMapAdapter(std::size_t capacity) : map_(capacity) {}
+
+  Value Lookup(Key key) const {
+    Map::const_accessor accessor;
+    return map_.find(accessor, key) ? accessor->second : 0;
+  }
+  void Insert(Key key, Value value) { map_.insert(Map::value_type(key, value)); }
+  void Assign(Key key, Value value) {
+    Map::accessor accessor;  // write lock on the entry, inserting it if absent
+    map_.insert(accessor, key);
+    accessor->second = value;
+  }
+  void Erase(Key key) { map_.erase(key); }
+
+ private:
+  Map map_;
+};
+
+class CuckooMapAdapter {
+ public:
+  static constexpr const char* kName = "libcuckoo";
+  static constexpr bool kConcurrent = true;
+  explicit CuckooMapAdapter(std::size_t capacity) : map_(capacity) {}
+
+  Value Lookup(Key key) const {
+    Value value = 0;
+    map_.find(key, value);
+    return value;
+  }
+  void Insert(Key key, Value value) { map_.insert(key, value); }
+  void Assign(Key key, Value value) { map_.insert_or_assign(key, value); }
+  void Erase(Key key) { map_.erase(key); }
+
+ private:
+  libcuckoo::cuckoohash_map<Key, Value> map_;
+};
+
+// liburcu's rculfhash (bench/rculfhash_peer.cc).
+class LfhtAdapter {
+ public:
+  static constexpr const char* kName = "urcu_rculfhash";
+  static constexpr bool kConcurrent = true;
+  explicit LfhtAdapter(std::size_t capacity) : map_(capacity) {}
+
+  Value Lookup(Key key) const { return map_.Lookup(key); }
+  void Insert(Key key, Value value) { map_.Insert(key, value); }
+  void Assign(Key key, Value value) { map_.Assign(key, value); }
+  void Erase(Key key) { map_.Erase(key); }
+
+ private:
+  rcu_bench::RculfhashMap map_;
+};
+
+// --- Fixtures kept across a benchmark's runs -------------------------------------
+//
+// Google Benchmark calls a benchmark function several times (to size the
+// iteration count, then once per repetition). Prefilling a 2^20-entry map
+// every time would dominate the run, so the last fixture is kept until a
+// benchmark needs a different one. Only one lives at a time.
+
+class Fixture {
+ public:
+  virtual ~Fixture() = default;
+};
+
+std::unique_ptr<Fixture> current_fixture;
+std::string current_fixture_key;
+
+void DropFixture() {
+  current_fixture.reset();
+  current_fixture_key.clear();
+  // Entries retired by the map just destroyed are freed now, not while the
+  // next benchmark measures.
+  rcu::Barrier();
+  rcu_bench::RculfhashBarrier();
+}
+
+template <typename F, typename Make>
+F& CachedFixture(const std::string& key, Make make) {
+  if (current_fixture == nullptr || current_fixture_key != key) {
+    DropFixture();
+    current_fixture = make();
+    current_fixture_key = key;
+  }
+  return static_cast<F&>(*current_fixture);
+}
+
+// A prefilled map with KeyAt(0 .. n) and a lookup stream over its stable keys.
+template <typename Map>
+struct PrefilledMap : Fixture {
+  explicit PrefilledMap(std::size_t n)
+      : map(n), lookups(RandomKeys(StableCount(n), StreamLength(n), /*seed=*/n)) {
+    for (std::size_t i = 0; i < n; ++i) map.Insert(KeyAt(i), ValueFor(KeyAt(i)));
+    size = n;
+  }
+  Map map;
+  std::vector<Key> lookups;
+  std::size_t size;
+};
+
+template <typename Map>
+PrefilledMap<Map>& GetPrefilled(std::size_t n) {
+  return CachedFixture<PrefilledMap<Map>>(
+      std::string(Map::kName) + "/prefilled/" + std::to_string(n),
+      [n] { return std::make_unique<PrefilledMap<Map>>(n); });
+}
+
+// The reader's loop of (a) and (b): one lookup per iteration. Lookups are
+// independent, so the CPU may overlap their cache misses, as it would in a
+// real read-mostly service.
+template <typename Map>
+void ReaderLoop(benchmark::State& state, const Map& map, const std::vector<Key>& lookups) {
+  // Locals, so that compiler barriers in a map's read side (rcu::ReadGuard,
+  // liburcu) do not make the loop reload them from memory.
+  const Key* const keys = lookups.data();
+  const std::size_t mask = lookups.size() - 1;  // a power of two
+  std::size_t i = 0;
+  std::uint64_t hits = 0;
+  Value sum = 0;
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const Value value = map.Lookup(keys[i++ & mask]);
+    sum += value;
+    hits += value != 0;
+  }
+  SetCpuRate(state, ThreadCpuSeconds() - cpu_start);
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  state.counters["hit_ratio"] = static_cast<double>(hits) /
+                                static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
+}
+
+// --- (a) and (d): one reader, no writer -----------------------------------------
+
+template <typename Map>
+void BM_Lookup(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  PrefilledMap<Map>& fixture = GetPrefilled<Map>(std::size_t{1} << log2_size);
+  ReaderLoop(state, fixture.map, fixture.lookups);
+}
+
+// --- (b): one reader while one writer writes nonstop -----------------------------
+
+// kNone: (a) at 2^20 again, measured right before the writer runs on the
+// same map, as the baseline of the `kept` ratio.
+enum class WriterMode { kNone, kUpdate, kChurn };
+
+const char* WriterModeName(WriterMode mode) {
+  switch (mode) {
+    case WriterMode::kNone:
+      return "none";
+    case WriterMode::kUpdate:
+      return "update";
+    case WriterMode::kChurn:
+      break;
+  }
+  return "churn";
+}
+
+// Writes to `map` from its own thread, as fast as it can, from construction
+// until Stop(). The constructor returns once the writer is writing.
+template <typename Map>
+class BackgroundWriter {
+ public:
+  BackgroundWriter(Map& map, std::size_t n, WriterMode mode)
+      : map_(map), n_(n), mode_(mode), thread_([this] { Run(); }) {
+    while (!started_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  ~BackgroundWriter() { Stop(); }
+  BackgroundWriter(const BackgroundWriter&) = delete;
+  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stop_.store(true, std::memory_order_relaxed);
+    thread_.join();
+  }
+  // Valid after Stop().
+  double ops_per_second() const { return seconds_ > 0 ? static_cast<double>(ops_) / seconds_ : 0; }
+  // The writer's CPU time over its wall-clock time: near 1 when it ran
+  // nonstop beside the reader; lower when it waited (for a lock, for
+  // reclamation) or when other processes held the cores.
+  double cpu_share() const { return seconds_ > 0 ? cpu_seconds_ / seconds_ : 0; }
+
+ private:
+  void Run() {
+    RegisterThisThread();
+    // Keys to write, pre-generated: random existing keys (update), or the
+    // churn range in a random order.
+    std::vector<Key> keys;
+    if (mode_ == WriterMode::kUpdate) {
+      keys = RandomKeys(n_, std::size_t{1} << 16, /*seed=*/n_ + 7);
+    } else {
+      for (std::size_t i = StableCount(n_); i < n_; ++i) keys.push_back(KeyAt(i));
+      std::shuffle(keys.begin(), keys.end(), std::mt19937_64(n_ + 11));
+    }
+    std::uint64_t ops = 0;
+    std::size_t next = 0;
+    Value version = 0;
+    const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = ThreadCpuSeconds();
+    started_.store(true, std::memory_order_release);
+    while (!stop_.load(std::memory_order_relaxed)) {
+      for (int batch = 0; batch < 64; ++batch) {
+        const Key key = keys[next];
+        if (++next == keys.size()) next = 0;
+        version += 2;
+        if (mode_ == WriterMode::kUpdate) {
+          map_.Assign(key, version | 1);
+          ops += 1;
+        } else {
+          map_.Erase(key);
+          map_.Insert(key, ValueFor(key));
+          ops += 2;
+        }
+      }
+    }
+    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    cpu_seconds_ = ThreadCpuSeconds() - cpu_start;
+    ops_ = ops;
+  }
+
+  Map& map_;
+  const std::size_t n_;
+  const WriterMode mode_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stop_{false};
+  std::uint64_t ops_ = 0;  // written by the writer before it exits
+  double seconds_ = 0;
+  double cpu_seconds_ = 0;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+template <typename Map>
+void BM_LookupWithWriter(benchmark::State& state, std::size_t log2_size, WriterMode mode) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  PrefilledMap<Map>& fixture = GetPrefilled<Map>(n);
+  if (mode == WriterMode::kNone) {
+    ReaderLoop(state, fixture.map, fixture.lookups);
+    return;
+  }
+  const rcu::Stats before = rcu::GetStats();
+  BackgroundWriter<Map> writer(fixture.map, n, mode);
+  ReaderLoop(state, fixture.map, fixture.lookups);
+  writer.Stop();
+  const rcu::Stats after = rcu::GetStats();
+  state.counters["writer_ops_per_s"] = writer.ops_per_second();
+  // rcu::HashMap's writer retires through the RCU core; these stay 0 for the
+  // other maps (rculfhash calls liburcu directly).
+  state.counters["rcu_backlog_waits"] =
+      static_cast<double>(after.backlog_waits - before.backlog_waits);
+  state.counters["rcu_grace_periods"] =
+      static_cast<double>(after.grace_periods - before.grace_periods);
+  state.counters["writer_cpu_share"] = writer.cpu_share();
+}
+
+// --- (c): ReadHeavy mix at 1 and 2 threads -----------------------------------------
+
+constexpr std::size_t kMixLog2Keys = 20;
+constexpr std::size_t kMixStreamLength = std::size_t{1} << 20;
+enum class Op : std::uint8_t { kRead, kInsert, kRemove };
+
+// A reusable barrier for the threads of one benchmark run.
+class Barrier {
+ public:
+  void Wait(int count) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const std::uint64_t generation = generation_;
+    if (++waiting_ == count) {
+      waiting_ = 0;
+      ++generation_;
+      cv_.notify_all();
+      return;
+    }
+    cv_.wait(lock, [&] { return generation_ != generation; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int waiting_ = 0;
+  std::uint64_t generation_ = 0;
+};
+
+Barrier setup_barrier;
+
+// Per thread: its slice of the key space, its live window [head, tail) in
+// that slice (mod the slice size), its random slice offsets and op mix.
+struct alignas(64) MixThread {
+  std::size_t slice_begin = 0;
+  std::uint64_t head = 0;
+  std::uint64_t tail = 0;
+  std::size_t next = 0;  // position in `offsets` and `ops`, kept across runs
+  std::vector<std::uint32_t> offsets;
+  std::vector<Op> ops;
+};
+
+template <typename Map>
+struct MixFixture : Fixture {
+  explicit MixFixture(int thread_count)
+      : map(std::size_t{1} << kMixLog2Keys), threads(thread_count) {
+    const std::size_t keys = std::size_t{1} << kMixLog2Keys;
+    const std::size_t slice = keys / static_cast<std::size_t>(thread_count);
+    for (int t = 0; t < thread_count; ++t) {
+      MixThread& thread = threads[static_cast<std::size_t>(t)];
+      thread.slice_begin = slice * static_cast<std::size_t>(t);
+      thread.tail = slice * 3 / 4;  // prefill 75%
+      for (std::uint64_t i = 0; i < thread.tail; ++i) {
+        const Key key = KeyAt(thread.slice_begin + i);
+        map.Insert(key, ValueFor(key));
+      }
+      std::mt19937_64 rng(1000 + static_cast<std::uint64_t>(t));
+      std::uniform_int_distribution<std::uint32_t> pick(0, static_cast<std::uint32_t>(slice - 1));
+      thread.offsets.resize(kMixStreamLength);
+      for (std::uint32_t& offset : thread.offsets) offset = pick(rng);
+      // Like conc-map-bench: a shuffled block of 100 operations, repeated
+      // (with a fresh shuffle per block, over the stream's length).
+      thread.ops.reserve(kMixStreamLength);
+      std::vector<Op> block(100, Op::kRead);
+      block[0] = Op::kInsert;
+      block[1] = Op::kRemove;
+      while (thread.ops.size() < kMixStreamLength) {
+        std::shuffle(block.begin(), block.end(), rng);
+        for (Op op : block) {
+          if (thread.ops.size() < kMixStreamLength) thread.ops.push_back(op);
+        }
+      }
+    }
+  }
+  Map map;
+  std::vector<MixThread> threads;
+};
+
+template <typename Map>
+void BM_ReadHeavy(benchmark::State& state) {
+  RegisterThisThread();
+  const int thread_count = state.threads();
+  const std::string key = std::string(Map::kName) + "/mix/" + std::to_string(thread_count);
+  if (state.thread_index() == 0) {
+    CachedFixture<MixFixture<Map>>(key,
+                                   [&] { return std::make_unique<MixFixture<Map>>(thread_count); });
+  }
+  setup_barrier.Wait(thread_count);  // the fixture exists
+  auto& fixture = static_cast<MixFixture<Map>&>(*current_fixture);
+  Map& map = fixture.map;
+  MixThread& self = fixture.threads[static_cast<std::size_t>(state.thread_index())];
+  const std::size_t slice_mask =
+      (std::size_t{1} << kMixLog2Keys) / static_cast<std::size_t>(thread_count) - 1;
+  const std::size_t stream_mask = kMixStreamLength - 1;
+  // Locals, so that compiler barriers in a map's read side do not make the
+  // loop reload them.
+  const Op* const ops = self.ops.data();
+  const std::uint32_t* const offsets = self.offsets.data();
+  const std::size_t slice_begin = self.slice_begin;
+  std::size_t next = self.next;
+  std::uint64_t head = self.head;
+  std::uint64_t tail = self.tail;
+  std::uint64_t hits = 0;
+  std::uint64_t reads = 0;
+  Value sum = 0;
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const std::size_t at = next++ & stream_mask;
+    switch (ops[at]) {
+      case Op::kRead: {
+        const Value value = map.Lookup(KeyAt(slice_begin + offsets[at]));
+        sum += value;
+        hits += value != 0;
+        ++reads;
+        break;
+      }
+      case Op::kInsert: {
+        const Key k = KeyAt(slice_begin + (tail++ & slice_mask));
+        map.Insert(k, ValueFor(k));
+        break;
+      }
+      case Op::kRemove:
+        map.Erase(KeyAt(slice_begin + (head++ & slice_mask)));
+        break;
+    }
+  }
+  SetCpuRate(state, ThreadCpuSeconds() - cpu_start);  // summed over threads
+  benchmark::DoNotOptimize(sum);
+  self.next = next;
+  self.head = head;
+  self.tail = tail;
+  state.SetItemsProcessed(state.iterations());
+  state.counters["hit_ratio"] = benchmark::Counter(
+      static_cast<double>(hits) / std::max<double>(1, static_cast<double>(reads)),
+      benchmark::Counter::kAvgThreads);
+}
+
+// --- Registration -------------------------------------------------------------------
+
+constexpr std::size_t kSmallLog2 = 11;  // cache-resident
+constexpr std::size_t kLargeLog2 = 20;  // about 1M entries, mostly DRAM
+
+std::string LookupName(std::size_t log2_size, const char* map) {
+  return "a_lookup/log2size:" + std::to_string(log2_size) + "/map:" + map;
+}
+std::string WriterName(WriterMode mode, const char* map) {
+  return std::string("b_writer/") + WriterModeName(mode) + "/map:" + map;
+}
+std::string MixName(const char* map) { return std::string("c_read_heavy/map:") + map; }
+
+template <typename Map>
+void RegisterLookups() {
+  for (std::size_t log2_size : {kSmallLog2, kLargeLog2}) {
+    benchmark::RegisterBenchmark(
+        LookupName(log2_size, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) { BM_Lookup<Map>(state, log2_size); })
+        ->UseRealTime();
+  }
+}
+
+template <typename Map>
+void RegisterWriterAndMix() {
+  for (WriterMode mode : {WriterMode::kNone, WriterMode::kUpdate, WriterMode::kChurn}) {
+    benchmark::RegisterBenchmark(
+        WriterName(mode, Map::kName).c_str(),
+        [mode](benchmark::State& state) { BM_LookupWithWriter<Map>(state, kLargeLog2, mode); })
+        ->UseRealTime();
+  }
+  benchmark::RegisterBenchmark(MixName(Map::kName).c_str(), BM_ReadHeavy<Map>)
+      ->Threads(1)
+      ->Threads(2)
+      ->UseRealTime();
+}
+
+// The maps in table order; the first is the one under test, the second the
+// unsynchronized limit.
+const char* const kMaps[] = {
+    RcuHashMapAdapter::kName,     UnsyncUnorderedMapAdapter::kName,
+    SharedMutexMapAdapter::kName, AbslMutexMapAdapter::kName,
+    TbbMapAdapter::kName,         CuckooMapAdapter::kName,
+    LfhtAdapter::kName,
+};
+
+void RegisterAll() {
+  RegisterLookups<RcuHashMapAdapter>();
+  RegisterLookups<UnsyncUnorderedMapAdapter>();
+  RegisterLookups<SharedMutexMapAdapter>();
+  RegisterLookups<AbslMutexMapAdapter>();
+  RegisterLookups<TbbMapAdapter>();
+  RegisterLookups<CuckooMapAdapter>();
+  RegisterLookups<LfhtAdapter>();
+  RegisterWriterAndMix<RcuHashMapAdapter>();
+  RegisterWriterAndMix<SharedMutexMapAdapter>();
+  RegisterWriterAndMix<AbslMutexMapAdapter>();
+  RegisterWriterAndMix<TbbMapAdapter>();
+  RegisterWriterAndMix<CuckooMapAdapter>();
+  RegisterWriterAndMix<LfhtAdapter>();
+}
+
+// --- The ratio table ------------------------------------------------------------------
+
+using Run = benchmark::BenchmarkReporter::Run;
+
+// The console output as usual, plus each benchmark's median (or single run)
+// rates, for the tables printed at the end.
+class TableReporter : public benchmark::ConsoleReporter {
+ public:
+  TableReporter() : benchmark::ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Color : OO_None) {}
+
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.error_occurred) continue;
+      const bool aggregate = run.run_type == Run::RT_Aggregate;
+      if (aggregate && run.aggregate_name != "median") continue;
+      const auto key = std::make_pair(run.run_name.function_name, static_cast<int>(run.threads));
+      // A median replaces single runs; single runs are kept only without one.
+      if (!aggregate && medians_.count(key) != 0) continue;
+      if (aggregate) medians_.insert(key);
+      Rates& rates = rates_[key];
+      rates.wall = CounterOf(run, "items_per_second");
+      rates.cpu = CounterOf(run, "ops_per_cpu_s");
+      rates.writer = CounterOf(run, "writer_ops_per_s");
+      rates.writer_cpu = CounterOf(run, "writer_cpu_share");
+    }
+    benchmark::ConsoleReporter::ReportRuns(runs);
+  }
+
+  void Finalize() override {
+    benchmark::ConsoleReporter::Finalize();
+    if (rates_.empty()) return;
+    std::printf(
+        "\nrcu::HashMap against its peers (%s; Mops/s; \"rcu/peer\" = rcu::HashMap's "
+        "rate divided by the peer's)\n",
+        medians_.empty() ? "single runs" : "medians of the repetitions");
+    PrintTables(/*cpu=*/false);
+    PrintTables(/*cpu=*/true);
+    std::fflush(stdout);
+  }
+
+ private:
+  struct Rates {
+    double wall = 0;
+    double cpu = 0;
+    double writer = 0;
+    double writer_cpu = 0;
+  };
+
+  static double CounterOf(const Run& run, const char* name) {
+    auto it = run.counters.find(name);
+    return it == run.counters.end() ? 0 : it->second.value;
+  }
+
+  // Mops/s, or -1 when the benchmark did not run.
+  double Rate(const std::string& name, int threads = 1) const {
+    auto it = rates_.find({name, threads});
+    if (it == rates_.end()) return -1;
+    return (cpu_ ? it->second.cpu : it->second.wall) / 1e6;
+  }
+  double WriterRate(const std::string& name) const {
+    auto it = rates_.find({name, 1});
+    return it == rates_.end() ? -1 : it->second.writer / 1e6;
+  }
+  double WriterCpuShare(const std::string& name) const {
+    auto it = rates_.find({name, 1});
+    return it == rates_.end() ? -1 : it->second.writer_cpu;
+  }
+
+  static std::string Num(double value, const char* format = "%.2f") {
+    if (value < 0) return "-";
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, format, value);
+    return buffer;
+  }
+  static std::string Ratio(double a, double b) {
+    if (a < 0 || b <= 0) return "-";
+    return Num(a / b, "%.2fx");
+  }
+  static std::string Verdict(double ratio, double target) {
+    if (ratio < 0) return "-";
+    return Num(ratio, "%.2fx") + (ratio >= target ? " (met)" : " (MISSED)");
+  }
+
+  void PrintTables(bool cpu) {
+    cpu_ = cpu;
+    const char* rcu = kMaps[0];
+    const char* unsync = kMaps[1];
+    std::printf("\n=== rates per %s ===\n",
+                cpu ? "CPU second of each measured thread (ops_per_cpu_s: steadier on a busy "
+                      "machine)"
+                    : "wall-clock second (items_per_second)");
+
+    std::printf("\n(a) 1 reader, no writer, uniform hits\n");
+    std::printf("  %-28s %9s %9s %9s %9s\n", "map", "2^11", "rcu/peer", "2^20", "rcu/peer");
+    for (const char* map : kMaps) {
+      const double small = Rate(LookupName(kSmallLog2, map));
+      const double large = Rate(LookupName(kLargeLog2, map));
+      std::printf("  %-28s %9s %9s %9s %9s\n", map, Num(small).c_str(),
+                  Ratio(Rate(LookupName(kSmallLog2, rcu)), small).c_str(), Num(large).c_str(),
+                  Ratio(Rate(LookupName(kLargeLog2, rcu)), large).c_str());
+    }
+    const auto ratio_to_unsync = [&](std::size_t log2) {
+      const double a = Rate(LookupName(log2, rcu));
+      const double b = Rate(LookupName(log2, unsync));
+      return a < 0 || b <= 0 ? -1 : a / b;
+    };
+    std::printf(
+        "  target rcu::HashMap >= 0.80x unsynchronized std::unordered_map: 2^20 %s, "
+        "2^11 %s\n",
+        Verdict(ratio_to_unsync(kLargeLog2), 0.8).c_str(),
+        Verdict(ratio_to_unsync(kSmallLog2), 0.8).c_str());
+
+    std::printf(
+        "\n(b) 1 reader + 1 writer nonstop, 2^20 entries: reader Mops/s; none = no writer ((a) "
+        "at 2^20, measured again just before, on the same map); kept = with writer / none; "
+        "writer = the writer thread's wall-clock Mops/s (churn counts erase + insert as 2); "
+        "wcpu = the writer's CPU time / its wall-clock time (below 1 when it waited for a "
+        "lock or for reclamation, or when other processes held the cores)\n");
+    std::printf("  %-28s %8s | %8s %6s %8s %7s %5s | %8s %6s %8s %7s %5s\n", "map", "none",
+                "update", "kept", "rcu/peer", "writer", "wcpu", "churn", "kept", "rcu/peer",
+                "writer", "wcpu");
+    bool ahead = true;
+    bool any = false;
+    for (const char* map : kMaps) {
+      if (map == unsync) continue;  // no writer for the unsynchronized map
+      const double alone = Rate(WriterName(WriterMode::kNone, map));
+      char none[32];
+      std::snprintf(none, sizeof none, " %8s |", Num(alone).c_str());
+      std::string cells = none;
+      for (WriterMode mode : {WriterMode::kUpdate, WriterMode::kChurn}) {
+        const double with = Rate(WriterName(mode, map));
+        const double rcu_with = Rate(WriterName(mode, rcu));
+        any = any || with >= 0;
+        if (map != rcu && with >= 0 && rcu_with >= 0 && with >= rcu_with) ahead = false;
+        char buffer[96];
+        std::snprintf(buffer, sizeof buffer, " %8s %6s %8s %7s %5s %s", Num(with).c_str(),
+                      Ratio(with, alone).c_str(), Ratio(rcu_with, with).c_str(),
+                      Num(WriterRate(WriterName(mode, map))).c_str(),
+                      Num(WriterCpuShare(WriterName(mode, map))).c_str(),
+                      mode == WriterMode::kUpdate ? "|" : "");
+        cells += buffer;
+      }
+      std::printf("  %-28s%s\n", map, cells.c_str());
+    }
+    if (any) {
+      const double alone = Rate(WriterName(WriterMode::kNone, rcu));
+      const auto kept = [&](WriterMode mode) {
+        const double with = Rate(WriterName(mode, rcu));
+        return with < 0 || alone <= 0 ? -1 : with / alone;
+      };
+      std::printf(
+          "  target rcu::HashMap's reader keeps >= 0.70x: update %s, churn %s; "
+          "ahead of every peer's reader: %s\n",
+          Verdict(kept(WriterMode::kUpdate), 0.7).c_str(),
+          Verdict(kept(WriterMode::kChurn), 0.7).c_str(), ahead ? "yes" : "NO");
+    }
+
+    std::printf(
+        "\n(c) ReadHeavy 98%% read / 1%% insert / 1%% remove, 2^20 keys, 75%% "
+        "prefilled: total Mops/s%s\n",
+        cpu ? " (sum of the threads' per-CPU-second rates)" : "");
+    std::printf("  %-28s %9s %9s %9s %9s %9s\n", "map", "1 thread", "rcu/peer", "2 threads",
+                "rcu/peer", "2t/1t");
+    for (const char* map : kMaps) {
+      if (map == unsync) continue;
+      const double one = Rate(MixName(map), 1);
+      const double two = Rate(MixName(map), 2);
+      std::printf("  %-28s %9s %9s %9s %9s %9s\n", map, Num(one).c_str(),
+                  Ratio(Rate(MixName(rcu), 1), one).c_str(), Num(two).c_str(),
+                  Ratio(Rate(MixName(rcu), 2), two).c_str(), Ratio(two, one).c_str());
+    }
+  }
+
+  std::map<std::pair<std::string, int>, Rates> rates_;
+  std::set<std::pair<std::string, int>> medians_;
+  bool cpu_ = false;  // which rate Rate() returns
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The tables go with the console format only; --benchmark_format=json or
+  // csv gets Google Benchmark's own reporter.
+  bool console = true;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const std::string flag = "--benchmark_format=";
+    if (arg.rfind(flag, 0) == 0 && arg != flag + "console") console = false;
+  }
+  RegisterThisThread();
+  RegisterAll();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (console) {
+    TableReporter reporter;
+    benchmark::RunSpecifiedBenchmarks(&reporter);
+  } else {
+    benchmark::RunSpecifiedBenchmarks();
+  }
+  DropFixture();
+  benchmark::Shutdown();
+  return 0;
+}
