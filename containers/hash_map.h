@@ -838,9 +838,15 @@ class HashMap {
       table_.store(fresh, std::memory_order_release);  // publishes every new link
       old_array = old;
     }
-    // After the publication (a later cookie is only more conservative), and
-    // gets that grace period going.
-    last_resize_ = StartPoll();
+    // Taken after the publication (a later cookie is only more conservative).
+    // GetState() cannot fail; StartPoll() also gets the grace period going,
+    // but allocates, and the cookie must be updated even if it cannot.
+    last_resize_ = GetState();
+    try {
+      last_resize_ = StartPoll();
+    } catch (const std::bad_alloc&) {
+      // The next resize drives the grace period itself (CondSynchronize).
+    }
     RetireTable(old_array, /*with_nodes=*/false);
   }
 
