@@ -29,6 +29,10 @@
 #ifndef RCU_READ_GUARD_H_
 #define RCU_READ_GUARD_H_
 
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/internal/urcu.h"
@@ -44,6 +48,72 @@ inline thread_local bool thread_registered = false;
 // arranges for it to be unregistered when the thread exits.
 void RegisterCurrentThread();
 
+#if RCU_INTERNAL_INLINE_READ_SIDE
+// The read side, inlined: liburcu's memb protocol on liburcu's own reader
+// word, written for the fast path. liburcu's inline functions reach the word
+// through a C++ thread_local that GCC checks for initialization on every
+// access, test for membarrier support three times per section, and inline
+// the futex wake-up; here the word's address is cached once per thread, the
+// fence choice rides in its low bit, and the wake-up is out of line.
+//
+// This thread's reader word (nesting count and grace-period phase), or 0
+// before registration; bit 0 set means membarrier is unavailable and the
+// read side needs full fences (liburcu's smp_mb_slave()).
+inline thread_local std::uintptr_t reader_word = 0;
+
+// Wakes a grace period waiting for this reader (liburcu's wake_up_gp).
+void WakeGracePeriodWaiter();
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline unsigned long* ReaderWord(std::uintptr_t tagged) {
+  return reinterpret_cast<unsigned long*>(tagged & ~std::uintptr_t{1});
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReaderFence(std::uintptr_t tagged) {
+  if (ABSL_PREDICT_FALSE(tagged & 1)) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  } else {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier does the rest
+  }
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadLock() {
+  if (ABSL_PREDICT_FALSE(reader_word == 0)) RegisterCurrentThread();
+  const std::uintptr_t tagged = reader_word;
+  unsigned long* word = ReaderWord(tagged);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
+  if (ABSL_PREDICT_TRUE((current & URCU_GP_CTR_NEST_MASK) == 0)) {
+    // Outermost: take the current grace-period phase, then order the
+    // section's reads after it.
+    __atomic_store_n(word, __atomic_load_n(&urcu_memb_gp.ctr, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+    ReaderFence(tagged);
+  } else {
+    __atomic_store_n(word, current + URCU_GP_COUNT, __ATOMIC_RELAXED);
+  }
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock() {
+  TsanReaderExit();
+  const std::uintptr_t tagged = reader_word;
+  unsigned long* word = ReaderWord(tagged);
+  const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
+  if (ABSL_PREDICT_TRUE((current & URCU_GP_CTR_NEST_MASK) == URCU_GP_COUNT)) {
+    // Outermost: order the section before leaving it, and leaving it before
+    // looking for a waiting grace period.
+    ReaderFence(tagged);
+    __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);
+    ReaderFence(tagged);
+    if (ABSL_PREDICT_FALSE(__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_RELAXED) == -1)) {
+      WakeGracePeriodWaiter();
+    }
+  } else {
+    __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+#else
+// Call mode (--define=rcu_lgpl_inline=false, and ThreadSanitizer builds).
 inline void ReadLock() {
   if (ABSL_PREDICT_FALSE(!thread_registered)) RegisterCurrentThread();
   urcu_memb_read_lock();
@@ -53,6 +123,7 @@ inline void ReadUnlock() {
   TsanReaderExit();
   urcu_memb_read_unlock();
 }
+#endif
 
 }  // namespace internal
 

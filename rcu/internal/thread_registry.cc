@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -77,10 +78,17 @@ void OnThreadExit(void* arg) {
   }
   delete self;
   thread_registered = false;
+#if RCU_INTERNAL_INLINE_READ_SIDE
+  reader_word = 0;
+#endif
   Bump(GetCounters().threads_unregistered);
 }
 
 }  // namespace
+
+#if RCU_INTERNAL_INLINE_READ_SIDE
+void WakeGracePeriodWaiter() { urcu_common_wake_up_gp(&urcu_memb_gp); }
+#endif
 
 pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
@@ -96,6 +104,12 @@ void RegisterCurrentThread() {
     registry.threads.push_back(self);
   }
   pthread_setspecific(ExitKey(), self);
+#if RCU_INTERNAL_INLINE_READ_SIDE
+  // urcu_memb_register_thread() initialized liburcu, so the membarrier
+  // decision is final by now.
+  reader_word = reinterpret_cast<std::uintptr_t>(&URCU_TLS(urcu_memb_reader).ctr) |
+                (urcu_memb_has_sys_membarrier ? 0 : 1);
+#endif
   thread_registered = true;
   Bump(GetCounters().threads_registered);
 }
