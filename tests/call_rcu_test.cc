@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <mutex>
@@ -209,6 +210,21 @@ TEST_F(CallRcuTest, RetireStormFromOneThreadStaysBounded) {
   const std::size_t old_limit = rcu::CallbackBacklogLimit();
   rcu::SetCallbackBacklogLimit(1000);
   const rcu::Stats before = rcu::GetStats();
+  // A reader holds its section until the storm has made this thread wait, so
+  // the worker cannot keep up and the wait is certain to happen (without
+  // the reader, a fast worker may drain every batch before the limit).
+  // (`storm_done` ends the reader if backpressure is broken and never waits,
+  // so that the checks below fail instead of the test hanging.)
+  std::atomic<bool> reader_in{false};
+  std::atomic<bool> storm_done{false};
+  std::thread reader([&] {
+    rcu::ReadGuard guard;
+    reader_in.store(true);
+    while (rcu::GetStats().backlog_waits == before.backlog_waits && !storm_done.load()) {
+      std::this_thread::yield();
+    }
+  });
+  while (!reader_in.load()) std::this_thread::yield();
   std::uint64_t max_pending = 0;
   constexpr int kCount = 50000;
   for (int i = 0; i < kCount; ++i) {
@@ -216,6 +232,8 @@ TEST_F(CallRcuTest, RetireStormFromOneThreadStaysBounded) {
     const rcu::Stats s = rcu::GetStats();
     max_pending = std::max(max_pending, s.callbacks_queued - s.callbacks_invoked);
   }
+  storm_done.store(true);
+  reader.join();
   rcu::Barrier();
   rcu::SetCallbackBacklogLimit(old_limit);
   EXPECT_EQ(destroyed.load(), kCount);
