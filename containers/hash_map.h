@@ -631,8 +631,22 @@ class HashMap {
       node = next;
     }
   }
+  // Frees a node through a fresh allocator; right only for allocators whose
+  // instances all compare equal. Being stateless, it lets Retire() batch
+  // nodes rather than allocate a callback for each (rcu/call_rcu.h).
+  struct StatelessNodeDeleter {
+    void operator()(Node* node) const {
+      NodeAlloc alloc;
+      DestroyNode(alloc, node);
+    }
+  };
   void RetireNode(Node* node) const {
-    Retire(node, [alloc = NodeAlloc(alloc_)](Node* n) mutable { DestroyNode(alloc, n); });
+    if constexpr (std::allocator_traits<NodeAlloc>::is_always_equal::value &&
+                  std::is_default_constructible_v<NodeAlloc>) {
+      Retire(node, StatelessNodeDeleter());
+    } else {
+      Retire(node, [alloc = NodeAlloc(alloc_)](Node* n) mutable { DestroyNode(alloc, n); });
+    }
   }
 
   // Frees a bucket array (and its entries) after a grace period.

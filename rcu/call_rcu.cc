@@ -14,6 +14,7 @@
 #include "rcu/grace_period.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/rcu_head_access.h"
+#include "rcu/internal/retire_buffer.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/read_guard.h"
@@ -81,27 +82,34 @@ void CheckMayWaitForCallbacks() {
 }  // namespace
 
 void RunCallback(RcuHead* head) {
+  const std::uint64_t items = ItemsIn(head);  // before the callback frees it
   RunCallbackUncounted(head);
-  CountInvoked(1);
+  CountInvoked(items);
 }
 
 void RunCallbackUncounted(RcuHead* head) {
-  Counters& counters = GetCounters();
   in_callback = true;
   try {
     RcuHeadAccess::Invoke(head);
+  } catch (...) {
+    ReportThrownCallback();
+  }
+  in_callback = false;
+}
+
+void ReportThrownCallback() {
+  Bump(GetCounters().callbacks_failed);
+  try {
+    throw;
   } catch (const std::exception& e) {
-    Bump(counters.callbacks_failed);
     Report(Diagnostic::Kind::kCallbackThrew, false,
            std::string("rcu: an RCU callback threw (") + e.what() +
                "); callbacks must not throw. It was dropped; later callbacks still run");
   } catch (...) {
-    Bump(counters.callbacks_failed);
     Report(Diagnostic::Kind::kCallbackThrew, false,
            "rcu: an RCU callback threw a non-std::exception; callbacks must not "
            "throw. It was dropped; later callbacks still run");
   }
-  in_callback = false;
 }
 
 void CountInvoked(std::uint64_t count) {
@@ -135,20 +143,23 @@ bool ReclaimInlineAfterGracePeriod() {
 
 // Registered with atexit() on first use of the library (EnsureProcessHooks).
 void DrainCallbacksAtExit() {
-  if (!InReadSection() && !in_callback && PendingCallbacks() > 0) WaitForQueuedCallbacks();
+  if (!InReadSection() && !in_callback) {
+    FlushAllRetireBlocks();
+    if (PendingCallbacks() > 0) WaitForQueuedCallbacks();
+  }
   exiting.store(true, std::memory_order_release);
 }
+
+bool CallbacksRunInline() { return exiting.load(std::memory_order_acquire); }
 
 }  // namespace internal
 
 namespace internal {
 
-// Queues the callback (or, after the exit-time drain, runs it); returns false
-// if it was run at once.
-bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*)) {
+bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items) {
   EnsureProcessHooks();
   RcuHeadAccess::SetCallback(head, callback);
-  GetCounters().callbacks_queued.fetch_add(1, std::memory_order_relaxed);
+  GetCounters().callbacks_queued.fetch_add(items, std::memory_order_relaxed);
 #ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
   TsanGracePeriodEnd();  // the annotation stays; the wait does not
   RunCallback(head);
@@ -164,21 +175,25 @@ bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*)) {
   return true;
 }
 
+void ApplyBackpressure() {
+  if (PendingCallbacks() > backlog_limit.load(std::memory_order_relaxed)) WaitForBacklog();
+}
+
 void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
-  QueueCallback(head, callback);
+  FlushOwnRetireBlock();  // keeps this thread's callbacks in order
+  QueueCallback(head, callback, 1);
 }
 
 }  // namespace internal
 
 void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
-  if (internal::QueueCallback(head, callback) &&
-      internal::PendingCallbacks() > internal::backlog_limit.load(std::memory_order_relaxed)) {
-    internal::WaitForBacklog();
-  }
+  internal::FlushOwnRetireBlock();  // keeps this thread's callbacks in order
+  if (internal::QueueCallback(head, callback, 1)) internal::ApplyBackpressure();
 }
 
 void Barrier() {
   internal::CheckMayWaitForCallbacks();
+  internal::FlushAllRetireBlocks();
   internal::WaitForQueuedCallbacks();
 }
 

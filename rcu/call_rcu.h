@@ -12,6 +12,14 @@
 // the batch in queueing order. These calls never block a reader and may be
 // made inside a read-side critical section.
 //
+// Batching: Retire(p) and Retire(p, deleter) with a stateless deleter (such as
+// std::default_delete) allocate no node per object. Each thread collects its
+// retired pointers in blocks of kRetireBatchSize and hands a block to the
+// worker when it is full, before the thread queues any other callback, when
+// the thread exits, on Barrier(), and otherwise within about 10 ms. So one
+// thread's callbacks still run in the order it queued them, and callbacks
+// from different threads were never ordered anyway.
+//
 // No allocation: an object that derives from `rcu::RcuObjBase<T>` carries its
 // own queue link, and `rcu::Retire(obj)` then allocates nothing. For C-style
 // code, `CallRcu(RcuHead*, fn)` takes an embedded head.
@@ -21,9 +29,12 @@
 //    counted in Stats::callbacks_failed, and dropped; the rest keep running.
 //  - Callbacks may queue further callbacks and may enter read-side sections,
 //    but must not call Barrier() (diagnosed, fatal).
-//  - Backpressure: when more than CallbackBacklogLimit() callbacks are waiting,
-//    a thread that queues another waits until the worker has caught up to half
-//    the limit, so a retire storm cannot grow memory without bound. Threads
+//  - Backpressure: when more than CallbackBacklogLimit() callbacks are waiting
+//    for the worker, a thread that queues another waits until the worker has
+//    caught up to half the limit, so a retire storm cannot grow memory without
+//    bound. Retired objects count once their block is handed over; blocks that
+//    the worker or Barrier() hand over make nobody wait, so the backlog can
+//    exceed the limit by up to one block per thread. Threads
 //    inside a read-side section, and the worker itself, are never made to wait.
 //    Because that wait needs a grace period, do not retire while holding a
 //    lock that some reader waits for inside its read-side section (retire
@@ -92,6 +103,9 @@ void Retire(T* ptr, Deleter deleter);
 // called inside a read-side section or from a callback (diagnosed, fatal).
 void Barrier();
 
+// Retire() hands objects to the worker in blocks of this many.
+inline constexpr int kRetireBatchSize = 62;
+
 // Backpressure threshold (see the file comment). The default is 100,000.
 void SetCallbackBacklogLimit(std::size_t limit);
 std::size_t CallbackBacklogLimit();
@@ -127,6 +141,18 @@ namespace internal {
 // the caller rethrows std::bad_alloc.
 bool ReclaimInlineAfterGracePeriod();
 
+// Batched retirement (rcu/internal/retire_buffer.h): queues `reclaim(ptr)` in
+// the calling thread's retire block. Returns false, queuing nothing, where
+// batching does not apply (after the exit-time drain, during thread exit, or
+// when a block cannot be allocated); the caller then queues a node instead.
+using Reclaimer = void (*)(void*);
+bool RetireBatched(void* ptr, Reclaimer reclaim);
+
+template <typename T, typename Deleter>
+void ReclaimWith(void* ptr) {
+  Deleter()(static_cast<T*>(ptr));
+}
+
 template <typename F>
 struct CallbackNode : RcuHead {
   explicit CallbackNode(F&& f) : fn(std::move(f)) {}
@@ -157,6 +183,13 @@ void CallRcu(F&& fn) {
 template <typename T, typename Deleter>
 void Retire(T* ptr, Deleter deleter) {
   if (ptr == nullptr) return;
+  if constexpr (std::is_empty_v<Deleter> && std::is_default_constructible_v<Deleter>) {
+    // Stateless: a default-constructed Deleter does the same job later.
+    if (internal::RetireBatched(const_cast<std::remove_cv_t<T>*>(ptr),
+                                &internal::ReclaimWith<T, Deleter>)) {
+      return;
+    }
+  }
   auto reclaim = [ptr, d = std::move(deleter)]() mutable { d(ptr); };
   using Node = internal::CallbackNode<decltype(reclaim)>;
   auto* node = new (std::nothrow) Node(std::move(reclaim));

@@ -22,6 +22,10 @@ struct Stats {
   std::uint64_t callbacks_queued = 0;
   std::uint64_t callbacks_invoked = 0;  // includes those that threw
   std::uint64_t callbacks_failed = 0;   // threw an exception
+  // Retired objects waiting in their threads' partial blocks (rcu/call_rcu.h,
+  // "Batching"); each is counted in callbacks_queued once its block goes to
+  // the worker.
+  std::uint64_t retirements_buffered = 0;
   std::uint64_t backlog_waits = 0;      // a retiring thread waited for the worker
   std::uint64_t stalls_reported = 0;
   std::uint64_t threads_registered = 0;

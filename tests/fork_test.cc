@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 
 #include "gtest/gtest.h"
+#include "rcu/internal/retire_buffer.h"
 #include "rcu/rcu.h"
 
 namespace {
@@ -83,6 +85,44 @@ TEST(ForkTest, ChildCanUseRcuAndParentIsUnaffected) {
     EXPECT_EQ(*value.Dereference(guard), 1);  // the child's update stayed there
   }
   rcu::Synchronize();
+}
+
+// A thread other than the forking one has objects in its partial retire
+// block at the fork. That thread does not exist in the child, so the child
+// must adopt the block: its Barrier() reclaims them (in the child's copy of
+// the memory), and the parent's copy is untouched.
+TEST(ForkTest, ChildAdoptsOtherThreadsPartialRetireBlocks) {
+  rcu::internal::SetRetireFlushDelayForTesting(std::chrono::hours(1));
+  rcu::Barrier();  // restarts the worker's flush clock
+  destroyed.store(0);
+  std::atomic<bool> retired{false}, release{false};
+  std::thread other([&] {
+    for (int i = 0; i < 7; ++i) rcu::Retire(new Tracked);
+    retired.store(true);
+    while (!release.load()) std::this_thread::yield();
+  });
+  while (!retired.load()) std::this_thread::yield();
+  ASSERT_EQ(rcu::GetStats().retirements_buffered, 7u);
+
+  fflush(nullptr);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (rcu::GetStats().retirements_buffered != 0) std::_Exit(2);  // adopted
+    rcu::Barrier();
+    std::_Exit(destroyed.load() == 7 ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
+
+  EXPECT_EQ(destroyed.load(), 0);  // the child's reclamation stayed there
+  release.store(true);
+  other.join();
+  rcu::Barrier();
+  EXPECT_EQ(destroyed.load(), 7);
+  rcu::internal::SetRetireFlushDelayForTesting(std::chrono::milliseconds(10));
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -10,6 +11,7 @@
 #include "rcu/call_rcu.h"
 #include "rcu/grace_period.h"
 #include "rcu/internal/rcu_head_access.h"
+#include "rcu/internal/retire_buffer.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/read_guard.h"
 
@@ -58,43 +60,75 @@ void ReleaseBarrier(RcuHead* head) {
   node->cv.notify_all();
 }
 
+// Takes the queued callbacks, waits for a grace period and runs them.
+// Returns false if nothing was queued.
+bool RunOneBatch(Worker* w) {
+  std::lock_guard<std::mutex> batch_lock(w->batch_mu);
+  RcuHead* batch = w->pending.exchange(nullptr, std::memory_order_acq_rel);
+  if (batch == nullptr) return false;
+  RcuHead* fifo = nullptr;  // reverse into queueing order
+  while (batch != nullptr) {
+    RcuHead* next = RcuHeadAccess::Next(batch);
+    RcuHeadAccess::Next(batch) = fifo;
+    fifo = batch;
+    batch = next;
+  }
+  Synchronize();
+  std::uint64_t invoked = 0;
+  while (fifo != nullptr) {
+    RcuHead* next = RcuHeadAccess::Next(fifo);
+    if (RcuHeadAccess::Callback(fifo) == &ReleaseBarrier) {
+      CountInvoked(invoked);  // everything before the barrier has run
+      invoked = 0;
+      ReleaseBarrier(fifo);  // not a user callback: not counted
+    } else {
+      invoked += ItemsIn(fifo);  // read before the callback frees it
+      RunCallbackUncounted(fifo);
+    }
+    fifo = next;
+  }
+  CountInvoked(invoked);
+  return true;
+}
+
+// Sleeps until a callback is queued, or until `deadline` if given. While it
+// sleeps, `sleeping` tells producers to wake it.
+void Sleep(Worker* w, const std::chrono::steady_clock::time_point* deadline) {
+  std::unique_lock<std::mutex> lock(w->sleep_mu);
+  w->sleeping.store(true, std::memory_order_seq_cst);
+  if (deadline != nullptr) {
+    w->wake.wait_until(lock, *deadline, [w] {
+      return w->pending.load(std::memory_order_seq_cst) != nullptr;
+    });
+  } else {
+    // A started retire block also ends the sleep: it must be flushed in time.
+    w->wake.wait(lock, [w] {
+      return w->pending.load(std::memory_order_seq_cst) != nullptr || RetireBlocksPending();
+    });
+  }
+  w->sleeping.store(false, std::memory_order_relaxed);
+}
+
 void WorkerLoop(Worker* w) {
   pthread_setname_np(pthread_self(), "rcu-callbacks");
   RegisterCurrentThread();  // visible to the stall watchdog
+  auto last_flush = std::chrono::steady_clock::now();
   while (true) {
-    {
-      std::lock_guard<std::mutex> batch_lock(w->batch_mu);
-      RcuHead* batch = w->pending.exchange(nullptr, std::memory_order_acq_rel);
-      if (batch != nullptr) {
-        RcuHead* fifo = nullptr;  // reverse into queueing order
-        while (batch != nullptr) {
-          RcuHead* next = RcuHeadAccess::Next(batch);
-          RcuHeadAccess::Next(batch) = fifo;
-          fifo = batch;
-          batch = next;
-        }
-        Synchronize();
-        std::uint64_t invoked = 0;
-        while (fifo != nullptr) {
-          RcuHead* next = RcuHeadAccess::Next(fifo);
-          if (RcuHeadAccess::Callback(fifo) == &ReleaseBarrier) {
-            CountInvoked(invoked);  // everything before the barrier has run
-            invoked = 0;
-            ReleaseBarrier(fifo);  // not a user callback: not counted
-          } else {
-            RunCallbackUncounted(fifo);
-            ++invoked;
-          }
-          fifo = next;
-        }
-        CountInvoked(invoked);
-        continue;
+    const bool ran = RunOneBatch(w);
+    if (RetireBlocksPending()) {
+      // Some thread holds a partial retire block. Hand every such block over
+      // at most once per RetireFlushDelay(): a lone Retire() after a quiet
+      // spell goes at once, and a storm's blocks fill up in between.
+      const auto due = last_flush + RetireFlushDelay();
+      if (std::chrono::steady_clock::now() >= due) {
+        FlushAllRetireBlocks();
+        last_flush = std::chrono::steady_clock::now();
+      } else if (!ran) {
+        Sleep(w, &due);
       }
+    } else if (!ran) {
+      Sleep(w, nullptr);
     }
-    std::unique_lock<std::mutex> lock(w->sleep_mu);
-    w->sleeping.store(true, std::memory_order_seq_cst);
-    w->wake.wait(lock, [w] { return w->pending.load(std::memory_order_seq_cst) != nullptr; });
-    w->sleeping.store(false, std::memory_order_relaxed);
   }
 }
 
@@ -123,6 +157,24 @@ void EnqueueCallback(RcuHead* head) {
     std::lock_guard<std::mutex> lock(w.sleep_mu);
     w.wake.notify_one();
   }
+}
+
+void WakeIdleCallbackWorker() {
+  Worker& w = StartedWorker();
+  // seq_cst: pairs with the worker's store to `sleeping` and its check of
+  // RetireBlocksPending() (see Worker::sleeping).
+  if (w.sleeping.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> lock(w.sleep_mu);
+    w.wake.notify_one();
+  }
+}
+
+void AdoptCallbackInForkChild(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items) {
+  RcuHeadAccess::SetCallback(head, callback);
+  GetCounters().callbacks_queued.fetch_add(items, std::memory_order_relaxed);
+  Worker& w = GetWorker();  // the child has one thread: plain stores suffice
+  RcuHeadAccess::Next(head) = w.pending.load(std::memory_order_relaxed);
+  w.pending.store(head, std::memory_order_relaxed);
 }
 
 void WaitForQueuedCallbacks() {

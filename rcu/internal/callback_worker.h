@@ -21,6 +21,29 @@ namespace internal {
 // Queues `head`, whose callback is already set. Never blocks.
 void EnqueueCallback(RcuHead* head);
 
+// Queues a callback that stands for `items` callbacks (a retire block counts
+// its objects), or, after the exit-time drain, runs it in the caller. Returns
+// false if it ran at once. Applies no backpressure.
+bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items);
+
+// CallRcu()'s backpressure: waits while the backlog is over the limit.
+void ApplyBackpressure();
+
+// True once the exit-time drain has run: callbacks then run in the caller.
+bool CallbacksRunInline();
+
+// Reports the exception being handled as a throwing callback and counts it.
+// Call only from a catch block.
+void ReportThrownCallback();
+
+// Wakes the worker if it sleeps with nothing to do, so that it notices a
+// started retire block (rcu/internal/retire_buffer.h) and flushes it in time.
+void WakeIdleCallbackWorker();
+
+// For a fork() child handler: queues like QueueCallback() but neither starts
+// nor wakes the worker (it starts on demand).
+void AdoptCallbackInForkChild(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items);
+
 // CallRcu() without the backlog wait, for the library's own callbacks that
 // must never block (StartPoll()).
 void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));

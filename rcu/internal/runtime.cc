@@ -12,6 +12,7 @@
 #include "rcu/diagnostics.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/checks.h"
+#include "rcu/internal/retire_buffer.h"
 #include "rcu/stats.h"
 
 namespace rcu {
@@ -30,6 +31,7 @@ DiagnosticState& GetDiagnosticState() {
 
 void BeforeFork() {
   CallbackWorkerBeforeFork();
+  RetireBuffersBeforeFork();  // after the worker: its callbacks may retire
   GracePeriodsBeforeFork();
   WatchdogBeforeFork();
   RegistryBeforeFork();
@@ -39,6 +41,7 @@ void AfterForkParent() {
   RegistryAfterForkParent();
   WatchdogAfterForkParent();
   GracePeriodsAfterForkParent();
+  RetireBuffersAfterForkParent();
   CallbackWorkerAfterForkParent();
 }
 
@@ -48,6 +51,7 @@ void AfterForkChild() {
   BacklogAfterForkChild();
   GracePeriodsAfterForkChild();
   CallbackWorkerAfterForkChild();
+  RetireBuffersAfterForkChild();  // queues onto the child's worker
 }
 
 }  // namespace
@@ -110,6 +114,7 @@ Stats GetStats() {
   stats.callbacks_invoked = get(c.callbacks_invoked);
   stats.callbacks_queued = get(c.callbacks_queued);
   stats.callbacks_failed = get(c.callbacks_failed);
+  stats.retirements_buffered = internal::BufferedRetirements();
   stats.backlog_waits = get(c.backlog_waits);
   stats.stalls_reported = get(c.stalls_reported);
   stats.threads_registered = get(c.threads_registered);

@@ -463,7 +463,9 @@ TEST(HashMapConcurrencyTest, EraseStormKeepsReclamationBounded) {
     max_pending = std::max(max_pending, s.callbacks_queued - s.callbacks_invoked);
   }
   rcu::SetCallbackBacklogLimit(old_limit);
-  EXPECT_LE(max_pending, 2001u);
+  // The limit, plus this thread's partial retire block, which the callback
+  // worker may hand over on its own without making anyone wait.
+  EXPECT_LE(max_pending, 2000u + rcu::kRetireBatchSize);
   EXPECT_TRUE(map.empty());
 }
 
