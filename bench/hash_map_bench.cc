@@ -614,6 +614,8 @@ void BM_ReadHeavy(benchmark::State& state) {
   std::uint64_t hits = 0;
   std::uint64_t reads = 0;
   Value sum = 0;
+  const rcu::Stats rcu_before = rcu::GetStats();
+  const auto wall_start = std::chrono::steady_clock::now();
   const double cpu_start = ThreadCpuSeconds();
   for (auto _ : state) {
     const std::size_t at = next++ & stream_mask;
@@ -641,6 +643,15 @@ void BM_ReadHeavy(benchmark::State& state) {
   self.head = head;
   self.tail = tail;
   state.SetItemsProcessed(state.iterations());
+  if (state.thread_index() == 0) {
+    // Grace periods per second across the process while this thread ran
+    // (only rcu::HashMap's writers cause any).
+    const double seconds = std::chrono::duration<double>(
+        std::chrono::steady_clock::now() - wall_start).count();
+    state.counters["rcu_grace_periods_per_s"] =
+        static_cast<double>(rcu::GetStats().grace_periods - rcu_before.grace_periods) /
+        std::max(seconds, 1e-9);
+  }
   state.counters["hit_ratio"] = benchmark::Counter(
       static_cast<double>(hits) / std::max<double>(1, static_cast<double>(reads)),
       benchmark::Counter::kAvgThreads);

@@ -58,6 +58,7 @@ bool BacklogDrained() {
 void WaitForBacklog() {
   if (InReadSection() || in_callback) return;  // waiting could deadlock
   Bump(GetCounters().backlog_waits);
+  HurryCallbackWorker();
   Backlog& backlog = GetBacklog();
   std::unique_lock<std::mutex> lock(backlog.mu);
   backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
@@ -172,6 +173,10 @@ bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t item
     return false;
   }
   EnqueueCallback(head);
+  // A large backlog goes at once, so that backpressure rarely has to wait.
+  if (PendingCallbacks() >= backlog_limit.load(std::memory_order_relaxed) / 4) {
+    HurryCallbackWorker();
+  }
   return true;
 }
 

@@ -9,7 +9,10 @@
 //
 // Callbacks run on one worker thread, whatever the CPU count, in batches:
 // the worker takes everything queued, waits for one grace period, and runs
-// the batch in queueing order. These calls never block a reader and may be
+// the batch in queueing order. It starts at most one batch every 10 ms, since
+// each grace period interrupts every CPU that runs the process, but at once
+// when a thread waits for it (Barrier(), backpressure, exit) or a quarter of
+// the backlog limit is pending. These calls never block a reader and may be
 // made inside a read-side critical section.
 //
 // Batching: Retire(p) and Retire(p, deleter) with a stateless deleter (such as
@@ -91,7 +94,8 @@ template <typename F>
 void CallRcu(F&& fn);
 
 // kfree_rcu: `delete ptr` after a grace period. Allocates nothing when T
-// derives from RcuObjBase<T>; otherwise one small node.
+// derives from RcuObjBase<T>; otherwise a slot in the thread's retire block
+// (see "Batching" above), one block allocation per kRetireBatchSize objects.
 template <typename T>
 void Retire(T* ptr);
 

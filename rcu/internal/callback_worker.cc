@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -31,8 +32,14 @@ struct Worker {
   std::mutex sleep_mu;
   std::condition_variable wake;
   std::atomic<bool> sleeping{false};
+  // Set by a thread that waits for the worker (Barrier(), backpressure, the
+  // exit drain) or finds the backlog large: run the next batch without
+  // waiting out kBatchInterval. Cleared when a batch starts.
+  std::atomic<bool> urgent{false};
   std::atomic<bool> started{false};
 };
+
+using Clock = std::chrono::steady_clock;
 
 // Replaced in a forked child (see CallbackWorkerAfterForkChild).
 std::atomic<Worker*> the_worker{nullptr};
@@ -73,6 +80,9 @@ bool RunOneBatch(Worker* w) {
     fifo = batch;
     batch = next;
   }
+  // Readers this thread preempted may be inside read-side sections that the
+  // grace period must wait for: let them run first rather than spin on them.
+  std::this_thread::yield();
   Synchronize();
   std::uint64_t invoked = 0;
   while (fifo != nullptr) {
@@ -91,43 +101,69 @@ bool RunOneBatch(Worker* w) {
   return true;
 }
 
-// Sleeps until a callback is queued, or until `deadline` if given. While it
-// sleeps, `sleeping` tells producers to wake it.
-void Sleep(Worker* w, const std::chrono::steady_clock::time_point* deadline) {
+// Sleeps until `deadline` (none: indefinitely), or until woken: by
+// HurryCallbackWorker(), or, if the queue was empty (`idle`), by the first
+// callback queued or (with no deadline) the first retire block started.
+// While it sleeps, `sleeping` tells producers to wake it.
+void Sleep(Worker* w, bool idle, const Clock::time_point* deadline) {
   std::unique_lock<std::mutex> lock(w->sleep_mu);
   w->sleeping.store(true, std::memory_order_seq_cst);
+  auto woken = [w, idle, deadline] {
+    if (!idle) return w->urgent.load(std::memory_order_seq_cst);
+    return w->pending.load(std::memory_order_seq_cst) != nullptr ||
+           (deadline == nullptr && RetireBlocksPending());
+  };
   if (deadline != nullptr) {
-    w->wake.wait_until(lock, *deadline, [w] {
-      return w->pending.load(std::memory_order_seq_cst) != nullptr;
-    });
+    w->wake.wait_until(lock, *deadline, woken);
   } else {
-    // A started retire block also ends the sleep: it must be flushed in time.
-    w->wake.wait(lock, [w] {
-      return w->pending.load(std::memory_order_seq_cst) != nullptr || RetireBlocksPending();
-    });
+    w->wake.wait(lock, woken);
   }
   w->sleeping.store(false, std::memory_order_relaxed);
 }
 
+// Each grace period costs at least two membarrier() calls, which interrupt
+// every CPU running one of this process's threads, and while a reader it
+// waits for is off its CPU, liburcu's wait loop repeats them. Measured on 2
+// cores with a read-mostly map taking 1% erases: one grace period per small
+// batch kept the worker half busy (37,000 membarrier() calls a second) and
+// cost the readers a quarter of their wall-clock rate. So the worker starts
+// at most one batch per kBatchInterval (liburcu's own call_rcu thread also
+// waits 10 ms), unless somebody waits for it (urgent); callbacks queued
+// meanwhile join the next batch.
+constexpr std::chrono::milliseconds kBatchInterval{10};
+
 void WorkerLoop(Worker* w) {
   pthread_setname_np(pthread_self(), "rcu-callbacks");
   RegisterCurrentThread();  // visible to the stall watchdog
-  auto last_flush = std::chrono::steady_clock::now();
+  Clock::time_point last_flush = Clock::now();
+  Clock::time_point last_batch = last_flush - kBatchInterval;
   while (true) {
-    const bool ran = RunOneBatch(w);
-    if (RetireBlocksPending()) {
-      // Some thread holds a partial retire block. Hand every such block over
-      // at most once per RetireFlushDelay(): a lone Retire() after a quiet
-      // spell goes at once, and a storm's blocks fill up in between.
-      const auto due = last_flush + RetireFlushDelay();
-      if (std::chrono::steady_clock::now() >= due) {
-        FlushAllRetireBlocks();
-        last_flush = std::chrono::steady_clock::now();
-      } else if (!ran) {
-        Sleep(w, &due);
-      }
-    } else if (!ran) {
-      Sleep(w, nullptr);
+    const Clock::time_point now = Clock::now();
+    // Partial retire blocks go to the queue at most once per
+    // RetireFlushDelay(): a lone Retire() after a quiet spell goes at once,
+    // and a storm's blocks fill up in between.
+    const bool blocks = RetireBlocksPending();
+    const Clock::time_point flush_due = last_flush + RetireFlushDelay();
+    if (blocks && now >= flush_due) {
+      FlushAllRetireBlocks();
+      last_flush = now;
+      continue;
+    }
+    const bool work = w->pending.load(std::memory_order_acquire) != nullptr;
+    const Clock::time_point batch_due = last_batch + kBatchInterval;
+    if (work && (now >= batch_due || w->urgent.load(std::memory_order_seq_cst))) {
+      w->urgent.store(false, std::memory_order_seq_cst);
+      last_batch = now;
+      RunOneBatch(w);
+      continue;
+    }
+    if (work) {
+      const Clock::time_point due = blocks ? std::min(batch_due, flush_due) : batch_due;
+      Sleep(w, /*idle=*/false, &due);
+    } else if (blocks) {
+      Sleep(w, /*idle=*/true, &flush_due);
+    } else {
+      Sleep(w, /*idle=*/true, nullptr);
     }
   }
 }
@@ -159,6 +195,18 @@ void EnqueueCallback(RcuHead* head) {
   }
 }
 
+void HurryCallbackWorker() {
+  Worker& w = StartedWorker();
+  if (w.urgent.load(std::memory_order_relaxed)) return;  // already hurried
+  // seq_cst: pairs with the worker's store to `sleeping` and its check of
+  // `urgent` (see Worker::sleeping).
+  w.urgent.store(true, std::memory_order_seq_cst);
+  if (w.sleeping.load(std::memory_order_seq_cst)) {
+    std::lock_guard<std::mutex> lock(w.sleep_mu);
+    w.wake.notify_one();
+  }
+}
+
 void WakeIdleCallbackWorker() {
   Worker& w = StartedWorker();
   // seq_cst: pairs with the worker's store to `sleeping` and its check of
@@ -182,6 +230,7 @@ void WaitForQueuedCallbacks() {
   RcuHeadAccess::Next(&node) = nullptr;
   RcuHeadAccess::SetCallback(&node, &ReleaseBarrier);
   EnqueueCallback(&node);
+  HurryCallbackWorker();
   std::unique_lock<std::mutex> lock(node.mu);
   node.cv.wait(lock, [&node] { return node.done; });
 }

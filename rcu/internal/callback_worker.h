@@ -3,10 +3,13 @@
 // Callbacks are pushed onto a lock-free stack. The worker takes the whole
 // stack at once, waits for one grace period (rcu::Synchronize(), so it is
 // counted, feeds the polling cookies and is seen by the stall watchdog), and
-// runs the batch in the order it was queued. It sleeps only while the stack
-// is empty, so throughput is bounded by the callbacks themselves and one grace
-// period per batch, not by a timer. (liburcu's own call_rcu worker sleeps 10
-// ms after every batch, which capped Retire() at a few million per second.)
+// runs the batch in the order it was queued. It starts at most one batch
+// every 10 ms, since a grace period interrupts every CPU running the process,
+// but at once when a thread waits for it (Barrier(), backpressure, exit) or
+// the backlog passes a quarter of its limit; so a storm is bounded by the
+// callbacks themselves, not by the pace. (liburcu's own call_rcu worker
+// sleeps 10 ms after every batch however much is pending, which capped
+// Retire() at a few million per second.)
 #ifndef RCU_INTERNAL_CALLBACK_WORKER_H_
 #define RCU_INTERNAL_CALLBACK_WORKER_H_
 
@@ -35,6 +38,10 @@ bool CallbacksRunInline();
 // Reports the exception being handled as a throwing callback and counts it.
 // Call only from a catch block.
 void ReportThrownCallback();
+
+// Makes the worker start its next batch now rather than at its usual pace
+// (see kBatchInterval in callback_worker.cc); for threads that wait for it.
+void HurryCallbackWorker();
 
 // Wakes the worker if it sleeps with nothing to do, so that it notices a
 // started retire block (rcu/internal/retire_buffer.h) and flushes it in time.
