@@ -18,6 +18,7 @@
 #include "rcu/grace_period.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
+#include "tests/allocation_counter.h"
 
 namespace {
 
@@ -31,27 +32,6 @@ struct Tracked {
 struct Intrusive : rcu::RcuObjBase<Intrusive> {
   ~Intrusive() { destroyed.fetch_add(1); }
 };
-
-// Counts allocations made by the calling thread, to show which forms
-// allocate nothing.
-thread_local long allocations = 0;
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  ++allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  ++allocations;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
 
 class CallRcuTest : public ::testing::Test {
  protected:
@@ -110,10 +90,10 @@ TEST_F(CallRcuTest, CallRcuTakesMoveOnlyCallables) {
 TEST_F(CallRcuTest, IntrusiveRetireAllocatesNothing) {
   auto* a = new Intrusive;
   auto* b = new Intrusive;
-  const long before = allocations;
+  const long before = rcu_test::ThreadAllocations();
   rcu::Retire(a);
   b->Retire();
-  EXPECT_EQ(allocations, before);
+  EXPECT_EQ(rcu_test::ThreadAllocations(), before);
   rcu::Barrier();
   EXPECT_EQ(destroyed.load(), 2);
 }
@@ -127,7 +107,7 @@ TEST_F(CallRcuTest, EmbeddedHeadAllocatesNothing) {
   static std::atomic<int> sum{0};
   sum.store(0);
   std::vector<CStyle> nodes(10);
-  const long before = allocations;
+  const long before = rcu_test::ThreadAllocations();
   for (int i = 0; i < 10; ++i) {
     nodes[i].value = i;
     rcu::CallRcu(&nodes[i].head, [](rcu::RcuHead* head) {
@@ -135,7 +115,7 @@ TEST_F(CallRcuTest, EmbeddedHeadAllocatesNothing) {
       sum.fetch_add(reinterpret_cast<CStyle*>(head)->value);
     });
   }
-  EXPECT_EQ(allocations, before);
+  EXPECT_EQ(rcu_test::ThreadAllocations(), before);
   rcu::Barrier();
   EXPECT_EQ(sum.load(), 45);
 }

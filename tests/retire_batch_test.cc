@@ -6,9 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <mutex>
-#include <new>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -19,6 +17,7 @@
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
+#include "tests/allocation_counter.h"
 
 namespace {
 
@@ -27,27 +26,6 @@ std::atomic<int> destroyed{0};
 struct Tracked {
   ~Tracked() { destroyed.fetch_add(1); }
 };
-
-// Allocations made by the calling thread, to show that batching allocates
-// one block per kRetireBatchSize objects rather than a node per object.
-thread_local long allocations = 0;
-
-}  // namespace
-
-void* operator new(std::size_t size) {
-  ++allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
-  ++allocations;
-  return std::malloc(size == 0 ? 1 : size);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-
-namespace {
 
 using std::chrono::steady_clock;
 
@@ -84,11 +62,13 @@ TEST_F(RetireBatchTest, AllocatesOneBlockPerBatchNotANodePerObject) {
   constexpr int kCount = rcu::kRetireBatchSize * 10;
   std::vector<Tracked*> objects;
   objects.reserve(kCount);
+  const long start = rcu_test::ThreadAllocations();
   for (int i = 0; i < kCount; ++i) objects.push_back(new Tracked);
-  const long before = allocations;
+  const long before = rcu_test::ThreadAllocations();
+  ASSERT_EQ(before - start, kCount);  // the counter sees this thread's news
   for (Tracked* t : objects) rcu::Retire(t);
   // At most one block per batch, plus this thread's buffer on first use.
-  EXPECT_LE(allocations - before, kCount / rcu::kRetireBatchSize + 1);
+  EXPECT_LE(rcu_test::ThreadAllocations() - before, kCount / rcu::kRetireBatchSize + 1);
   rcu::Barrier();
   EXPECT_EQ(destroyed.load(), kCount);
 }
