@@ -84,8 +84,12 @@
 #include "absl/hash/hash.h"
 #include "containers/hash_map.h"
 #include "rcu/rcu.h"
+#include "stress/stress_util.h"
 
 namespace {
+
+using stress::Rng;
+using stress::SetThreadName;
 
 constexpr double kDefaultSeconds = 10;
 // No thread made progress for this long: report a hang and exit.
@@ -132,30 +136,6 @@ KeyClass Classify(std::uint64_t key) {
 // Keeps the compiler from dropping stores to memory that is freed next.
 inline void KeepStores(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
 
-void SetThreadName(const char* name) { pthread_setname_np(pthread_self(), name); }
-
-// xorshift64*.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed * 0x9e3779b97f4a7c15 | 1) {}
-  std::uint64_t Next() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return state_ * 0x2545f4914f6cdd1d;
-  }
-  std::uint64_t Below(std::uint64_t n) { return Next() % n; }
-
- private:
-  std::uint64_t state_;
-};
-
-std::uint64_t Pending(const rcu::Stats& stats) {
-  return stats.callbacks_queued > stats.callbacks_invoked
-             ? stats.callbacks_queued - stats.callbacks_invoked
-             : 0;
-}
-
 // ---------------------------------------------------------------------------
 // Violations.
 
@@ -190,36 +170,7 @@ constexpr const char* kViolationNames[kNumViolations] = {
     "no progress (hang)",
 };
 
-class Violations {
- public:
-  void Report(Violation kind, const std::string& detail) {
-    counts_[kind].fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (messages_ < kMaxMessages) {
-      ++messages_;
-      std::fprintf(stderr, "VIOLATION: %s: %s\n", kViolationNames[kind], detail.c_str());
-    }
-  }
-  std::uint64_t Total() const {
-    std::uint64_t total = 0;
-    for (const auto& count : counts_) total += count.load(std::memory_order_relaxed);
-    return total;
-  }
-  void Print() const {
-    for (int i = 0; i < kNumViolations; ++i) {
-      const std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
-      if (n > 0) std::printf("  %12" PRIu64 "  %s\n", n, kViolationNames[i]);
-    }
-  }
-
- private:
-  static constexpr int kMaxMessages = 30;
-  std::array<std::atomic<std::uint64_t>, kNumViolations> counts_{};
-  std::mutex mu_;
-  int messages_ = 0;
-};
-
-Violations violations;
+stress::Violations<kNumViolations> violations(kViolationNames);
 
 std::string KeyName(std::uint64_t key) {
   const char* range = "unknown";
@@ -1475,7 +1426,7 @@ int Main() {
                                         std::to_string(always_present + kChurn + kBulkTotal) +
                                         "]");
     }
-    max_pending = std::max(max_pending, Pending(rcu::GetStats()));
+    max_pending = std::max(max_pending, stress::PendingCallbacks(rcu::GetStats()));
     ++samples;
   };
   auto check_progress = [&](const char* when) {

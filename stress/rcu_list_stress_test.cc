@@ -66,8 +66,11 @@
 #include "containers/intrusive_rcu_list.h"
 #include "containers/rcu_list.h"
 #include "rcu/rcu.h"
+#include "stress/stress_util.h"
 
 namespace {
+
+using stress::Rng;
 
 #ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
 constexpr bool kBroken = true;
@@ -88,21 +91,6 @@ constexpr std::uint64_t kPoison = 0x6b6b6b6b'6b6b6b6b;  // the kernel's POISON_F
 
 // Keeps the compiler from dropping stores to memory that is freed next.
 inline void KeepStores(const void* p) { asm volatile("" : : "r"(p) : "memory"); }
-
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed * 0x9e3779b97f4a7c15 | 1) {}
-  std::uint64_t Next() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return state_ * 0x2545f4914f6cdd1d;
-  }
-  int Below(int n) { return static_cast<int>(Next() % static_cast<std::uint64_t>(n)); }
-
- private:
-  std::uint64_t state_;
-};
 
 // ---------------------------------------------------------------------------
 // Violations.
@@ -130,22 +118,10 @@ constexpr const char* kViolationNames[kNumViolations] = {
     "elements leaked or destroyed twice",
 };
 
-std::array<std::atomic<std::uint64_t>, kNumViolations> violation_counts{};
-std::mutex report_mu;
-int reports_printed = 0;
+stress::Violations<kNumViolations> violations(kViolationNames);
 
 void Report(Violation kind, const char* list, const std::string& detail) {
-  violation_counts[kind].fetch_add(1, std::memory_order_relaxed);
-  std::lock_guard<std::mutex> lock(report_mu);
-  if (reports_printed++ < 20) {
-    std::fprintf(stderr, "VIOLATION (%s): %s: %s\n", list, kViolationNames[kind], detail.c_str());
-  }
-}
-
-std::uint64_t TotalViolations() {
-  std::uint64_t total = 0;
-  for (const auto& c : violation_counts) total += c.load(std::memory_order_relaxed);
-  return total;
+  violations.Report(kind, std::string(list) + ": " + detail);
 }
 
 // A crash is a violation too; say so before dying, so that the negative
@@ -656,7 +632,7 @@ int Main() {
   const auto deadline = start + std::chrono::duration<double>(seconds);
   std::uint64_t synchronizes = 0, max_backlog = 0;
   std::size_t max_list = 0, max_intrusive = 0;
-  while (std::chrono::steady_clock::now() < deadline && TotalViolations() == 0) {
+  while (std::chrono::steady_clock::now() < deadline && violations.Total() == 0) {
     rcu::Synchronize();
     ++synchronizes;
     const rcu::Stats s = rcu::GetStats();
@@ -719,15 +695,12 @@ int Main() {
               "count under the lock and against the writers' accounting; no leaks after "
               "clear() + Barrier()\n");
 
-  const std::uint64_t total = TotalViolations();
+  const std::uint64_t total = violations.Total();
   if (total == 0) {
     std::printf("PASS\n");
     return 0;
   }
-  for (int i = 0; i < kNumViolations; ++i) {
-    const std::uint64_t n = violation_counts[i].load();
-    if (n > 0) std::printf("  %12" PRIu64 "  %s\n", n, kViolationNames[i]);
-  }
+  violations.Print();
   std::printf("FAILURE: %" PRIu64 " violations\n", total);
   return 1;
 }

@@ -68,8 +68,12 @@
 #include <vector>
 
 #include "rcu/rcu.h"
+#include "stress/stress_util.h"
 
 namespace {
+
+using stress::Rng;
+using stress::SetThreadName;
 
 #ifdef TORTURE_BREAK_GRACE_PERIOD
 constexpr bool kBreakGracePeriods = true;
@@ -124,23 +128,6 @@ inline void CpuRelax() {
 #endif
 }
 
-void SetThreadName(const char* name) { pthread_setname_np(pthread_self(), name); }
-
-// xorshift64*: cheap per-thread randomness for delays and choices.
-class Rng {
- public:
-  explicit Rng(std::uint64_t seed) : state_(seed * 0x9e3779b97f4a7c15 | 1) {}
-  std::uint64_t Next() {
-    state_ ^= state_ >> 12;
-    state_ ^= state_ << 25;
-    state_ ^= state_ >> 27;
-    return state_ * 0x2545f4914f6cdd1d;
-  }
-
- private:
-  std::uint64_t state_;
-};
-
 void UpdateMax(std::atomic<std::uint64_t>& max, std::uint64_t value) {
   std::uint64_t current = max.load(std::memory_order_relaxed);
   while (value > current &&
@@ -157,14 +144,6 @@ void PollBackoff(int attempt) {
   } else {
     std::this_thread::sleep_for(std::chrono::microseconds(20));
   }
-}
-
-// Callbacks waiting. GetStats() reads queued before invoked, so a snapshot
-// can show more invoked than queued; that reads as zero.
-std::uint64_t Pending(const rcu::Stats& stats) {
-  return stats.callbacks_queued > stats.callbacks_invoked
-             ? stats.callbacks_queued - stats.callbacks_invoked
-             : 0;
 }
 
 // ---------------------------------------------------------------------------
@@ -199,38 +178,7 @@ constexpr const char* kViolationNames[kNumViolations] = {
     "rcu diagnostic reported",
 };
 
-class Violations {
- public:
-  void Report(Violation kind, const std::string& detail) {
-    counts_[kind].fetch_add(1, std::memory_order_relaxed);
-    std::lock_guard<std::mutex> lock(mu_);
-    if (messages_.size() < kMaxMessages) {
-      messages_.push_back(std::string(kViolationNames[kind]) + ": " + detail);
-      std::fprintf(stderr, "VIOLATION: %s\n", messages_.back().c_str());
-    }
-  }
-
-  std::uint64_t Total() const {
-    std::uint64_t total = 0;
-    for (const auto& count : counts_) total += count.load(std::memory_order_relaxed);
-    return total;
-  }
-
-  void Print() const {
-    for (int i = 0; i < kNumViolations; ++i) {
-      const std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
-      if (n > 0) std::printf("  %12" PRIu64 "  %s\n", n, kViolationNames[i]);
-    }
-  }
-
- private:
-  static constexpr std::size_t kMaxMessages = 20;
-  std::array<std::atomic<std::uint64_t>, kNumViolations> counts_{};
-  std::mutex mu_;
-  std::vector<std::string> messages_;
-};
-
-Violations violations;
+stress::Violations<kNumViolations> violations(kViolationNames);
 
 std::string Hex(std::uint64_t v) {
   char buf[32];
@@ -939,7 +887,7 @@ class Flooder {
   void Queue() {
     rcu::CallRcu([] { flood_invoked.fetch_add(1, std::memory_order_relaxed); });
     ++queued_;
-    UpdateMax(max_pending, Pending(rcu::GetStats()));
+    UpdateMax(max_pending, stress::PendingCallbacks(rcu::GetStats()));
   }
 
   void FreeFlood() {
@@ -1050,7 +998,7 @@ int Main() {
                                     std::chrono::duration<double>(seconds));
   std::uint64_t samples = 0;
   while (std::chrono::steady_clock::now() < deadline) {
-    UpdateMax(max_pending, Pending(rcu::GetStats()));
+    UpdateMax(max_pending, stress::PendingCallbacks(rcu::GetStats()));
     ++samples;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }

@@ -1,0 +1,96 @@
+// Helpers shared by the stress tests: cheap per-thread randomness, thread
+// names for debuggers, the callback backlog, and a tally of violations.
+//
+//   enum Violation { kTorn, kLost, kNumViolations };
+//   constexpr const char* kNames[kNumViolations] = {"torn read", "lost"};
+//   stress::Violations<kNumViolations> violations(kNames);
+//   violations.Report(kTorn, "key 7");    // counted; the first few printed
+//   if (violations.Total() > 0) violations.Print();
+#ifndef STRESS_STRESS_UTIL_H_
+#define STRESS_STRESS_UTIL_H_
+
+#include <pthread.h>
+
+#include <array>
+#include <atomic>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <string>
+
+#include "rcu/stats.h"
+
+namespace stress {
+
+// xorshift64*: cheap per-thread randomness for delays and choices.
+class Rng {
+ public:
+  explicit Rng(std::uint64_t seed) : state_(seed * 0x9e3779b97f4a7c15 | 1) {}
+  std::uint64_t Next() {
+    state_ ^= state_ >> 12;
+    state_ ^= state_ << 25;
+    state_ ^= state_ >> 27;
+    return state_ * 0x2545f4914f6cdd1d;
+  }
+  // Uniform enough in [0, n), in n's type.
+  template <typename T>
+  T Below(T n) {
+    return static_cast<T>(Next() % static_cast<std::uint64_t>(n));
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+inline void SetThreadName(const char* name) { pthread_setname_np(pthread_self(), name); }
+
+// Callbacks waiting. GetStats() reads invoked before queued, but a snapshot
+// taken across a batch may still show more invoked; that reads as zero.
+inline std::uint64_t PendingCallbacks(const rcu::Stats& stats) {
+  return stats.callbacks_queued > stats.callbacks_invoked
+             ? stats.callbacks_queued - stats.callbacks_invoked
+             : 0;
+}
+
+// Counts violations by kind, from any thread, and prints the first
+// kMaxMessages to stderr as they happen.
+template <int kKinds>
+class Violations {
+ public:
+  explicit Violations(const char* const (&names)[kKinds]) : names_(names) {}
+
+  void Report(int kind, const std::string& detail) {
+    counts_[kind].fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (printed_ < kMaxMessages) {
+      ++printed_;
+      std::fprintf(stderr, "VIOLATION: %s: %s\n", names_[kind], detail.c_str());
+    }
+  }
+
+  std::uint64_t Total() const {
+    std::uint64_t total = 0;
+    for (const auto& count : counts_) total += count.load(std::memory_order_relaxed);
+    return total;
+  }
+
+  // One line per kind seen, with its count.
+  void Print() const {
+    for (int i = 0; i < kKinds; ++i) {
+      const std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
+      if (n > 0) std::printf("  %12" PRIu64 "  %s\n", n, names_[i]);
+    }
+  }
+
+ private:
+  static constexpr int kMaxMessages = 30;
+  const char* const (&names_)[kKinds];
+  std::array<std::atomic<std::uint64_t>, kKinds> counts_{};
+  std::mutex mu_;
+  int printed_ = 0;  // guarded by mu_
+};
+
+}  // namespace stress
+
+#endif  // STRESS_STRESS_UTIL_H_
