@@ -170,8 +170,11 @@ TEST_F(RetireBatchTest, TheWorkerHandsOverAnIdleThreadsBlock) {
   EXPECT_TRUE(Eventually([] { return destroyed.load() == 1; }));
   const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(
       steady_clock::now() - start);
-  std::printf("lone retire reclaimed after %lld us (flush delay 10 ms)\n",
-              static_cast<long long>(waited.count()));
+  std::printf("lone retire reclaimed after %lld us (flush delay %lld us)\n",
+              static_cast<long long>(waited.count()),
+              static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                         rcu::internal::RetireFlushDelay())
+                                         .count()));
   release.store(true);
   idle.join();
 }
