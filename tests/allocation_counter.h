@@ -5,8 +5,9 @@
 //   rcu::Retire(obj);
 //   EXPECT_EQ(rcu_test::ThreadAllocations(), before);
 //
-// Linking this library replaces the global operator new and delete of the
-// whole test binary with counting versions over malloc and free.
+// Compiling allocation_counter.cc into a test binary replaces its global
+// operator new and delete with counting versions over malloc and free. (Put
+// it in the test's srcs, not in a library: see tests/BUILD.)
 #ifndef TESTS_ALLOCATION_COUNTER_H_
 #define TESTS_ALLOCATION_COUNTER_H_
 

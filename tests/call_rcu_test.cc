@@ -88,9 +88,11 @@ TEST_F(CallRcuTest, CallRcuTakesMoveOnlyCallables) {
 }
 
 TEST_F(CallRcuTest, IntrusiveRetireAllocatesNothing) {
+  const long start = rcu_test::ThreadAllocations();
   auto* a = new Intrusive;
   auto* b = new Intrusive;
   const long before = rcu_test::ThreadAllocations();
+  ASSERT_EQ(before - start, 2);  // the counter sees this thread's news
   rcu::Retire(a);
   b->Retire();
   EXPECT_EQ(rcu_test::ThreadAllocations(), before);
