@@ -76,7 +76,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReaderFence(std::uintptr_t tagged) {
   }
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadLock() {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::uintptr_t ReadLock() {
   if (ABSL_PREDICT_FALSE(reader_word == 0)) RegisterCurrentThread();
   const std::uintptr_t tagged = reader_word;
   unsigned long* word = ReaderWord(tagged);
@@ -91,11 +91,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadLock() {
   } else {
     __atomic_store_n(word, current + URCU_GP_COUNT, __ATOMIC_RELAXED);
   }
+  return tagged;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock() {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock(std::uintptr_t tagged) {
   TsanReaderExit();
-  const std::uintptr_t tagged = reader_word;
   unsigned long* word = ReaderWord(tagged);
   const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
   if (ABSL_PREDICT_TRUE((current & URCU_GP_CTR_NEST_MASK) == URCU_GP_COUNT)) {
@@ -112,14 +112,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock() {
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
 }
+
+inline void ReadUnlock() { ReadUnlock(reader_word); }
 #else
 // Call mode (--define=rcu_lgpl_inline=false, and ThreadSanitizer builds).
-inline void ReadLock() {
+inline std::uintptr_t ReadLock() {
   if (ABSL_PREDICT_FALSE(!thread_registered)) RegisterCurrentThread();
   urcu_memb_read_lock();
+  return 0;
 }
 
-inline void ReadUnlock() {
+inline void ReadUnlock(std::uintptr_t /*unused*/ = 0) {
   TsanReaderExit();
   urcu_memb_read_unlock();
 }
@@ -130,11 +133,16 @@ inline void ReadUnlock() {
 // RAII read-side critical section. See the file comment.
 class ReadGuard {
  public:
-  ReadGuard() { internal::ReadLock(); }
-  ~ReadGuard() { internal::ReadUnlock(); }
+  ReadGuard() : reader_(internal::ReadLock()) {}
+  ~ReadGuard() { internal::ReadUnlock(reader_); }
 
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
+
+ private:
+  // This thread's tagged reader word (see internal::reader_word), kept so
+  // that leaving the section needs no second thread-local lookup.
+  std::uintptr_t reader_;
 };
 
 // True if the calling thread is inside a read-side critical section.
