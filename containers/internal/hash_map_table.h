@@ -43,38 +43,50 @@ struct HashNode {
 
 // A bucket array. Its size is a power of two; bucket i holds the chain of
 // nodes whose hash has i in its low bits, linked through next[generation()].
+//
+// One allocation: a one-word header, then the buckets. A lookup therefore
+// reads the header with one load and indexes the buckets at a fixed offset;
+// a reader's rate on a large map is bounded by how many of its loads the
+// CPU can keep in flight, so every load on the path counts.
 template <typename Node>
 class BucketArray {
  public:
-  // Returns nullptr if the array cannot be allocated.
+  // Returns nullptr if the array cannot be allocated. `count` is a power of
+  // two; `generation` is 0 or 1.
   static BucketArray* Create(std::size_t count, int generation) noexcept {
-    auto* array = new (std::nothrow) BucketArray;
-    if (array == nullptr) return nullptr;
-    array->buckets_.reset(new (std::nothrow) std::atomic<Node*>[count]);
-    if (array->buckets_ == nullptr) {
-      delete array;
-      return nullptr;
-    }
-    for (std::size_t i = 0; i < count; ++i) {
-      array->buckets_[i].store(nullptr, std::memory_order_relaxed);
-    }
-    array->mask_ = count - 1;
-    array->generation_ = generation;
+    void* raw = ::operator new(sizeof(BucketArray) + count * sizeof(std::atomic<Node*>),
+                               std::nothrow);
+    if (raw == nullptr) return nullptr;
+    auto* array = new (raw) BucketArray(((count - 1) << 1) | static_cast<std::size_t>(generation));
+    std::atomic<Node*>* buckets = array->buckets();
+    for (std::size_t i = 0; i < count; ++i) new (&buckets[i]) std::atomic<Node*>(nullptr);
     return array;
   }
 
-  std::size_t size() const { return mask_ + 1; }
-  int generation() const { return generation_; }
-  std::size_t mask() const { return mask_; }
-  std::atomic<Node*>& bucket(std::size_t hash) { return buckets_[hash & mask_]; }
-  std::atomic<Node*>& at(std::size_t index) { return buckets_[index]; }
+  // Frees the array (not the nodes on its chains).
+  struct Deleter {
+    void operator()(BucketArray* array) const noexcept {
+      array->~BucketArray();  // the buckets are trivially destructible
+      ::operator delete(array);
+    }
+  };
+
+  std::size_t size() const { return mask() + 1; }
+  int generation() const { return static_cast<int>(shape_ & 1); }
+  std::size_t mask() const { return shape_ >> 1; }
+  std::atomic<Node*>& bucket(std::size_t hash) { return buckets()[hash & mask()]; }
+  std::atomic<Node*>& at(std::size_t index) { return buckets()[index]; }
 
  private:
-  BucketArray() = default;
-  std::size_t mask_ = 0;  // size - 1; immutable after Create()
-  int generation_ = 0;    // which of a node's links this array uses
-  std::unique_ptr<std::atomic<Node*>[]> buckets_;
+  explicit BucketArray(std::size_t shape) : shape_(shape) {}
+  std::atomic<Node*>* buckets() { return reinterpret_cast<std::atomic<Node*>*>(this + 1); }
+
+  // (size - 1) << 1 | generation, immutable: the mask and the link a reader
+  // follows, in the one word a lookup reads.
+  const std::size_t shape_;
 };
+static_assert(sizeof(BucketArray<HashNode<int, int>>) == sizeof(std::atomic<void*>),
+              "the buckets follow the header without padding");
 
 // Iteration visits buckets in bit-reversed order of their index. Then a
 // bucket's keys occupy one contiguous range of ReverseBits(hash), and when

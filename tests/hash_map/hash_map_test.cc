@@ -227,6 +227,50 @@ TEST(HashMapTest, CustomHashAndEquality) {
   EXPECT_EQ(map.get("hElLo"), 1);
 }
 
+// Integral, enum and pointer keys under std::equal_to are compared directly
+// on lookup; any other equality must still be the one consulted.
+enum class Color { kRed, kGreen, kBlue };
+struct ModuloHash {
+  std::size_t operator()(int k) const { return std::hash<int>()(k % 1000); }
+};
+struct ModuloEq {
+  bool operator()(int a, int b) const { return a % 1000 == b % 1000; }
+};
+struct CollidingHash {
+  std::size_t operator()(long) const { return 42; }
+};
+
+TEST(HashMapTest, KeysComparedDirectlyAndByCustomEquality) {
+  HashMap<Color, int> colors;
+  colors.insert({Color::kRed, 1});
+  colors.insert({Color::kBlue, 3});
+  EXPECT_EQ(colors.get(Color::kRed), 1);
+  EXPECT_EQ(colors.get(Color::kGreen), std::nullopt);
+  EXPECT_EQ(colors.get(Color::kBlue), 3);
+
+  int slots[3] = {};
+  HashMap<const int*, int> pointers;
+  pointers.insert({&slots[0], 0});
+  pointers.insert({&slots[2], 2});
+  EXPECT_TRUE(pointers.contains(&slots[0]));
+  EXPECT_FALSE(pointers.contains(&slots[1]));
+  EXPECT_EQ(pointers.get(&slots[2]), 2);
+
+  HashMap<int, int, ModuloHash, ModuloEq> modulo;
+  modulo.insert({1, 10});
+  EXPECT_TRUE(modulo.contains(1001));  // equal under ModuloEq, not under ==
+  EXPECT_EQ(modulo.get(2001), 10);
+  EXPECT_FALSE(modulo.contains(2));
+
+  // Every key in one chain: lookups walk it comparing keys alone.
+  HashMap<long, long, CollidingHash> chain;
+  for (long i = 0; i < 200; ++i) chain.insert({i, -i});
+  for (long i = 0; i < 200; ++i) ASSERT_EQ(chain.get(i), -i);
+  EXPECT_FALSE(chain.contains(200));
+  for (long i = 0; i < 200; i += 2) chain.erase(i);
+  for (long i = 0; i < 200; ++i) ASSERT_EQ(chain.contains(i), i % 2 == 1) << i;
+}
+
 TEST(HashMapTest, MoveOnlyValues) {
   HashMap<int, std::unique_ptr<int>> map;
   map.insert({1, std::make_unique<int>(10)});
