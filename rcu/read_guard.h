@@ -61,8 +61,10 @@ void RegisterCurrentThread();
 // read side needs full fences (liburcu's smp_mb_slave()).
 inline thread_local std::uintptr_t reader_word = 0;
 
-// Wakes a grace period waiting for this reader (liburcu's wake_up_gp).
-void WakeGracePeriodWaiter();
+// Called when a section ends while a grace period sleeps waiting for
+// readers (liburcu's wake_up_gp). `section` is the reader word the section
+// ran under; the waiter is woken only if it may be waiting for this section.
+void WakeGracePeriodWaiter(unsigned long section);
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline unsigned long* ReaderWord(std::uintptr_t tagged) {
   return reinterpret_cast<unsigned long*>(tagged & ~std::uintptr_t{1});
@@ -105,7 +107,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock(std::uintptr_t tagged) {
     __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);
     ReaderFence(tagged);
     if (ABSL_PREDICT_FALSE(__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_RELAXED) == -1)) {
-      WakeGracePeriodWaiter();
+      WakeGracePeriodWaiter(current);
     }
   } else {
     __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -68,6 +70,45 @@ TEST(SynchronizeTest, WaitsForPreexistingReaders) {
   reader.Release();
   writer.join();
   EXPECT_TRUE(reader.left());
+}
+
+TEST(SynchronizeTest, SleepingGracePeriodIsWokenByTheReaderItWaitsFor) {
+  // The grace period parks (futex) on the old reader while another thread
+  // keeps ending sections that began after it started; those need not wake
+  // it (rcu/internal/thread_registry.cc). Once they stop, the old reader's
+  // exit must.
+  ParkedReader old_reader;
+  std::atomic<bool> stop{false};
+  std::atomic<long> churned{0};
+  std::thread churn([&] {
+    while (!stop.load()) {
+      rcu::ReadGuard guard;
+      churned.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  std::atomic<bool> returned{false};
+  std::thread writer([&] {
+    rcu::Synchronize();
+    returned.store(true);
+  });
+  // Long enough for liburcu's waiter to give up spinning and sleep, while
+  // the churning reader ends many sections.
+  const long start = churned.load();
+  while (churned.load() - start < 200000) {
+    ASSERT_FALSE(returned.load());
+    std::this_thread::yield();
+  }
+  stop.store(true);
+  churn.join();
+  ASSERT_FALSE(returned.load());
+  // Now only the old reader can wake it.
+  old_reader.Release();
+  const bool completed = Eventually([&] { return returned.load(); });
+  EXPECT_TRUE(completed) << "the grace period was not woken by the reader it waited for";
+  if (!completed) std::_Exit(1);  // the writer would never return
+  writer.join();
+  std::printf("grace period held by one old reader across %ld newer sections, then "
+              "completed\n", churned.load() - start);
 }
 
 TEST(SynchronizeTest, DoesNotWaitForLaterReaders) {
