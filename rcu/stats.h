@@ -27,6 +27,11 @@ struct Stats {
   // the worker.
   std::uint64_t retirements_buffered = 0;
   std::uint64_t backlog_waits = 0;      // a retiring thread waited for the worker
+  // Times a thread woke the sleeping callback thread: for work it had been
+  // idle for, for urgency (Barrier(), backpressure), or for the first retire
+  // block after a quiet spell. Events the worker would sleep through anyway
+  // wake nobody.
+  std::uint64_t worker_wakeups = 0;
   std::uint64_t stalls_reported = 0;
   std::uint64_t threads_registered = 0;
   std::uint64_t threads_unregistered = 0;

@@ -179,6 +179,34 @@ TEST_F(RetireBatchTest, TheWorkerHandsOverAnIdleThreadsBlock) {
   idle.join();
 }
 
+TEST_F(RetireBatchTest, StartingBlocksDoesNotWakeAWorkerThatHasWorkQueued) {
+  // A worker with a batch queued but not yet due (one batch per 10 ms)
+  // sleeps until it is due; retire blocks started meanwhile must not wake
+  // it: each wake-up is two context switches, and on a small machine it
+  // preempts a reader.
+  DisableTimedFlush();
+  constexpr int kBlocks = 200;
+  // One batch runs, so that the next one is not due for 10 ms.
+  for (int i = 0; i < rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  ASSERT_TRUE(Eventually([] { return destroyed.load() == rcu::kRetireBatchSize; }));
+  // This block wakes the idle worker, which finds it queued and goes back
+  // to sleep until its batch is due.
+  for (int i = 0; i < rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  const rcu::Stats before = rcu::GetStats();
+  for (int i = 0; i < kBlocks * rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  const rcu::Stats after = rcu::GetStats();
+  rcu::Barrier();
+  const std::uint64_t wakeups = after.worker_wakeups - before.worker_wakeups;
+  const std::uint64_t batches = after.grace_periods - before.grace_periods;
+  std::printf("%d blocks started: %llu worker wake-ups, %llu grace periods\n", kBlocks,
+              static_cast<unsigned long long>(wakeups),
+              static_cast<unsigned long long>(batches));
+  // The worker's own batches (if the loop outlasts 10 ms) may each be
+  // followed by one wake-up for the work queued while they ran.
+  EXPECT_LE(wakeups, 2 + batches);
+  EXPECT_EQ(destroyed.load(), (kBlocks + 2) * rcu::kRetireBatchSize);
+}
+
 TEST_F(RetireBatchTest, CountsEachObjectNotEachBlock) {
   constexpr int kCount = rcu::kRetireBatchSize * 3 + 5;
   const rcu::Stats before = rcu::GetStats();

@@ -116,6 +116,7 @@ Stats GetStats() {
   stats.callbacks_failed = get(c.callbacks_failed);
   stats.retirements_buffered = internal::BufferedRetirements();
   stats.backlog_waits = get(c.backlog_waits);
+  stats.worker_wakeups = get(c.worker_wakeups);
   stats.stalls_reported = get(c.stalls_reported);
   stats.threads_registered = get(c.threads_registered);
   stats.threads_unregistered = get(c.threads_unregistered);

@@ -20,6 +20,7 @@ struct Counters {
   std::atomic<std::uint64_t> callbacks_invoked{0};
   std::atomic<std::uint64_t> callbacks_failed{0};
   std::atomic<std::uint64_t> backlog_waits{0};
+  std::atomic<std::uint64_t> worker_wakeups{0};
   std::atomic<std::uint64_t> stalls_reported{0};
   std::atomic<std::uint64_t> threads_registered{0};
   std::atomic<std::uint64_t> threads_unregistered{0};
