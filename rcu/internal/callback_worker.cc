@@ -124,8 +124,9 @@ void Sleep(Worker* w, bool idle, const Clock::time_point* deadline) {
   // which a waker may have cleared, then looks for the events that end it.
   auto woken = [w, kind] {
     w->sleeping.store(kind, std::memory_order_seq_cst);
-    if (w->urgent.load(std::memory_order_seq_cst)) return true;
-    if (kind == kUntilUrgent) return false;
+    // Urgency ends only a sleep with work queued: it stays set until a
+    // batch starts, so an idle sleep that ended on it would spin.
+    if (kind == kUntilUrgent) return w->urgent.load(std::memory_order_seq_cst);
     return w->pending.load(std::memory_order_seq_cst) != nullptr ||
            (kind == kUntilWorkOrBlocks && RetireBlocksPending());
   };
