@@ -133,6 +133,42 @@ class HashMap {
   class const_iterator;
   using iterator = const_iterator;  // entries are immutable once published
 
+ private:
+  // A read-side section that an iterator owns: a ReadGuard that can move
+  // (within its thread; the section stays open) and copy (a copy enters a
+  // nested section of its own). Assignment enters before it leaves.
+  class OwnedSection {
+   public:
+    OwnedSection() = default;
+    explicit OwnedSection(bool enter) {
+      if (enter) Enter();
+    }
+    OwnedSection(const OwnedSection& other) {
+      if (other.held_) Enter();
+    }
+    OwnedSection(OwnedSection&& other) noexcept : reader_(other.reader_), held_(other.held_) {
+      other.held_ = false;
+    }
+    OwnedSection& operator=(OwnedSection other) noexcept {
+      std::swap(reader_, other.reader_);
+      std::swap(held_, other.held_);
+      return *this;  // `other` leaves the section this one held, if any
+    }
+    ~OwnedSection() {
+      if (held_) internal::ReadUnlock(reader_);
+    }
+
+   private:
+    void Enter() {
+      reader_ = internal::ReadLock();
+      held_ = true;
+    }
+    std::uintptr_t reader_ = 0;  // from internal::ReadLock(), for ReadUnlock()
+    bool held_ = false;
+  };
+
+ public:
+
   // A range over the map for range-for, bound to a guard: see Iterate().
   class Range {
    public:
@@ -501,25 +537,11 @@ class HashMap {
     using reference = const value_type&;
 
     const_iterator() = default;
-    const_iterator(const const_iterator& other)
-        : map_(other.map_), node_(other.node_), generation_(other.generation_),
-          cursor_(other.cursor_), bucket_end_(other.bucket_end_),
-          last_bucket_(other.last_bucket_) {
-      if (other.guard_) guard_.emplace();
-    }
-    const_iterator& operator=(const const_iterator& other) {
-      if (this != &other) {
-        if (other.guard_ && !guard_) guard_.emplace();  // enter before leaving
-        map_ = other.map_;
-        node_ = other.node_;
-        generation_ = other.generation_;
-        cursor_ = other.cursor_;
-        bucket_end_ = other.bucket_end_;
-        last_bucket_ = other.last_bucket_;
-        if (!other.guard_) guard_.reset();
-      }
-      return *this;
-    }
+    // Copies pin the node too; moves take the source's pin over.
+    const_iterator(const const_iterator&) = default;
+    const_iterator(const_iterator&&) noexcept = default;
+    const_iterator& operator=(const const_iterator&) = default;
+    const_iterator& operator=(const_iterator&&) noexcept = default;
 
     reference operator*() const { return node_->value; }
     pointer operator->() const { return &node_->value; }
@@ -545,8 +567,8 @@ class HashMap {
 
    private:
     friend class HashMap;
-    const_iterator(const HashMap* map, const Node* node, bool own_guard = false) : map_(map) {
-      if (own_guard) guard_.emplace();
+    const_iterator(const HashMap* map, const Node* node, bool own_guard = false)
+        : map_(map), guard_(own_guard) {
       node_ = node;
       last_bucket_ = true;  // a lookup result does not iterate further
     }
@@ -559,7 +581,7 @@ class HashMap {
     std::uint64_t cursor_ = 0;
     std::uint64_t bucket_end_ = 0;
     bool last_bucket_ = false;
-    std::optional<ReadGuard> guard_;  // engaged: this iterator pins its node
+    OwnedSection guard_;  // held: this iterator pins its node
   };
 
  private:

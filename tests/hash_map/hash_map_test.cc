@@ -96,6 +96,32 @@ TEST(HashMapTest, UpdateAndCompute) {
   EXPECT_EQ(map.size(), 0u);
 }
 
+TEST(HashMapTest, IteratorsHoldTheirSectionAcrossCopiesAndMoves) {
+  HashMap<int, std::string> map;
+  map.insert({1, "one"});
+  ASSERT_FALSE(rcu::InReadSection());
+  using Iterator = HashMap<int, std::string>::const_iterator;
+  {
+    Iterator it = map.find(1);  // owns a read-side section
+    EXPECT_TRUE(rcu::InReadSection());
+    Iterator moved = std::move(it);  // takes the section over
+    EXPECT_EQ(moved->second, "one");
+    Iterator copy = moved;  // a section of its own
+    moved = Iterator();     // leaves one section; the copy's remains
+    EXPECT_TRUE(rcu::InReadSection());
+    EXPECT_EQ(copy->second, "one");
+    copy = map.find(1);  // enters the new one before leaving the old
+    EXPECT_TRUE(rcu::InReadSection());
+    Iterator other = map.find(1);
+    other = std::move(copy);  // `other` gives its section up, takes copy's
+    EXPECT_EQ(other->second, "one");
+  }
+  EXPECT_FALSE(rcu::InReadSection());  // every section entered was left once
+  { auto [it, inserted] = map.insert_or_assign(1, "uno"); }
+  EXPECT_FALSE(rcu::InReadSection());
+  rcu::Barrier();  // would abort inside a read-side section
+}
+
 TEST(HashMapTest, UpdateKeepsOldValueForReadersUnderAGuard) {
   HashMap<int, std::string> map;
   map.insert({7, "old"});
