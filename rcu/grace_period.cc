@@ -69,13 +69,15 @@ std::uint64_t TakeTicket() {
 }
 
 void CompleteTicket(std::uint64_t ticket) {
+  // Counted before the mark moves (and published by its release), so that
+  // whoever sees a cookie complete also sees the grace period counted.
+  Bump(GetCounters().grace_periods);
   const std::uint64_t mark = ticket + 1;
   std::uint64_t current = completed_mark.load(std::memory_order_relaxed);
   while (After(mark, current) &&
          !completed_mark.compare_exchange_weak(current, mark, std::memory_order_release,
                                                std::memory_order_relaxed)) {
   }
-  Bump(GetCounters().grace_periods);
 }
 
 void CheckMayBlock(const char* what) {
