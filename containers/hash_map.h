@@ -83,6 +83,7 @@
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "containers/internal/hash_map_hash.h"
 #include "containers/internal/hash_map_table.h"
@@ -154,14 +155,22 @@ class HashMap {
       std::swap(held_, other.held_);
       return *this;  // `other` leaves the section this one held, if any
     }
+    // Small enough to inline everywhere, so that an iterator that owns no
+    // section (every find(guard, key)) costs nothing when it dies; leaving
+    // is out of line. (Inlining the whole read-side exit here made GCC stop
+    // inlining the iterator's destructor into lookups: two calls per
+    // lookup, 25% of a cache-resident lookup's rate.)
     ~OwnedSection() {
-      if (held_) internal::ReadUnlock(reader_);
+      if (ABSL_PREDICT_FALSE(held_)) Leave(reader_);
     }
 
    private:
-    void Enter() {
+    ABSL_ATTRIBUTE_NOINLINE void Enter() {
       reader_ = internal::ReadLock();
       held_ = true;
+    }
+    ABSL_ATTRIBUTE_NOINLINE static void Leave(std::uintptr_t reader) {
+      internal::ReadUnlock(reader);
     }
     std::uintptr_t reader_ = 0;  // from internal::ReadLock(), for ReadUnlock()
     bool held_ = false;
