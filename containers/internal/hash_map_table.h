@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <new>
 #include <utility>
@@ -54,6 +55,9 @@ class BucketArray {
   // Returns nullptr if the array cannot be allocated. `count` is a power of
   // two; `generation` is 0 or 1.
   static BucketArray* Create(std::size_t count, int generation) noexcept {
+    constexpr std::size_t kMaxCount =
+        (std::numeric_limits<std::size_t>::max() - sizeof(BucketArray)) / sizeof(std::atomic<Node*>);
+    if (count > kMaxCount) return nullptr;  // the byte count would wrap
     void* raw = ::operator new(sizeof(BucketArray) + count * sizeof(std::atomic<Node*>),
                                std::nothrow);
     if (raw == nullptr) return nullptr;
@@ -79,7 +83,9 @@ class BucketArray {
 
  private:
   explicit BucketArray(std::size_t shape) : shape_(shape) {}
-  std::atomic<Node*>* buckets() { return reinterpret_cast<std::atomic<Node*>*>(this + 1); }
+  std::atomic<Node*>* buckets() {
+    return std::launder(reinterpret_cast<std::atomic<Node*>*>(this + 1));
+  }
 
   // (size - 1) << 1 | generation, immutable: the mask and the link a reader
   // follows, in the one word a lookup reads.

@@ -419,6 +419,23 @@ TEST(HashMapExceptionTest, FailedAllocationLeavesMapUnchanged) {
   ExpectIntactAndUsable(map);
 }
 
+TEST(HashMapExceptionTest, ImpossibleBucketCountsFailCleanly) {
+  // 2^62 buckets of 8 bytes: the byte count overflows size_t.
+  constexpr std::size_t kHuge = std::size_t{1} << 62;
+  EXPECT_THROW((HashMap<int, int>(kHuge)), std::bad_alloc);
+  HashMap<int, int> map;
+  for (int i = 0; i < 10; ++i) map.insert({i, i});
+  const std::size_t buckets = map.bucket_count();
+  map.rehash(kHuge);  // the resize is skipped
+  EXPECT_EQ(map.bucket_count(), buckets);
+  map.reserve(kHuge);
+  EXPECT_EQ(map.bucket_count(), buckets);
+  map.rehash(0);  // the floor the failed calls set does not block later shrinking
+  EXPECT_EQ(map.bucket_count(), 32u);
+  EXPECT_EQ(map.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(map.get(i), i);
+}
+
 // --- Concurrency --------------------------------------------------------------
 
 TEST(HashMapConcurrencyTest, StableKeysAlwaysFoundWhileOthersChurnAndResize) {
