@@ -546,11 +546,27 @@ class HashMap {
     using reference = const value_type&;
 
     const_iterator() = default;
-    // Copies pin the node too; moves take the source's pin over.
+    // Copies pin the node too; moves take the source's pin over and leave
+    // the source at end(), so that it cannot reach a node it no longer pins.
     const_iterator(const const_iterator&) = default;
-    const_iterator(const_iterator&&) noexcept = default;
+    const_iterator(const_iterator&& other) noexcept
+        : map_(other.map_), node_(std::exchange(other.node_, nullptr)),
+          generation_(other.generation_), cursor_(other.cursor_),
+          bucket_end_(other.bucket_end_), last_bucket_(other.last_bucket_),
+          guard_(std::move(other.guard_)) {}
     const_iterator& operator=(const const_iterator&) = default;
-    const_iterator& operator=(const_iterator&&) noexcept = default;
+    const_iterator& operator=(const_iterator&& other) noexcept {
+      if (this != &other) {
+        guard_ = std::move(other.guard_);  // takes its section, then leaves ours
+        map_ = other.map_;
+        node_ = std::exchange(other.node_, nullptr);
+        generation_ = other.generation_;
+        cursor_ = other.cursor_;
+        bucket_end_ = other.bucket_end_;
+        last_bucket_ = other.last_bucket_;
+      }
+      return *this;
+    }
 
     reference operator*() const { return node_->value; }
     pointer operator->() const { return &node_->value; }

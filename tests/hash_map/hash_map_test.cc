@@ -106,6 +106,7 @@ TEST(HashMapTest, IteratorsHoldTheirSectionAcrossCopiesAndMoves) {
     EXPECT_TRUE(rcu::InReadSection());
     Iterator moved = std::move(it);  // takes the section over
     EXPECT_EQ(moved->second, "one");
+    EXPECT_EQ(it, map.end());  // NOLINT(bugprone-use-after-move): pins nothing now
     Iterator copy = moved;  // a section of its own
     moved = Iterator();     // leaves one section; the copy's remains
     EXPECT_TRUE(rcu::InReadSection());
@@ -115,6 +116,7 @@ TEST(HashMapTest, IteratorsHoldTheirSectionAcrossCopiesAndMoves) {
     Iterator other = map.find(1);
     other = std::move(copy);  // `other` gives its section up, takes copy's
     EXPECT_EQ(other->second, "one");
+    EXPECT_EQ(copy, map.end());  // NOLINT(bugprone-use-after-move)
   }
   EXPECT_FALSE(rcu::InReadSection());  // every section entered was left once
   { auto [it, inserted] = map.insert_or_assign(1, "uno"); }
