@@ -138,7 +138,7 @@ void Sleep(Worker* w, bool idle, const Clock::time_point* deadline) {
   w->sleeping.store(kAwake, std::memory_order_relaxed);
 }
 
-// Wakes the worker if it sleeps a kind of sleep at least `least` (the kinds
+// Wakes the worker if it sleeps a kind of sleep in [least, most] (the kinds
 // that the caller's event ends). The caller has already published the
 // event with a seq_cst store.
 //
@@ -148,10 +148,10 @@ void Sleep(Worker* w, bool idle, const Clock::time_point* deadline) {
 // otherwise see it still asleep and notify again (200 notifications for
 // 200 retire blocks were measured). If the worker misses a later event, it
 // sees it when it next announces a sleep (`woken` above).
-void WakeFor(Worker& w, SleepKind least) {
+void WakeFor(Worker& w, SleepKind least, SleepKind most = kUntilWorkOrBlocks) {
   int kind = w.sleeping.load(std::memory_order_seq_cst);
   do {
-    if (kind < least) return;
+    if (kind < least || kind > most) return;
   } while (!w.sleeping.compare_exchange_weak(kind, kAwake, std::memory_order_seq_cst));
   // Taking the lock orders this after the worker's check of `woken` or
   // before it; notifying after unlocking lets the worker run at once
@@ -238,7 +238,9 @@ void HurryCallbackWorker() {
   // seq_cst: pairs with the worker's store to `sleeping` and its check of
   // `urgent` (see Worker::sleeping).
   w.urgent.store(true, std::memory_order_seq_cst);
-  WakeFor(w, kUntilUrgent);
+  // Urgency ends only the sleep with work queued; an idle worker has
+  // nothing to hurry (whoever queued the work woke it).
+  WakeFor(w, kUntilUrgent, kUntilUrgent);
 }
 
 void WakeIdleCallbackWorker() {
