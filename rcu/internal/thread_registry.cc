@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "liburcu_config/version.h"
 #include "rcu/internal/checks.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/urcu.h"
@@ -106,10 +107,21 @@ void OnThreadExit(void* arg) {
 // one flip can happen during a section (the grace period after it waits for
 // the section), so "same phase" means no flip, and then the waiter is not
 // waiting for this section.
+//
+// This rests on how liburcu's synchronize_rcu() waits, which its inline
+// read side does not pin down (that side wakes unconditionally). It was
+// checked against liburcu 0.13's urcu.c; with any other version the filter
+// is off and every section wakes the waiter, as liburcu's own does.
+#if RCU_LIBURCU_VERSION_MAJOR == 0 && RCU_LIBURCU_VERSION_MINOR == 13
+inline constexpr bool kWakeOnlyForOldSections = true;
+#else
+inline constexpr bool kWakeOnlyForOldSections = false;
+#endif
+
 void WakeGracePeriodWaiter(unsigned long section) {
   if (__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_ACQUIRE) != -1) return;
   const unsigned long phase = __atomic_load_n(&urcu_memb_gp.ctr, __ATOMIC_RELAXED);
-  if (((section ^ phase) & URCU_GP_CTR_PHASE) == 0) return;
+  if (kWakeOnlyForOldSections && ((section ^ phase) & URCU_GP_CTR_PHASE) == 0) return;
   urcu_common_wake_up_gp(&urcu_memb_gp);
 }
 #endif
