@@ -91,7 +91,6 @@ namespace {
 using stress::Rng;
 using stress::SetThreadName;
 
-constexpr double kDefaultSeconds = 10;
 // No thread made progress for this long: report a hang and exit.
 constexpr int kHangSeconds = 30;
 
@@ -1280,19 +1279,6 @@ class Maintenance {
 
 // ---------------------------------------------------------------------------
 
-double StressSeconds() {
-  const char* env = std::getenv("RCU_STRESS_SECONDS");
-  if (env == nullptr || *env == '\0') return kDefaultSeconds;
-  char* end = nullptr;
-  const double seconds = std::strtod(env, &end);
-  if (*end != '\0' || !(seconds > 0)) {
-    std::fprintf(stderr, "RCU_STRESS_SECONDS=%s is not a positive number; using %g\n", env,
-                 kDefaultSeconds);
-    return kDefaultSeconds;
-  }
-  return seconds;
-}
-
 [[noreturn]] void ReportHang(const std::vector<std::unique_ptr<Activity>>& activities,
                              const char* when) {
   violations.Report(kHang, std::string("no thread made progress for ") +
@@ -1317,7 +1303,7 @@ std::uint64_t TotalProgress(const std::vector<std::unique_ptr<Activity>>& activi
 }
 
 int Main() {
-  const double seconds = StressSeconds();
+  const double seconds = stress::StressSeconds();
   num_workers = static_cast<int>(std::max(4u, std::thread::hardware_concurrency()));
   const int num_readers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency() / 2));
   bulk_per_worker = kBulkTotal / static_cast<std::uint64_t>(num_workers);
@@ -1618,14 +1604,7 @@ int Main() {
               after.callbacks_invoked - before.callbacks_invoked, max_pending,
               rcu::CallbackBacklogLimit(), after.backlog_waits - before.backlog_waits);
 
-  const std::uint64_t total = violations.Total();
-  if (total == 0) {
-    std::printf("PASS: no violations\n");
-    return 0;
-  }
-  std::printf("FAILURE: %" PRIu64 " violations\n", total);
-  violations.Print();
-  return 1;
+  return violations.Verdict();
 }
 
 }  // namespace

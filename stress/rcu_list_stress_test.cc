@@ -83,7 +83,6 @@ constexpr int kAnchors = 32;
 constexpr int kKeys = kGap * kAnchors;
 constexpr int kListWriters = 2;
 constexpr int kReaders = 3;
-constexpr double kDefaultSeconds = 10;
 
 constexpr std::uint64_t kLive = 0x4c495645'4c495354;  // "LIVELIST"
 constexpr std::uint64_t kDead = 0xdeadbeef'deadbeef;
@@ -542,19 +541,6 @@ void IntrusiveWriter() {
 
 // ---------------------------------------------------------------------------
 
-double StressSeconds() {
-  const char* env = std::getenv("RCU_STRESS_SECONDS");
-  if (env == nullptr || *env == '\0') return kDefaultSeconds;
-  char* end = nullptr;
-  const double seconds = std::strtod(env, &end);
-  if (*end != '\0' || !(seconds > 0)) {
-    std::fprintf(stderr, "RCU_STRESS_SECONDS=%s is not a positive number; using %g\n", env,
-                 kDefaultSeconds);
-    return kDefaultSeconds;
-  }
-  return seconds;
-}
-
 std::uint64_t Get(const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); }
 
 void PrintWriter(const char* name, const WriterTotals& w) {
@@ -591,7 +577,7 @@ int Main() {
   sigaction(SIGSEGV, &action, nullptr);
   sigaction(SIGBUS, &action, nullptr);
 
-  const double seconds = StressSeconds();
+  const double seconds = stress::StressSeconds();
   std::printf("rcu_list_stress_test: %.1f s; %d RcuList writers, 1 IntrusiveRcuList writer, "
               "%d readers, %d anchors among %d keys%s\n",
               seconds, kListWriters, kReaders, kAnchors, kKeys,
@@ -695,14 +681,7 @@ int Main() {
               "count under the lock and against the writers' accounting; no leaks after "
               "clear() + Barrier()\n");
 
-  const std::uint64_t total = violations.Total();
-  if (total == 0) {
-    std::printf("PASS\n");
-    return 0;
-  }
-  violations.Print();
-  std::printf("FAILURE: %" PRIu64 " violations\n", total);
-  return 1;
+  return violations.Verdict();
 }
 
 }  // namespace

@@ -99,7 +99,6 @@ constexpr std::size_t kFloodBacklogLimit = 10000;
 constexpr std::uint64_t kBacklogSlack = 1024;
 // A flood phase starts after this many writer updates.
 constexpr std::uint64_t kUpdatesBetweenFloods = 256;
-constexpr double kDefaultSeconds = 10;
 
 constexpr std::uint64_t kLiveMagic = 0x4c49564552435531;         // "LIVERCU1"
 constexpr std::uint64_t kDeadMagic = 0xdeadbeefdeadbeef;
@@ -931,19 +930,6 @@ class Flooder {
 
 // ---------------------------------------------------------------------------
 
-double StressSeconds() {
-  const char* env = std::getenv("RCU_STRESS_SECONDS");
-  if (env == nullptr || *env == '\0') return kDefaultSeconds;
-  char* end = nullptr;
-  const double seconds = std::strtod(env, &end);
-  if (*end != '\0' || !(seconds > 0)) {
-    std::fprintf(stderr, "RCU_STRESS_SECONDS=%s is not a positive number; using %g\n", env,
-                 kDefaultSeconds);
-    return kDefaultSeconds;
-  }
-  return seconds;
-}
-
 void PrintHistogram(const ReaderStats& stats) {
   std::printf("pipe-count histogram:   ");
   for (int i = 0; i <= kPipeLength; ++i) {
@@ -953,7 +939,7 @@ void PrintHistogram(const ReaderStats& stats) {
 }
 
 int Main() {
-  const double seconds = StressSeconds();
+  const double seconds = stress::StressSeconds();
   const int num_readers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   rcu::SetCallbackBacklogLimit(kFloodBacklogLimit);
   rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
@@ -1073,14 +1059,7 @@ int Main() {
               "; stalls reported %" PRIu64 "\n",
               after.threads_registered, after.threads_unregistered, after.stalls_reported);
 
-  const std::uint64_t total = violations.Total();
-  if (total == 0) {
-    std::printf("PASS: no violations\n");
-    return 0;
-  }
-  std::printf("FAILURE: %" PRIu64 " violations\n", total);
-  violations.Print();
-  return 1;
+  return violations.Verdict();
 }
 
 }  // namespace

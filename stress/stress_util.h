@@ -5,7 +5,7 @@
 //   constexpr const char* kNames[kNumViolations] = {"torn read", "lost"};
 //   stress::Violations<kNumViolations> violations(kNames);
 //   violations.Report(kTorn, "key 7");    // counted; the first few printed
-//   if (violations.Total() > 0) violations.Print();
+//   return violations.Verdict();          // prints PASS or FAILURE
 #ifndef STRESS_STRESS_UTIL_H_
 #define STRESS_STRESS_UTIL_H_
 
@@ -16,12 +16,29 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
 #include "rcu/stats.h"
 
 namespace stress {
+
+// How long a stress test runs: $RCU_STRESS_SECONDS, or 10 s (with a warning
+// if the variable is set but not a positive number).
+inline double StressSeconds() {
+  constexpr double kDefaultSeconds = 10;
+  const char* env = std::getenv("RCU_STRESS_SECONDS");
+  if (env == nullptr || *env == '\0') return kDefaultSeconds;
+  char* end = nullptr;
+  const double seconds = std::strtod(env, &end);
+  if (*end != '\0' || !(seconds > 0)) {
+    std::fprintf(stderr, "RCU_STRESS_SECONDS=%s is not a positive number; using %g\n", env,
+                 kDefaultSeconds);
+    return kDefaultSeconds;
+  }
+  return seconds;
+}
 
 // xorshift64*: cheap per-thread randomness for delays and choices.
 class Rng {
@@ -81,6 +98,20 @@ class Violations {
       const std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
       if (n > 0) std::printf("  %12" PRIu64 "  %s\n", n, names_[i]);
     }
+  }
+
+  // Prints the verdict ("PASS: no violations", or a "FAILURE: " line and
+  // the tally, which the negative-control scripts look for) and returns the
+  // test's exit status.
+  int Verdict() const {
+    const std::uint64_t total = Total();
+    if (total == 0) {
+      std::printf("PASS: no violations\n");
+      return 0;
+    }
+    std::printf("FAILURE: %" PRIu64 " violations\n", total);
+    Print();
+    return 1;
   }
 
  private:
