@@ -19,6 +19,7 @@
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/allocation_counter.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -42,22 +43,14 @@ class CallRcuTest : public ::testing::Test {
 };
 
 TEST_F(CallRcuTest, RetireDeletesAfterAGracePeriod) {
-  std::atomic<bool> inside{false}, release{false};
-  std::thread reader([&] {
-    rcu::ReadGuard guard;
-    inside.store(true);
-    while (!release.load()) std::this_thread::yield();
-  });
-  while (!inside.load()) std::this_thread::yield();
-
+  rcu_test::ParkedReader reader;
   rcu::Retire(new Tracked);
   // The pre-existing reader holds the grace period: nothing may be freed.
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(destroyed.load(), 0);
     std::this_thread::yield();
   }
-  release.store(true);
-  reader.join();
+  reader.Release();
   rcu::Barrier();
   EXPECT_EQ(destroyed.load(), 1);
 }

@@ -11,49 +11,13 @@
 #include "gtest/gtest.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
+#include "tests/test_util.h"
 
 namespace {
 
-using std::chrono::seconds;
-using std::chrono::steady_clock;
 
-// A reader thread that enters a read-side section and stays there until
-// released. Synchronization is by atomics only.
-class ParkedReader {
- public:
-  ParkedReader()
-      : thread_([this] {
-          rcu::ReadGuard guard;
-          inside_.store(true);
-          while (!release_.load()) std::this_thread::yield();
-          left_.store(true);  // still inside the guard
-        }) {
-    while (!inside_.load()) std::this_thread::yield();
-  }
-  ~ParkedReader() {
-    Release();
-    thread_.join();
-  }
-  void Release() { release_.store(true); }
-  bool left() const { return left_.load(); }
-
- private:
-  std::atomic<bool> inside_{false};
-  std::atomic<bool> release_{false};
-  std::atomic<bool> left_{false};
-  std::thread thread_;
-};
-
-// Polls `condition` until it holds or ten seconds pass.
-template <typename F>
-bool Eventually(F condition) {
-  const auto deadline = steady_clock::now() + seconds(10);
-  while (!condition()) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using rcu_test::Eventually;
+using rcu_test::ParkedReader;
 
 TEST(SynchronizeTest, WaitsForPreexistingReaders) {
   ParkedReader reader;

@@ -18,6 +18,7 @@
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/allocation_counter.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -29,16 +30,7 @@ struct Tracked {
 
 using std::chrono::steady_clock;
 
-// Polls `condition` for up to 10 s: for properties that hold eventually.
-template <typename F>
-bool Eventually(F condition) {
-  const auto deadline = steady_clock::now() + std::chrono::seconds(10);
-  while (!condition()) {
-    if (steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
+using rcu_test::Eventually;
 
 class RetireBatchTest : public ::testing::Test {
  protected:
@@ -74,13 +66,7 @@ TEST_F(RetireBatchTest, AllocatesOneBlockPerBatchNotANodePerObject) {
 }
 
 TEST_F(RetireBatchTest, AFullBlockStillWaitsForPreexistingReaders) {
-  std::atomic<bool> inside{false}, release{false};
-  std::thread reader([&] {
-    rcu::ReadGuard guard;
-    inside.store(true);
-    while (!release.load()) std::this_thread::yield();
-  });
-  while (!inside.load()) std::this_thread::yield();
+  rcu_test::ParkedReader reader;
   const rcu::Stats before = rcu::GetStats();
   for (int i = 0; i < rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
   // The block is full, so it is with the worker now.
@@ -90,8 +76,7 @@ TEST_F(RetireBatchTest, AFullBlockStillWaitsForPreexistingReaders) {
     ASSERT_EQ(destroyed.load(), 0);
     std::this_thread::yield();
   }
-  release.store(true);
-  reader.join();
+  reader.Release();
   rcu::Barrier();
   EXPECT_EQ(destroyed.load(), rcu::kRetireBatchSize);
 }
