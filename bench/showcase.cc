@@ -19,53 +19,18 @@
 // (Google Benchmark's flags work; --benchmark_out=FILE keeps the raw results.)
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "bench/core_benchmarks.h"
+#include "bench/median_reporter.h"
 #include "benchmark/benchmark.h"
 
 namespace {
 
 using Run = benchmark::BenchmarkReporter::Run;
 
-// Keeps each benchmark's result (the median, when repeated) and prints one
-// progress line per benchmark.
-class CollectingReporter : public benchmark::BenchmarkReporter {
- public:
-  bool ReportContext(const Context& context) override {
-    std::fprintf(stderr, "Measuring on %d CPUs (read side: %s); this takes 10 to 40 s\n",
-                 context.cpu_info.num_cpus, rcu_bench::ReadSideMode());
-    return true;
-  }
-
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) {
-        std::fprintf(stderr, "  %s: error: %s\n", run.benchmark_name().c_str(),
-                     run.error_message.c_str());
-        continue;
-      }
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name != "median") continue;
-      results_[{run.run_name.function_name, run.threads}] = run;
-      std::string label = run.run_name.function_name;
-      if (!run.run_name.args.empty()) label += "/" + run.run_name.args;
-      if (!run.run_name.threads.empty()) label += "/" + run.run_name.threads;
-      std::fprintf(stderr, "  measured %s\n", label.c_str());
-    }
-  }
-
-  const Run* Find(const std::string& name, int threads = 1) const {
-    auto it = results_.find({name, threads});
-    return it == results_.end() ? nullptr : &it->second;
-  }
-
- private:
-  std::map<std::pair<std::string, std::int64_t>, Run> results_;
-};
 
 // CPU nanoseconds per operation, per thread.
 double CpuNsPerOp(const Run& run) {
@@ -97,7 +62,7 @@ struct ReadRow {
   const char* name;
 };
 
-void PrintReadTable(const CollectingReporter& results, const char* title,
+void PrintReadTable(const rcu_bench::MedianReporter& results, const char* title,
                     const ReadRow (&rows)[3]) {
   std::printf("  %s\n", title);
   for (const ReadRow& row : rows) {
@@ -108,7 +73,7 @@ void PrintReadTable(const CollectingReporter& results, const char* title,
 }
 
 // `what`: ReadGuard vs raw liburcu and vs std::shared_mutex, per thread count.
-void PrintReadSummary(const CollectingReporter& results, const char* what,
+void PrintReadSummary(const rcu_bench::MedianReporter& results, const char* what,
                       const ReadRow (&rows)[3]) {
   std::string line = std::string("  ") + what + ":";
   for (int threads : {1, 2}) {
@@ -127,7 +92,7 @@ void PrintReadSummary(const CollectingReporter& results, const char* what,
   std::printf("%s\n", line.c_str());
 }
 
-void PrintReport(const CollectingReporter& results, const rcu_bench::SuiteOptions& options) {
+void PrintReport(const rcu_bench::MedianReporter& results, const rcu_bench::SuiteOptions& options) {
   const ReadRow enter_exit[3] = {
       {"rcu::ReadGuard", rcu_bench::kEnterExitReadGuard},
       {"raw liburcu (inlined)", rcu_bench::kEnterExitRawUrcu},
@@ -256,7 +221,8 @@ int main(int argc, char** argv) {
   rcu_bench::RegisterRetireBenchmarks(options);
   rcu_bench::RegisterRetireStormBenchmarks(options);
 
-  CollectingReporter reporter;
+  rcu_bench::MedianReporter reporter(std::string(" (read side: ") +
+                                     rcu_bench::ReadSideMode() + "); this takes 10 to 40 s");
   benchmark::RunSpecifiedBenchmarks(&reporter);
   PrintReport(reporter, options);
   benchmark::Shutdown();

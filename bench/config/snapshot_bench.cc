@@ -17,7 +17,6 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -25,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/median_reporter.h"
 #include "benchmark/benchmark.h"
 #include "containers/snapshot.h"
 
@@ -180,35 +180,6 @@ BENCHMARK(BM_MutexSharedPtrCopy_WithWriter)->Apply(OneReader);
 
 using Run = benchmark::BenchmarkReporter::Run;
 
-// Keeps each benchmark's median and prints one progress line per benchmark.
-class CollectingReporter : public benchmark::BenchmarkReporter {
- public:
-  bool ReportContext(const Context& context) override {
-    std::fprintf(stderr, "Measuring on %d CPUs, %d repetitions each, about 15 s...\n",
-                 context.cpu_info.num_cpus, kRepetitions);
-    return true;
-  }
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) {
-        std::fprintf(stderr, "  %s: error: %s\n", run.benchmark_name().c_str(),
-                     run.error_message.c_str());
-        continue;
-      }
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (run.repetitions > 1 && (!aggregate || run.aggregate_name != "median")) continue;
-      results_[{run.run_name.function_name, run.threads}] = run;
-      std::fprintf(stderr, "  measured %s\n", run.benchmark_name().c_str());
-    }
-  }
-  const Run* Find(const std::string& name, int threads) const {
-    auto it = results_.find({name, threads});
-    return it == results_.end() ? nullptr : &it->second;
-  }
-
- private:
-  std::map<std::pair<std::string, std::int64_t>, Run> results_;
-};
 
 // CPU nanoseconds per read, per thread.
 double NsPerRead(const Run& run) {
@@ -227,7 +198,7 @@ double Ratio(const Run* slower, const Run* faster) {
   return NsPerRead(*slower) / NsPerRead(*faster);
 }
 
-void PrintReport(const CollectingReporter& results) {
+void PrintReport(const rcu_bench::MedianReporter& results) {
   struct Row {
     const char* label;
     const char* name;
@@ -282,7 +253,8 @@ void PrintReport(const CollectingReporter& results) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  CollectingReporter reporter;
+  rcu_bench::MedianReporter reporter(", " + std::to_string(kRepetitions) +
+                                     " repetitions each, about 15 s...");
   benchmark::RunSpecifiedBenchmarks(&reporter);
   PrintReport(reporter);
   benchmark::Shutdown();
