@@ -104,6 +104,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/cleanup/cleanup.h"
 #include "containers/internal/rcu_list_links.h"
 #include "rcu/call_rcu.h"
 #include "rcu/internal/checks.h"
@@ -369,7 +370,8 @@ class IntrusiveRcuList {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     internal::DebugCheckListLockHeld(lock);
     auto batch = std::make_unique<Batch<Disposer>>(std::move(disposer));
-    SubmitOnExit<Disposer> submit{&batch};
+    // Submitted when the scope ends, even by an exception.
+    absl::Cleanup submit = [&batch] { Batch<Disposer>::Submit(std::move(batch)); };
     size_type removed = 0;
     internal::ListLinks* links = head()->NextProtected();
     while (links != head()) {
@@ -401,13 +403,6 @@ class IntrusiveRcuList {
  private:
   template <typename Disposer>
   using Batch = internal::DisposalBatch<T, Hook, std::decay_t<Disposer>>;
-
-  // Submits a batch when the scope ends, even by an exception.
-  template <typename Disposer>
-  struct SubmitOnExit {
-    std::unique_ptr<Batch<Disposer>>* batch;
-    ~SubmitOnExit() { Batch<Disposer>::Submit(std::move(*batch)); }
-  };
 
   template <typename LinkFn>
   void Link(T& obj, LinkFn link) noexcept {

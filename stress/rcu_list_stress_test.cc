@@ -341,7 +341,7 @@ int RandomTransientKey(Rng& rng) {
 }
 
 void ListWriter(int id) {
-  pthread_setname_np(pthread_self(), "list-writer");
+  stress::SetThreadName("list-writer");
   Rng rng(100 + static_cast<std::uint64_t>(id));
   std::uint64_t ops = 0;
   auto last_rebuild = std::chrono::steady_clock::now();
@@ -455,7 +455,7 @@ IntrusiveList::iterator FindLocked(int key, bool anchor) ABSL_EXCLUSIVE_LOCKS_RE
 }
 
 void IntrusiveWriter() {
-  pthread_setname_np(pthread_self(), "intrusive-writer");
+  stress::SetThreadName("intrusive-writer");
   Rng rng(7);
   auto deleter = std::default_delete<Object>();
   std::uint64_t ops = 0;
@@ -602,7 +602,7 @@ int Main() {
   std::vector<std::thread> threads;
   for (int r = 0; r < kReaders; ++r) {
     threads.emplace_back([r] {
-      pthread_setname_np(pthread_self(), "list-reader");
+      stress::SetThreadName("list-reader");
       Rng rng(1000 + static_cast<std::uint64_t>(r));
       while (!stop.load(std::memory_order_relaxed)) {
         Traverse(list, list_rebuilds, "RcuList", rng, list_reads);
@@ -621,10 +621,7 @@ int Main() {
   while (std::chrono::steady_clock::now() < deadline && violations.Total() == 0) {
     rcu::Synchronize();
     ++synchronizes;
-    const rcu::Stats s = rcu::GetStats();
-    if (s.callbacks_queued > s.callbacks_invoked) {
-      max_backlog = std::max(max_backlog, s.callbacks_queued - s.callbacks_invoked);
-    }
+    max_backlog = std::max(max_backlog, stress::PendingCallbacks(rcu::GetStats()));
     max_list = std::max(max_list, list.size());
     max_intrusive = std::max(max_intrusive, intrusive_list.size());
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -180,17 +180,14 @@ class RemovalChain {
                         "rcu list: only just-removed nodes join a removal batch");
     node->prev = ListLinks::kRemovedTag | reinterpret_cast<std::uintptr_t>(first_);
     first_ = node;
-    ++count_;
   }
 
   bool empty() const noexcept { return first_ == nullptr; }
-  std::size_t size() const noexcept { return count_; }
 
   // Takes the chain out; *this becomes empty.
   ListLinks* Release() noexcept {
     ListLinks* first = first_;
     first_ = nullptr;
-    count_ = 0;
     return first;
   }
 
@@ -203,7 +200,6 @@ class RemovalChain {
 
  private:
   ListLinks* first_ = nullptr;
-  std::size_t count_ = 0;
 };
 
 // Removes every element of the list at `head` into `chain`, in O(size), and

@@ -426,7 +426,10 @@ TEST(IntrusiveRcuListTest, AThrowingDisposerDoesNotStopTheOthers) {
   SessionList list;
   Pool pool;
   std::atomic<int> disposed{0};
-  auto previous = rcu::SetDiagnosticHandler([](const rcu::Diagnostic&) {});
+  std::atomic<int> reported{0};
+  auto previous = rcu::SetDiagnosticHandler([&reported](const rcu::Diagnostic& d) {
+    if (d.kind == rcu::Diagnostic::Kind::kCallbackThrew) reported.fetch_add(1);
+  });
   {
     rcu::MutexLock lock(mu);
     for (int i = 0; i < 5; ++i) list.push_back(mu, pool.Make(i));
@@ -438,6 +441,7 @@ TEST(IntrusiveRcuListTest, AThrowingDisposerDoesNotStopTheOthers) {
   rcu::Barrier();
   rcu::SetDiagnosticHandler(previous);
   EXPECT_EQ(disposed.load(), 5);
+  EXPECT_EQ(reported.load(), 1);
 }
 
 TEST(IntrusiveRcuListTest, ThrowingPredicateStillDisposesWhatItRemoved) {
