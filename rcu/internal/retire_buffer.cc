@@ -99,6 +99,21 @@ void HandOver(RetireBlock* block) {
   if (block != nullptr) QueueCallback(block, &RunRetireBlock, block->count);
 }
 
+// Hands `buffer`'s partial block, if any, to the worker, queueing it under
+// the buffer's lock: whoever finds the buffer empty afterwards (a Barrier(),
+// the owner's next CallRcu()) then queues behind the block, never ahead of
+// it. After the exit-time drain a block runs inline instead (a grace period,
+// then reclaimers that may retire again), so it is taken first and run
+// after unlocking.
+void HandOverBlockOf(ThreadBuffer& buffer) {
+  if (CallbacksRunInline()) {
+    HandOver(TakeBlock(buffer));
+    return;
+  }
+  MutexLock lock(buffer.mu);
+  HandOver(buffer.block.exchange(nullptr, std::memory_order_relaxed));
+}
+
 void ReleaseThreadBuffer(void* arg) {
   auto* buffer = static_cast<ThreadBuffer*>(arg);
   own_buffer_released = true;
@@ -110,7 +125,7 @@ void ReleaseThreadBuffer(void* arg) {
     if (buffer->next != nullptr) buffer->next->prev = buffer->prev;
     if (registry.head == buffer) registry.head = buffer->next;
   }
-  HandOver(TakeBlock(*buffer));
+  HandOverBlockOf(*buffer);
   delete buffer;
 }
 
@@ -177,7 +192,7 @@ bool RetireBatched(void* ptr, Reclaimer reclaim) {
 void FlushOwnRetireBlock() {
   ThreadBuffer* buffer = own_buffer;
   if (buffer == nullptr || buffer->block.load(std::memory_order_relaxed) == nullptr) return;
-  HandOver(TakeBlock(*buffer));
+  HandOverBlockOf(*buffer);
 }
 
 void FlushAllRetireBlocks() {
@@ -185,9 +200,17 @@ void FlushAllRetireBlocks() {
   // sets the flag again (its thread sets it after starting the block), so no
   // block is left behind with the flag clear.
   blocks_started.store(false, std::memory_order_seq_cst);
+  Registry& registry = GetRegistry();
+  if (!CallbacksRunInline()) {
+    // Queueing only pushes onto the worker's stack: nothing here waits.
+    MutexLock lock(registry.mu);
+    for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) HandOverBlockOf(*b);
+    return;
+  }
+  // After the exit-time drain each block waits for a grace period: not with
+  // the registry locked, which a reader may be waiting for (GetStats()).
   RetireBlock* taken = nullptr;  // chained through the RcuHead links
   {
-    Registry& registry = GetRegistry();
     MutexLock lock(registry.mu);
     for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) {
       if (RetireBlock* block = TakeBlock(*b)) {

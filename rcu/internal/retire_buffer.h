@@ -42,7 +42,7 @@ void FlushOwnRetireBlock();
 void FlushAllRetireBlocks();
 
 // True if a block may have been started since the last FlushAllRetireBlocks()
-// (the worker's cue to flush after kRetireFlushDelay).
+// (the worker's cue to flush after RetireFlushDelay()).
 bool RetireBlocksPending();
 
 // The number of retired objects a queued callback stands for: a block's
