@@ -11,7 +11,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <exception>
 #include <utility>
 
@@ -56,9 +55,8 @@ absl::Status WatcherCore::Start() {
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) {
     const int error = errno;
-    return ErrnoStatus(
-        error, absl::StrCat("config file ", path_,
-                            ": cannot start watching: eventfd: ", std::strerror(error)));
+    return absl::ErrnoToStatus(  // appends ": " and strerror
+        error, absl::StrCat("config file ", path_, ": cannot start watching: eventfd"));
   }
   if (!options_.force_polling) {
     absl::StatusOr<std::unique_ptr<Inotify>> inotify = Inotify::Create();

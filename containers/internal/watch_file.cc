@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -36,8 +35,7 @@ FileIdentity IdentityOf(const struct stat& st) {
 std::string Prefix(const std::string& path) { return absl::StrCat("config file ", path, ": "); }
 
 absl::Status ErrnoError(int error, const std::string& path, absl::string_view what) {
-  return ErrnoStatus(error, absl::StrCat(Prefix(path), what, ": ",
-                                                 std::strerror(error)));
+  return absl::ErrnoToStatus(error, absl::StrCat(Prefix(path), what));  // appends strerror
 }
 
 const char* FileTypeName(mode_t mode) {

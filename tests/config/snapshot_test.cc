@@ -263,6 +263,7 @@ TEST(SnapshotTest, ReplacedVersionsAreReclaimedAfterAGracePeriod) {
 }
 
 TEST(SnapshotTest, ReclamationWaitsForHandles) {
+  const int before = Counted::live.load();
   rcu::Snapshot<Counted> snapshot(std::in_place, 1);
   std::atomic<bool> loaded{false};
   Gate release;
@@ -279,6 +280,8 @@ TEST(SnapshotTest, ReclamationWaitsForHandles) {
   release.Open();
   reader.join();
   rcu::Barrier();
+  EXPECT_EQ(Counted::live.load(), before + 1);  // version 1 freed, version 2 live
+  EXPECT_EQ(snapshot.Load()->value, 2);
 }
 
 TEST(SnapshotTest, SubscribersSeeIncreasingVersionsEndingWithTheLatest) {
