@@ -10,13 +10,17 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 
 namespace rcu {
 namespace internal {
 namespace {
 
-constexpr absl::string_view kChangedWhileReading = "changed while being read";
+// Marks ReadFileLimited's "changed while being read" status, so that it is
+// recognized by its payload rather than by its text (which holds the path).
+constexpr absl::string_view kChangedWhileReadingPayload =
+    "type.googleapis.com/rcu_containers.ChangedWhileReading";
 
 std::int64_t Nanoseconds(const struct timespec& ts) {
   return static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
@@ -130,7 +134,7 @@ absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_
   if (after.st_size != before.st_size ||
       Nanoseconds(after.st_mtim) != Nanoseconds(before.st_mtim) ||
       (before.st_size > 0 && static_cast<std::int64_t>(used) != after.st_size)) {
-    return absl::UnavailableError(absl::StrCat(Prefix(path), kChangedWhileReading));
+    return ChangedWhileReadingError(path);
   }
   contents.identity = IdentityOf(after);
   contents.hash = ContentHash(bytes);
@@ -141,10 +145,15 @@ absl::Status ErrnoStatus(int error, absl::string_view message) {
   return absl::Status(absl::ErrnoToStatusCode(error), message);
 }
 
+absl::Status ChangedWhileReadingError(const std::string& path) {
+  absl::Status status =
+      absl::UnavailableError(absl::StrCat(Prefix(path), "changed while being read"));
+  status.SetPayload(kChangedWhileReadingPayload, absl::Cord());
+  return status;
+}
+
 bool IsChangedWhileReading(const absl::Status& status) {
-  return absl::IsUnavailable(status) &&
-         absl::string_view(status.message()).find(kChangedWhileReading) !=
-             absl::string_view::npos;
+  return status.GetPayload(kChangedWhileReadingPayload).has_value();
 }
 
 absl::Status AnnotateWithPath(const absl::Status& status, const std::string& path) {

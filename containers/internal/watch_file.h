@@ -61,8 +61,9 @@ std::uint64_t ContentHash(absl::string_view bytes);
 //    during the read (a writer is still at work): retry later.
 absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_t max_size);
 
-// True for the Unavailable status ReadFileLimited returns when the file
-// changed while being read.
+// The Unavailable status ReadFileLimited returns when the file changed while
+// being read, and the test for it (by a payload, not by the message).
+absl::Status ChangedWhileReadingError(const std::string& path);
 bool IsChangedWhileReading(const absl::Status& status);
 
 // A status with the code that matches `error` (an errno value) and

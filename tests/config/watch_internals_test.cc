@@ -233,8 +233,14 @@ TEST(ReadFileLimitedTest, RejectsWhatItShouldWithThePath) {
 }
 
 TEST(ReadFileLimitedTest, ChangedWhileBeingReadIsRecognized) {
-  const absl::Status status = absl::UnavailableError("config file /x: changed while being read");
+  const absl::Status status = rcu::internal::ChangedWhileReadingError("/x");
+  EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  EXPECT_THAT(std::string(status.message()), HasSubstr("/x: changed while being read"));
   EXPECT_TRUE(rcu::internal::IsChangedWhileReading(status));
+  // Recognized by its mark, not its text: another error about a file whose
+  // path happens to contain the words is not a reason to retry.
+  EXPECT_FALSE(rcu::internal::IsChangedWhileReading(
+      absl::UnavailableError("config file /changed while being read: busy")));
   EXPECT_FALSE(rcu::internal::IsChangedWhileReading(absl::UnavailableError("other")));
 }
 
