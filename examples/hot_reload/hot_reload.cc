@@ -25,6 +25,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -80,11 +81,11 @@ absl::Status Validate(const RouterConfig& c) {
 }
 
 // The backend for `path`: its longest matching prefix.
-const std::string* Route(const RouterConfig& c, const std::string& path) {
+const std::string* Route(const RouterConfig& c, std::string_view path) {
   const std::string* best = nullptr;
   std::size_t best_length = 0;
   for (const auto& [prefix, backend] : c.routes) {
-    if (path.compare(0, prefix.size(), prefix) == 0 && prefix.size() >= best_length) {
+    if (path.substr(0, prefix.size()) == prefix && prefix.size() >= best_length) {
       best = &backend;
       best_length = prefix.size();
     }
@@ -136,7 +137,7 @@ void ServeLookups(const rcu::ConfigWatcher<RouterConfig>& watcher, ReaderStats& 
   std::uint32_t random = static_cast<std::uint32_t>(seed) * 2654435761u + 1;
   while (!stop.load(std::memory_order_relaxed)) {
     random = random * 1664525u + 1013904223u;
-    const std::string path = kPaths[(random >> 16) % (sizeof(kPaths) / sizeof(kPaths[0]))];
+    const std::string_view path = kPaths[(random >> 16) % (sizeof(kPaths) / sizeof(kPaths[0]))];
     auto config = watcher.Load();  // one consistent version, never blocks
     const std::string* backend = Route(*config, path);
     sink += backend != nullptr ? backend->size() : 0;
