@@ -79,12 +79,12 @@ void ReleaseBarrier(RcuHead* head) {
   node->cv.notify_all();
 }
 
-// Takes the queued callbacks, waits for a grace period and runs them.
-// Returns false if nothing was queued.
-bool RunOneBatch(Worker* w) {
+// Takes the queued callbacks, if any, waits for a grace period and runs
+// them.
+void RunOneBatch(Worker* w) {
   std::lock_guard<std::mutex> batch_lock(w->batch_mu);
   RcuHead* batch = w->pending.exchange(nullptr, std::memory_order_acq_rel);
-  if (batch == nullptr) return false;
+  if (batch == nullptr) return;
   RcuHead* fifo = nullptr;  // reverse into queueing order
   while (batch != nullptr) {
     RcuHead* next = RcuHeadAccess::Next(batch);
@@ -110,7 +110,6 @@ bool RunOneBatch(Worker* w) {
     fifo = next;
   }
   CountInvoked(invoked);
-  return true;
 }
 
 // Sleeps until `deadline` (none: indefinitely), or until woken: by
