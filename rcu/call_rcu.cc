@@ -1,6 +1,6 @@
 // CallRcu(), Retire(), Barrier(): deferred reclamation on the callback worker
-// (rcu/internal/callback_worker.h), with backpressure, exception containment
-// and an exit-time drain.
+// (rcu/internal/callback_worker.h), with counting, backpressure and exception
+// containment (rcu/internal/callbacks.h).
 #include "rcu/call_rcu.h"
 
 #include <atomic>
@@ -13,10 +13,15 @@
 #include "rcu/diagnostics.h"
 #include "rcu/grace_period.h"
 #include "rcu/internal/callback_worker.h"
+#include "rcu/internal/callbacks.h"
+#include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/rcu_head_access.h"
+#include "rcu/internal/report.h"
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/sanitizer.h"
+#include "rcu/internal/watchdog.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
@@ -26,12 +31,10 @@ namespace {
 constexpr std::size_t kDefaultBacklogLimit = 100000;
 
 std::atomic<std::size_t> backlog_limit{kDefaultBacklogLimit};
-// Set once the exit-time drain has run; later callbacks run synchronously.
-std::atomic<bool> exiting{false};
 
 // Threads waiting for the worker to catch up. `waiters` is changed under
 // `mu`; the worker reads it without the lock to skip notifying when nobody
-// waits (see the comment in RunCallback()).
+// waits (see CountInvoked()).
 struct Backlog {
   std::mutex mu;
   std::condition_variable drained;
@@ -39,30 +42,30 @@ struct Backlog {
 };
 
 // Replaced in a forked child, whose copy of the condition variable may count
-// waiters that do not exist there (see BacklogAfterForkChild).
-std::atomic<Backlog*> the_backlog{nullptr};
+// waiters that do not exist there (see CallbacksAfterForkChild).
+ForkReplaced<Backlog> the_backlog;
 
-Backlog& GetBacklog() {
-  Backlog* b = the_backlog.load(std::memory_order_acquire);
-  if (b != nullptr) return *b;
-  auto* fresh = new Backlog;
-  if (the_backlog.compare_exchange_strong(b, fresh, std::memory_order_acq_rel)) return *fresh;
-  delete fresh;
-  return *b;
-}
+Backlog& GetBacklog() { return the_backlog.Get(); }
 
 bool BacklogDrained() {
   return PendingCallbacks() <= backlog_limit.load(std::memory_order_relaxed) / 2;
 }
 
+// Waits for the worker to bring the backlog down to half the limit, or
+// until the stall watchdog sees the worker held up (a callback stuck, or a
+// reader stalling its grace period) for longer than the stall timeout: then
+// waiting could last forever (the callback may wait for a lock this thread
+// holds), so it stops, and memory may grow until the stall ends.
 void WaitForBacklog() {
   if (InReadSection() || in_callback) return;  // waiting could deadlock
+  if (WorkerHeldUp()) return;
   Bump(GetCounters().backlog_waits);
   HurryCallbackWorker();
   Backlog& backlog = GetBacklog();
+  WorkerWaitScope waiting;
   std::unique_lock<std::mutex> lock(backlog.mu);
   backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
-  backlog.drained.wait(lock, BacklogDrained);
+  backlog.drained.wait(lock, [] { return BacklogDrained() || WorkerHeldUp(); });
   backlog.waiters.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -80,7 +83,40 @@ void CheckMayWaitForCallbacks() {
   }
 }
 
+// Queues `head` for the worker behind the caller's own pending work.
+void QueueForWorker(RcuHead* head) {
+  FlushOwnRetireBlock();  // keeps this thread's callbacks in order
+  CountQueued(1);
+  EnqueueCallback(head);
+  // A large backlog goes at once, so that backpressure rarely has to wait.
+  if (PendingCallbacks() >= backlog_limit.load(std::memory_order_relaxed) / 4) {
+    HurryCallbackWorker();
+  }
+}
+
+// Queues `head` (its callback set). Returns true if it went to the worker,
+// false if it stays with this thread after the exit-time drain.
+bool Queue(RcuHead* head, void (*callback)(RcuHead*)) {
+  EnsureProcessHooks();
+  RcuHeadAccess::SetCallback(head, callback);
+#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
+  CountQueued(1);
+  TsanGracePeriodEnd();  // the annotation stays; the wait does not
+  RunCallback(head);
+  return false;
+#endif
+  if (DrainedAtExit() && !InReadSection() && !in_callback && QueueAfterDrain(head, 1)) {
+    return false;
+  }
+  QueueForWorker(head);
+  return true;
+}
+
 }  // namespace
+
+void CountQueued(std::uint64_t items) {
+  GetCounters().callbacks_queued.fetch_add(items, std::memory_order_relaxed);
+}
 
 void RunCallback(RcuHead* head) {
   const std::uint64_t items = ItemsIn(head);  // before the callback frees it
@@ -113,10 +149,10 @@ void ReportThrownCallback() {
   }
 }
 
-void CountInvoked(std::uint64_t count) {
+void CountInvoked(std::uint64_t items) {
   // seq_cst pairs with the waiter's increment of `waiters` followed by its
   // read of the counters: either it sees these invocations, or we see it.
-  GetCounters().callbacks_invoked.fetch_add(count, std::memory_order_seq_cst);
+  GetCounters().callbacks_invoked.fetch_add(items, std::memory_order_seq_cst);
   Backlog& backlog = GetBacklog();
   if (backlog.waiters.load(std::memory_order_seq_cst) > 0 && BacklogDrained()) {
     std::lock_guard<std::mutex> lock(backlog.mu);
@@ -124,8 +160,10 @@ void CountInvoked(std::uint64_t count) {
   }
 }
 
-void BacklogAfterForkChild() {
-  the_backlog.store(new Backlog, std::memory_order_release);
+void WakeBacklogWaiters() {
+  Backlog& backlog = GetBacklog();
+  std::lock_guard<std::mutex> lock(backlog.mu);
+  backlog.drained.notify_all();
 }
 
 std::uint64_t PendingCallbacks() {
@@ -136,68 +174,40 @@ std::uint64_t PendingCallbacks() {
   return queued - invoked;
 }
 
+void ApplyBackpressure() {
+  if (PendingCallbacks() > backlog_limit.load(std::memory_order_relaxed)) WaitForBacklog();
+}
+
+void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
+  Queue(head, callback);
+}
+
 bool ReclaimInlineAfterGracePeriod() {
   if (InReadSection() || in_callback) return false;
   Synchronize();
   return true;
 }
 
-// Registered with atexit() on first use of the library (EnsureProcessHooks).
-void DrainCallbacksAtExit() {
-  if (!InReadSection() && !in_callback) {
-    FlushAllRetireBlocks();
-    if (PendingCallbacks() > 0) WaitForQueuedCallbacks();
-  }
-  exiting.store(true, std::memory_order_release);
+void RecountCallbacksInForkChild(std::uint64_t queued_items) {
+  Counters& c = GetCounters();
+  c.callbacks_queued.store(c.callbacks_invoked.load(std::memory_order_relaxed) + queued_items,
+                           std::memory_order_relaxed);
 }
 
-bool CallbacksRunInline() { return exiting.load(std::memory_order_acquire); }
-
-}  // namespace internal
-
-namespace internal {
-
-bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items) {
-  EnsureProcessHooks();
-  RcuHeadAccess::SetCallback(head, callback);
-  GetCounters().callbacks_queued.fetch_add(items, std::memory_order_relaxed);
-#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
-  TsanGracePeriodEnd();  // the annotation stays; the wait does not
-  RunCallback(head);
-  return false;
-#endif
-  if (exiting.load(std::memory_order_acquire) && !InReadSection() && !in_callback) {
-    // The exit-time drain has run: nothing guarantees the worker runs again.
-    Synchronize();
-    RunCallback(head);
-    return false;
-  }
-  EnqueueCallback(head);
-  // A large backlog goes at once, so that backpressure rarely has to wait.
-  if (PendingCallbacks() >= backlog_limit.load(std::memory_order_relaxed) / 4) {
-    HurryCallbackWorker();
-  }
-  return true;
-}
-
-void ApplyBackpressure() {
-  if (PendingCallbacks() > backlog_limit.load(std::memory_order_relaxed)) WaitForBacklog();
-}
-
-void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
-  FlushOwnRetireBlock();  // keeps this thread's callbacks in order
-  QueueCallback(head, callback, 1);
-}
+void CallbacksAfterForkChild() { the_backlog.ReplaceInForkChild(); }
 
 }  // namespace internal
 
 void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
-  internal::FlushOwnRetireBlock();  // keeps this thread's callbacks in order
-  if (internal::QueueCallback(head, callback, 1)) internal::ApplyBackpressure();
+  if (internal::Queue(head, callback)) internal::ApplyBackpressure();
 }
 
 void Barrier() {
   internal::CheckMayWaitForCallbacks();
+  if (internal::DrainedAtExit()) {
+    internal::BarrierAfterDrain();
+    return;
+  }
   internal::FlushAllRetireBlocks();
   internal::WaitForQueuedCallbacks();
 }

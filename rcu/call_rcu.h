@@ -31,34 +31,55 @@
 //  - Callbacks must not throw. One that does is reported (rcu/diagnostics.h),
 //    counted in Stats::callbacks_failed, and dropped; the rest keep running.
 //  - Callbacks may queue further callbacks and may enter read-side sections,
-//    but must not call Barrier() (diagnosed, fatal).
+//    but must not call Barrier() or fork() (diagnosed, fatal).
 //  - Backpressure: when more than CallbackBacklogLimit() callbacks are waiting
 //    for the worker, a thread that queues another waits until the worker has
 //    caught up to half the limit, so a retire storm cannot grow memory without
 //    bound. Retired objects count once their block is handed over; blocks that
 //    the worker or Barrier() hand over make nobody wait, so the backlog can
-//    exceed the limit by up to one block per thread. Threads
-//    inside a read-side section, and the worker itself, are never made to wait.
-//    Because that wait needs a grace period, do not retire while holding a
-//    lock that some reader waits for inside its read-side section (retire
-//    after unlocking, as the containers do), or raise the limit.
-//  - Barrier() waits until every callback queued before it has run.
+//    exceed the limit by up to one block per thread. Threads inside a
+//    read-side section, and the worker itself, are never made to wait.
+//  - Locks and backpressure. Linux's call_rcu() never blocks, and code ported
+//    from the kernel retires while holding locks. Here the backlog wait
+//    needs the worker to make progress, which needs a grace period and the
+//    callbacks ahead to return. So a thread that retires while holding a
+//    lock that a deleter or callback takes, or that some reader waits for
+//    inside its read-side section, could wait forever. It does not: the
+//    stall watchdog (rcu/stall.h) sees the worker held up for longer than
+//    the stall timeout, reports the callback it is stuck in (or the reader),
+//    and backpressure stops waiting while the stall lasts, so memory may
+//    grow instead. The clean way is still to retire after unlocking, as the
+//    containers do, or to raise the limit. With stall warnings off nothing
+//    is watched, and such a wait lasts forever. Barrier() and fork() wait for
+//    the worker too, and cannot stop waiting: do not call them while holding
+//    a lock that a callback takes (the watchdog names the callback).
+//  - Barrier() waits until every callback queued before it has run,
+//    including those of threads that have exited.
 //  - At exit: the first call in a process registers an atexit handler that
-//    runs Barrier(), so callbacks queued before exit() run before the static
-//    objects constructed before that first call are destroyed, and leak
-//    checkers see no pending objects. Callbacks queued after that handler
-//    has run wait for a grace period and run in the caller. _exit() and
-//    quick_exit() run no callbacks.
-//  - fork(): installed automatically, the library's fork hooks wait for grace
-//    periods and callback batches in progress, and the child gets a new
-//    callback worker, started on demand. Each process
+//    runs every pending callback, and the callbacks those queue in turn, so
+//    callbacks queued before exit() run before the static objects
+//    constructed before that first call are destroyed, and leak checkers see
+//    no pending objects. Callbacks queued after that (by static destructors,
+//    say) are batched in the thread that queues them: it runs them itself,
+//    after one grace period per kRetireBatchSize callbacks, and never at the
+//    same time as other destructors. A thread's last partial batch runs at
+//    its next Barrier() (call one at the end of a destructor whose deleters
+//    use other static objects), or else at the very end of exit, after all
+//    static destructors. _exit() and quick_exit() run no callbacks.
+//  - fork(): installed automatically, the library's fork hooks wait for the
+//    callback batch and the grace periods in progress (not for readers'
+//    locks: readers may retire inside their sections while a process forks),
+//    and the child gets a new callback worker, started on demand. Each process
 //    then runs its own copy of the callbacks pending at the fork, on its own
 //    copy of the memory. Threads other than the forking one do not exist in
-//    the child; any read-side sections they were in are ended there, so the
-//    child may read, retire and synchronize freely. (This covers threads that
-//    registered through this library, which is every thread that uses it;
-//    threads that called liburcu's urcu_memb_register_thread() themselves
-//    must not be inside a read-side section when another thread forks.)
+//    the child; any read-side sections they were in are ended there, their
+//    partial retire blocks are adopted, and their Barrier() waits dropped, so
+//    the child may read, retire and synchronize freely. fork() inside a
+//    read-side section would wait for itself (diagnosed, fatal). (This covers
+//    threads that registered through this library, which is every thread
+//    that uses it; threads that called liburcu's urcu_memb_register_thread()
+//    themselves must not be inside a read-side section when another thread
+//    forks.)
 #ifndef RCU_CALL_RCU_H_
 #define RCU_CALL_RCU_H_
 
@@ -114,6 +135,23 @@ inline constexpr int kRetireBatchSize = 62;
 void SetCallbackBacklogLimit(std::size_t limit);
 std::size_t CallbackBacklogLimit();
 
+namespace internal {
+
+// Stall reports (rcu/stall.h) name the callback the worker is stuck in:
+// each callback the library makes says what it is as it starts. A no-op
+// except on the callback thread. `what` is a static string; `pretty` is
+// PrettyName<T>() of the type that tells callbacks apart.
+void NoteCallbackType(const char* what, const char* pretty);
+
+// A string that contains T's name ("... [with T = Foo]"), from the compiler
+// alone: no RTTI needed.
+template <typename T>
+const char* PrettyName() {
+  return __PRETTY_FUNCTION__;
+}
+
+}  // namespace internal
+
 // Base class for objects retired without allocating, in the manner of C++26's
 // std::rcu_obj_base:
 //
@@ -125,6 +163,7 @@ class RcuObjBase : private RcuHead {
   // `delete static_cast<T*>(this)` after a grace period.
   void Retire() noexcept {
     CallRcu(static_cast<RcuHead*>(this), [](RcuHead* head) {
+      internal::NoteCallbackType("RcuObjBase::Retire() of", internal::PrettyName<T>());
       delete static_cast<T*>(static_cast<RcuObjBase*>(head));
     });
   }
@@ -154,6 +193,7 @@ bool RetireBatched(void* ptr, Reclaimer reclaim);
 
 template <typename T, typename Deleter>
 void ReclaimWith(void* ptr) {
+  NoteCallbackType("Retire() deleter", PrettyName<Deleter>());
   Deleter()(static_cast<T*>(ptr));
 }
 
@@ -164,6 +204,7 @@ struct CallbackNode : RcuHead {
   F fn;
 
   static void Run(RcuHead* head) {
+    NoteCallbackType("CallRcu() callable", PrettyName<F>());
     std::unique_ptr<CallbackNode> node(static_cast<CallbackNode*>(head));
     node->fn();
   }

@@ -1,18 +1,31 @@
 // rcu/diagnostics.h: what happens when the RCU API is misused.
 //
-// Some mistakes would otherwise fail silently or hang every writer:
+// Some mistakes would otherwise fail silently, corrupt memory or hang every
+// writer. The core and every container built on it report them here, through
+// one handler, and count them in rcu::Stats::diagnostics_reported:
 //
 //   kSynchronizeInReadSection  Synchronize() or Barrier() called while the
 //                              calling thread holds a ReadGuard. It would
 //                              wait for itself forever. Fatal.
-//   kBlockingInCallback        Barrier() called from an RCU callback. It would
-//                              wait for itself forever. Fatal.
+//   kForkInReadSection         fork() called while the calling thread holds a
+//                              ReadGuard. fork() waits for grace periods in
+//                              progress, which wait for that reader. Fatal.
+//   kBlockingInCallback        Barrier() or fork() called from an RCU
+//                              callback. It would wait for that callback
+//                              forever. Fatal.
 //   kThreadExitInReadSection   A thread exited while inside a read-side
 //                              critical section (a leaked ReadGuard). The
 //                              library ends the section and unregisters the
 //                              thread so that writers are not blocked forever.
 //   kCallbackThrew             An RCU callback threw. The exception is caught
 //                              and dropped; other callbacks keep running.
+//   kListenerThrew             A container's user callback that must not
+//                              throw did (an rcu::Snapshot subscriber, a
+//                              ConfigWatcher listener). Caught and dropped.
+//   kContainerMisuse           A container's API was misused in a way that
+//                              would corrupt it or wait forever (a null value
+//                              stored in an rcu::Snapshot, a ConfigWatcher
+//                              stopped from its own thread, ...). Fatal.
 //
 // Each one is reported to a handler. The default handler writes the message to
 // stderr. After a fatal report the process aborts even if the handler returns.
@@ -34,10 +47,14 @@ struct Diagnostic {
     kBlockingInCallback,
     kThreadExitInReadSection,
     kCallbackThrew,
+    kForkInReadSection,
+    kListenerThrew,
+    kContainerMisuse,
   };
   Kind kind;
   bool fatal;           // The process aborts after the handler returns.
-  std::string message;  // One line, starting with "rcu: ".
+  std::string message;  // One line, starting with "rcu" (the core) or the
+                        // container's name ("rcu::Snapshot: ").
 };
 
 using DiagnosticHandler = std::function<void(const Diagnostic&)>;

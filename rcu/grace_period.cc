@@ -8,16 +8,22 @@
 #include "rcu/grace_period.h"
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <shared_mutex>
+#include <mutex>
+#include <string>
 
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
-#include "rcu/internal/callback_worker.h"
+#include "rcu/internal/callbacks.h"
+#include "rcu/internal/fork_replaced.h"
+#include "rcu/internal/grace_periods.h"
+#include "rcu/internal/report.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/internal/urcu.h"
+#include "rcu/internal/watchdog.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
@@ -50,19 +56,45 @@ bool After(std::uint64_t a, std::uint64_t b) {
   return static_cast<std::int64_t>(a - b) > 0;
 }
 
-// Held shared by every grace period we run, and exclusively across fork(), so
-// that no thread is inside liburcu's synchronize_rcu() (and holding its
-// internal lock) when the process forks.
-std::atomic<std::shared_mutex*> fork_lock{nullptr};
+// Lets grace periods run, any number at once, or one fork() through, so that
+// no thread is inside liburcu's synchronize_rcu() (holding its internal
+// locks, or queued as one of its waiters) when the process forks. A fork
+// waits for the grace periods in progress and holds new ones back
+// meanwhile, so that a steady stream of them cannot starve it.
+class ForkGate {
+ public:
+  void EnterGracePeriod() {
+    std::unique_lock<std::mutex> lock(mu_);
+    changed_.wait(lock, [this] { return forks_waiting_ == 0; });
+    ++grace_periods_;
+  }
+  void ExitGracePeriod() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (--grace_periods_ == 0 && forks_waiting_ > 0) changed_.notify_all();
+  }
+  // Returns once no grace period runs; none starts until AllowGracePeriods().
+  void HoldForFork() {
+    std::unique_lock<std::mutex> lock(mu_);
+    ++forks_waiting_;
+    changed_.wait(lock, [this] { return grace_periods_ == 0; });
+  }
+  void AllowGracePeriods() {
+    std::lock_guard<std::mutex> lock(mu_);
+    --forks_waiting_;
+    changed_.notify_all();
+  }
 
-std::shared_mutex& ForkLock() {
-  std::shared_mutex* lock = fork_lock.load(std::memory_order_acquire);
-  if (lock != nullptr) return *lock;
-  auto* fresh = new std::shared_mutex;
-  if (fork_lock.compare_exchange_strong(lock, fresh, std::memory_order_acq_rel)) return *fresh;
-  delete fresh;
-  return *lock;
-}
+ private:
+  std::mutex mu_;
+  std::condition_variable changed_;
+  int grace_periods_ = 0;  // guarded by mu_: running now
+  int forks_waiting_ = 0;  // guarded by mu_: forks holding new ones back
+};
+
+// Replaced in a forked child, whose copy may count the parent's threads.
+ForkReplaced<ForkGate> fork_gate;
+
+ForkGate& GetForkGate() { return fork_gate.Get(); }
 
 std::uint64_t TakeTicket() {
   return next_ticket.fetch_add(1, std::memory_order_seq_cst);
@@ -92,14 +124,10 @@ void CheckMayBlock(const char* what) {
 
 }  // namespace
 
-void GracePeriodsBeforeFork() { ForkLock().lock(); }
-void GracePeriodsAfterForkParent() { ForkLock().unlock(); }
-// glibc's rwlock remembers its writer by thread id, which changed in the
-// child, so it cannot be unlocked there: the child starts with a new one
-// (the old one is leaked, once per fork).
-void GracePeriodsAfterForkChild() {
-  fork_lock.store(new std::shared_mutex, std::memory_order_release);
-}
+void GracePeriodsBeforeFork() { GetForkGate().HoldForFork(); }
+void GracePeriodsAfterForkParent() { GetForkGate().AllowGracePeriods(); }
+// The child has no grace period in progress: it starts with a new gate.
+void GracePeriodsAfterForkChild() { fork_gate.ReplaceInForkChild(); }
 
 }  // namespace internal
 
@@ -108,11 +136,15 @@ void Synchronize() {
   internal::EnsureProcessHooks();
   const std::uint64_t ticket = internal::TakeTicket();
   {
-    std::shared_lock<std::shared_mutex> no_fork(internal::ForkLock());
-    internal::GracePeriodWaitScope wait;
+    internal::ForkGate& gate = internal::GetForkGate();
+    gate.EnterGracePeriod();
+    {
+      internal::GracePeriodWaitScope wait;
 #ifndef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
-    urcu_memb_synchronize_rcu();
+      urcu_memb_synchronize_rcu();
 #endif
+    }
+    gate.ExitGracePeriod();
   }
   internal::CompleteTicket(ticket);
   internal::TsanGracePeriodEnd();

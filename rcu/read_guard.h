@@ -21,8 +21,8 @@
 //  - Do not block for long under a guard: every grace period, and with it all
 //    memory reclamation, waits for the oldest reader. Readers held longer than
 //    the stall timeout are reported (rcu/stall.h).
-//  - Do not call Synchronize() or Barrier() under a guard (it would wait for
-//    itself); that is diagnosed and aborts (rcu/diagnostics.h).
+//  - Do not call Synchronize(), Barrier() or fork() under a guard (it would
+//    wait for itself); that is diagnosed and aborts (rcu/diagnostics.h).
 //  - A guard belongs to the thread that created it; it cannot be moved.
 //  - A thread that exits while a guard is still open (leaked with `new`, say)
 //    is diagnosed, and its read-side section is ended for it.
@@ -66,6 +66,13 @@ inline thread_local std::uintptr_t reader_word = 0;
 // ran under; the waiter is woken only if it may be waiting for this section.
 void WakeGracePeriodWaiter(unsigned long section);
 
+// The reader word's bits above liburcu's phase bit, which liburcu never looks
+// at (it masks the nesting count and tests the phase), count this thread's
+// outermost sections: each takes the next value, so that the stall watchdog
+// can tell one section from the next (rcu/stall.cc). It wraps after 2^31
+// sections.
+inline constexpr unsigned long kSectionUnit = URCU_GP_CTR_PHASE << 1;
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline unsigned long* ReaderWord(std::uintptr_t tagged) {
   return reinterpret_cast<unsigned long*>(tagged & ~std::uintptr_t{1});
 }
@@ -85,9 +92,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::uintptr_t ReadLock() {
   std::atomic_signal_fence(std::memory_order_seq_cst);
   const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
   if (ABSL_PREDICT_TRUE((current & URCU_GP_CTR_NEST_MASK) == 0)) {
-    // Outermost: take the current grace-period phase, then order the
-    // section's reads after it.
-    __atomic_store_n(word, __atomic_load_n(&urcu_memb_gp.ctr, __ATOMIC_RELAXED),
+    // Outermost: take the current grace-period phase and the next section
+    // number, then order the section's reads after them.
+    const unsigned long section = (current & ~(kSectionUnit - 1)) + kSectionUnit;
+    __atomic_store_n(word, section | __atomic_load_n(&urcu_memb_gp.ctr, __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     ReaderFence(tagged);
   } else {
@@ -118,8 +126,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock(std::uintptr_t tagged) {
 inline void ReadUnlock() { ReadUnlock(reader_word); }
 #else
 // Call mode (--define=rcu_lgpl_inline=false, and ThreadSanitizer builds).
+// liburcu's read lock rewrites the whole reader word, so this thread's
+// outermost sections are counted here instead, for the stall watchdog.
+inline thread_local int call_mode_nesting = 0;
+inline thread_local std::atomic<std::uint64_t> sections_begun{0};
+
 inline std::uintptr_t ReadLock() {
   if (ABSL_PREDICT_FALSE(!thread_registered)) RegisterCurrentThread();
+  if (call_mode_nesting++ == 0) {
+    sections_begun.store(sections_begun.load(std::memory_order_relaxed) + 1,
+                         std::memory_order_relaxed);
+  }
   urcu_memb_read_lock();
   return 0;
 }
@@ -127,6 +144,7 @@ inline std::uintptr_t ReadLock() {
 inline void ReadUnlock(std::uintptr_t /*unused*/ = 0) {
   TsanReaderExit();
   urcu_memb_read_unlock();
+  --call_mode_nesting;
 }
 #endif
 

@@ -14,10 +14,21 @@
 //                  << ") blocking grace periods for " << r.blocked_for;
 //   });
 //
-// The watchdog reads liburcu's per-thread reader state; it adds nothing to the
-// read fast path, nor to Synchronize(). It wakes four times per timeout and
-// scans only while a grace period is waiting. `blocked_for` is
-// a lower bound: the reader has been inside its section at least that long.
+// The watchdog reads liburcu's per-thread reader state, in which each thread's
+// sections are numbered, so that a run of short sections is never mistaken
+// for one long one; it adds nothing to the read fast path, nor to
+// Synchronize(). It wakes four times per timeout and scans only while a grace
+// period is waiting or callbacks are pending. `blocked_for` is a lower bound:
+// the reader has been inside that one section at least that long.
+//
+// The callback thread is watched too. A callback that runs for longer than
+// the stall timeout holds up every later callback, and every thread that
+// waits for them (rcu::Barrier(), backpressure, fork()): typically it waits
+// for a lock that one of those threads holds. It is reported, naming the
+// callback (kind kCallback), and while it lasts backpressure stops waiting
+// (see rcu/call_rcu.h), so that a retiring thread never deadlocks with it.
+// With stall warnings off (an infinite timeout), nothing is watched and
+// backpressure always waits.
 #ifndef RCU_STALL_H_
 #define RCU_STALL_H_
 
@@ -31,9 +42,20 @@
 namespace rcu {
 
 struct StallReport {
-  pid_t thread_id;          // the kernel's thread id (gettid)
+  enum class Kind {
+    kReader,    // a read-side section blocks a grace period
+    kCallback,  // an RCU callback holds up the callback thread
+  };
+  pid_t thread_id = 0;      // the kernel's thread id (gettid) of the reader,
+                            // or of the callback thread
   std::string thread_name;  // pthread name, empty if unknown
-  absl::Duration blocked_for;
+  absl::Duration blocked_for;  // in that section, or in that callback
+  Kind kind = Kind::kReader;
+  // kCallback: the function the callback thread is running (symbolized
+  // where possible: a lambda's CallRcu node, or a Retire() deleter), and
+  // how many threads are waiting for it.
+  std::string callback;
+  int waiting_threads = 0;
 };
 
 using StallHandler = std::function<void(const StallReport&)>;
@@ -45,7 +67,7 @@ absl::Duration StallTimeout();
 
 // Installs `handler` (nullptr: the default, which writes one line to stderr)
 // and returns the previous one. The handler runs on the watchdog thread and
-// must not use RCU itself.
+// must not wait for grace periods or callbacks (Synchronize(), Barrier()).
 StallHandler SetStallHandler(StallHandler handler);
 
 }  // namespace rcu

@@ -32,9 +32,13 @@ struct Stats {
   // block after a quiet spell. Events the worker would sleep through anyway
   // wake nobody.
   std::uint64_t worker_wakeups = 0;
+  // Stall warnings delivered (rcu/stall.h): readers and callbacks.
   std::uint64_t stalls_reported = 0;
   std::uint64_t threads_registered = 0;
   std::uint64_t threads_unregistered = 0;
+  // Reports sent through the diagnostics channel (rcu/diagnostics.h), fatal
+  // or not, by the core and the containers.
+  std::uint64_t diagnostics_reported = 0;
 };
 
 Stats GetStats();

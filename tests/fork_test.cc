@@ -7,10 +7,12 @@
 #include <chrono>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/rcu.h"
+#include "tests/test_util.h"
 
 namespace {
 
@@ -123,6 +125,102 @@ TEST(ForkTest, ChildAdoptsOtherThreadsPartialRetireBlocks) {
   rcu::Barrier();
   EXPECT_EQ(destroyed.load(), 7);
   rcu::internal::SetRetireFlushDelayForTesting(std::chrono::milliseconds(10));
+}
+
+// Forks `count` times while `background` threads run; each child runs
+// `child` and exits with its result. Fails if a fork hangs or a child fails.
+template <typename Child>
+void ForkRepeatedly(int count, Child child) {
+  rcu_test::HangGuard hang(std::chrono::seconds(120), "forking");
+  for (int i = 0; i < count; ++i) {
+    fflush(nullptr);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) std::_Exit(child());
+    int status = 0;
+    ASSERT_TRUE(rcu_test::WaitForChild(pid, std::chrono::seconds(60), status))
+        << "child " << i << " hung (its stacks are above)";
+    ASSERT_TRUE(WIFEXITED(status)) << "child " << i << " died of signal " << WTERMSIG(status);
+    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i << " failed at step "
+                                      << WEXITSTATUS(status);
+  }
+}
+
+// What a child does to show it is healthy: new threads, every update path,
+// a barrier that sees all of it, and a grace period.
+int ChildUsesEveryUpdatePath() {
+  child_destroyed.store(0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([] {
+      rcu::ReadGuard guard;
+      for (int i = 0; i < 10; ++i) rcu::Retire(new ChildTracked);
+      rcu::CallRcu([] { child_destroyed.fetch_add(1); });
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  rcu::Barrier();
+  if (child_destroyed.load() != 33) return 2;
+  rcu::Synchronize();
+  const rcu::GracePeriodCookie cookie = rcu::StartPoll();
+  rcu::CondSynchronize(cookie);
+  if (!rcu::PollState(cookie)) return 3;
+  return 0;
+}
+
+// Readers retire, queue callbacks, read the counters and start their first
+// retire block inside their read-side sections while other threads wait for
+// grace periods. fork() must neither deadlock against them nor leave the
+// child unable to reclaim.
+TEST(ForkTest, ForkWhileReadersRetireInsideSectionsAndGracePeriodsRun) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int r = 0; r < 2; ++r) {
+    threads.emplace_back([&] {
+      for (int i = 0; !stop.load(); ++i) {
+        {
+          rcu::ReadGuard guard;
+          rcu::Retire(new Tracked);
+          rcu::CallRcu([] {});
+          (void)rcu::GetStats();
+        }
+        // Threads inside sections are never held by backpressure; this
+        // one, outside, keeps the backlog (which each child inherits) bounded.
+        if (i % 16 == 0) rcu::CallRcu([] {});
+      }
+    });
+  }
+  threads.emplace_back([&] {  // short-lived threads: first Retire() in a section
+    while (!stop.load()) {
+      std::thread([] {
+        rcu::ReadGuard guard;
+        rcu::Retire(new Tracked);
+      }).join();
+    }
+  });
+  threads.emplace_back([&] {
+    while (!stop.load()) rcu::Synchronize();
+  });
+  ForkRepeatedly(40, &ChildUsesEveryUpdatePath);
+  stop.store(true);
+  for (std::thread& t : threads) t.join();
+  rcu::Barrier();
+}
+
+// Barrier() queues a node on its caller's stack; a child must not inherit
+// it, since the waiting thread does not exist there.
+TEST(ForkTest, ForkWhileAnotherThreadIsInBarrier) {
+  std::atomic<bool> stop{false};
+  std::thread barrier_loop([&] {
+    while (!stop.load()) {
+      rcu::Retire(new Tracked);
+      rcu::Barrier();
+    }
+  });
+  ForkRepeatedly(80, &ChildUsesEveryUpdatePath);
+  stop.store(true);
+  barrier_loop.join();
+  rcu::Barrier();
 }
 
 }  // namespace

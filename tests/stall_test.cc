@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
@@ -119,6 +120,157 @@ TEST(StallTest, ShortReadersAreNotReported) {
   rcu::SetStallHandler(std::move(previous));
   rcu::SetStallTimeout(old_timeout);
   EXPECT_EQ(reports.load(), 0);
+}
+
+// Collects stall reports, and restores the timeout and handler afterwards.
+class ReportCollector {
+ public:
+  explicit ReportCollector(absl::Duration timeout)
+      : old_timeout_(rcu::StallTimeout()),
+        old_handler_(rcu::SetStallHandler([this](const rcu::StallReport& r) {
+          std::lock_guard<std::mutex> lock(mu_);
+          reports_.push_back(r);
+        })) {
+    rcu::SetStallTimeout(timeout);
+  }
+  ~ReportCollector() {
+    rcu::SetStallHandler(std::move(old_handler_));
+    rcu::SetStallTimeout(old_timeout_);
+  }
+  std::vector<rcu::StallReport> Reports() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return reports_;
+  }
+
+ private:
+  absl::Duration old_timeout_;
+  rcu::StallHandler old_handler_;
+  std::mutex mu_;
+  std::vector<rcu::StallReport> reports_;
+};
+
+// A reader that runs short sections back to back, timing each one from
+// before it begins to after it ends (an upper bound on its length, which
+// includes any time the thread was preempted inside it).
+class ShortSectionReader {
+ public:
+  ShortSectionReader()
+      : thread_([this] {
+          tid_.store(static_cast<pid_t>(syscall(SYS_gettid)));
+          while (!stop_.load()) {
+            const absl::Time start = absl::Now();
+            {
+              rcu::ReadGuard guard;
+              // Most of the reader's time is spent inside its sections, so
+              // that the watchdog usually samples it inside one.
+              const absl::Time until = start + absl::Microseconds(500);
+              while (absl::Now() < until) {
+              }
+            }
+            const absl::Duration length = absl::Now() - start;
+            if (length > longest_) longest_ = length;
+            ++sections_;
+          }
+        }) {
+    while (tid_.load() == 0) std::this_thread::yield();
+  }
+  // Stops the reader; afterwards longest() and sections() are final.
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  ~ShortSectionReader() { Stop(); }
+  pid_t tid() const { return tid_.load(); }
+  absl::Duration longest() const { return longest_; }
+  long sections() const { return sections_; }
+
+ private:
+  std::atomic<pid_t> tid_{0};
+  std::atomic<bool> stop_{false};
+  absl::Duration longest_;  // written by the thread, read after Stop()
+  long sections_ = 0;       // likewise
+  std::thread thread_;
+};
+
+// Back-to-back short sections must not read as one long section: a reader's
+// word (nesting count and phase) repeats from one section to the next, so the
+// watchdog must tell sections apart by more than that. Every report must be
+// backed by a section that really lasted at least as long as it says.
+TEST(StallTest, BackToBackShortSectionsAreNotOneStall) {
+  ReportCollector collector(absl::Milliseconds(40));
+  ShortSectionReader a, b;
+  std::atomic<bool> stop{false};
+  std::atomic<long> grace_periods{0};
+  std::thread writer([&] {
+    while (!stop.load()) {
+      rcu::Synchronize();
+      grace_periods.fetch_add(1);
+    }
+  });
+  const absl::Time end = absl::Now() + absl::Seconds(2);
+  while (absl::Now() < end) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  stop.store(true);
+  writer.join();
+  a.Stop();
+  b.Stop();
+  int unfounded = 0;
+  for (const rcu::StallReport& r : collector.Reports()) {
+    for (const ShortSectionReader* reader : {&a, &b}) {
+      if (r.thread_id == reader->tid() && r.blocked_for > reader->longest()) {
+        ++unfounded;
+        std::printf("unfounded report: thread %d blocked for %s, longest section %s\n",
+                    static_cast<int>(r.thread_id), absl::FormatDuration(r.blocked_for).c_str(),
+                    absl::FormatDuration(reader->longest()).c_str());
+      }
+    }
+  }
+  std::printf("%ld + %ld sections (longest %s, %s), %ld grace periods, %zu reports, %d "
+              "unfounded\n",
+              a.sections(), b.sections(), absl::FormatDuration(a.longest()).c_str(),
+              absl::FormatDuration(b.longest()).c_str(), grace_periods.load(),
+              collector.Reports().size(), unfounded);
+  EXPECT_GT(grace_periods.load(), 100);  // the watchdog had grace periods to watch
+  EXPECT_EQ(unfounded, 0);
+}
+
+// Among readers running short sections, the one long section is reported,
+// under its own thread's id.
+TEST(StallTest, TheLongSectionIsReportedAmongShortOnes) {
+  ReportCollector collector(absl::Milliseconds(40));
+  ShortSectionReader a, b;
+  std::atomic<pid_t> long_tid{0};
+  std::atomic<bool> release{false};
+  std::thread long_reader([&] {
+    rcu::ReadGuard guard;
+    long_tid.store(static_cast<pid_t>(syscall(SYS_gettid)));
+    while (!release.load()) std::this_thread::yield();
+  });
+  while (long_tid.load() == 0) std::this_thread::yield();
+  std::thread writer([] { rcu::Synchronize(); });
+  const bool reported = [&] {
+    const absl::Time deadline = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < deadline) {
+      for (const rcu::StallReport& r : collector.Reports()) {
+        if (r.thread_id == long_tid.load()) return true;
+      }
+      std::this_thread::yield();
+    }
+    return false;
+  }();
+  release.store(true);
+  long_reader.join();
+  writer.join();
+  a.Stop();
+  b.Stop();
+  EXPECT_TRUE(reported);
+  for (const rcu::StallReport& r : collector.Reports()) {
+    if (r.thread_id == a.tid()) {
+      EXPECT_LE(r.blocked_for, a.longest());
+    }
+    if (r.thread_id == b.tid()) {
+      EXPECT_LE(r.blocked_for, b.longest());
+    }
+  }
 }
 
 TEST(StallTest, TimeoutSettings) {

@@ -8,9 +8,20 @@
 #ifndef TESTS_TEST_UTIL_H_
 #define TESTS_TEST_UTIL_H_
 
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "rcu/read_guard.h"
 
@@ -59,6 +70,68 @@ bool Eventually(F condition) {
   }
   return true;
 }
+
+// Prints every thread's stack of process `pid` to stderr, with gdb if it is
+// installed.
+inline void DumpStacks(pid_t pid) {
+  const std::string command = "command -v gdb >/dev/null && gdb -p " + std::to_string(pid) +
+                              " -batch -nx -ex 'thread apply all bt' 1>&2";
+  if (std::system(command.c_str()) != 0) std::fprintf(stderr, "(no gdb stacks)\n");
+}
+
+// Waits up to `limit` for child `pid` to end, and stores its wait status.
+// If it does not end in time, prints its stacks, kills it and returns false.
+inline bool WaitForChild(pid_t pid, std::chrono::seconds limit, int& status) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      std::fprintf(stderr, "HANG: child %d still running after %lld s; stacks follow\n",
+                   static_cast<int>(pid), static_cast<long long>(limit.count()));
+      DumpStacks(pid);
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling the child
+  }
+  return true;
+}
+
+// Fails a test that hangs instead of letting it hang: if the guard is still
+// alive after `limit`, it prints `what`, dumps every thread's stack with gdb
+// (when gdb is installed) and aborts the process.
+//
+//   rcu_test::HangGuard guard(std::chrono::seconds(60), "forking");
+class HangGuard {
+ public:
+  HangGuard(std::chrono::seconds limit, std::string what)
+      : what_(std::move(what)), thread_([this, limit] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, limit, [this] { return done_; })) return;
+          std::fprintf(stderr, "HANG: still %s after %lld s; stacks follow\n", what_.c_str(),
+                       static_cast<long long>(limit.count()));
+          std::fflush(stderr);
+          DumpStacks(getpid());
+          std::abort();
+        }) {}
+  ~HangGuard() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  HangGuard(const HangGuard&) = delete;
+  HangGuard& operator=(const HangGuard&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;  // guarded by mu_
+  const std::string what_;
+  std::thread thread_;  // last: starts after the fields above exist
+};
 
 }  // namespace rcu_test
 

@@ -5,18 +5,20 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
 #include <utility>
+
+#include "rcu/diagnostics.h"
+#include "rcu/internal/report.h"
 
 namespace rcu {
 namespace internal {
 
 void SnapshotMisuse(const char* message) {
-  std::fprintf(stderr, "rcu::Snapshot: %s\n", message);
-  std::fflush(stderr);
-  std::abort();
+  Report(Diagnostic::Kind::kContainerMisuse, true, std::string("rcu::Snapshot: ") + message);
+  std::abort();  // Report() has aborted already; this tells the compiler so
 }
 
 void SnapshotNotifier::Published(std::uint64_t version) {
@@ -136,17 +138,15 @@ void SnapshotNotifier::DeliverLocked(const PinnedValue& pinned) {
     try {
       subscriber->callback(pinned.value, pinned.version);
     } catch (const std::exception& e) {
-      std::fprintf(stderr,
-                   "rcu::Snapshot: subscriber %llu's callback threw (%s) for "
-                   "version %llu; callbacks must not throw. Ignored.\n",
-                   static_cast<unsigned long long>(id), e.what(),
-                   static_cast<unsigned long long>(pinned.version));
+      Report(Diagnostic::Kind::kListenerThrew, false,
+             "rcu::Snapshot: subscriber " + std::to_string(id) + "'s callback threw (" +
+                 e.what() + ") for version " + std::to_string(pinned.version) +
+                 "; callbacks must not throw. Ignored.");
     } catch (...) {
-      std::fprintf(stderr,
-                   "rcu::Snapshot: subscriber %llu's callback threw for version "
-                   "%llu; callbacks must not throw. Ignored.\n",
-                   static_cast<unsigned long long>(id),
-                   static_cast<unsigned long long>(pinned.version));
+      Report(Diagnostic::Kind::kListenerThrew, false,
+             "rcu::Snapshot: subscriber " + std::to_string(id) +
+                 "'s callback threw for version " + std::to_string(pinned.version) +
+                 "; callbacks must not throw. Ignored.");
     }
     // If the callback unsubscribed, this drops the last reference and
     // destroys the callback here, before running_id_ is cleared, so that

@@ -20,8 +20,9 @@
 namespace rcu {
 namespace internal {
 
-// Writes "rcu::Snapshot: <message>" to stderr and aborts. For misuse that
-// would otherwise deadlock or corrupt memory.
+// Reports "rcu::Snapshot: <message>" through the diagnostics channel
+// (rcu/diagnostics.h, kContainerMisuse, fatal). For misuse that would
+// otherwise deadlock or corrupt memory.
 [[noreturn]] void SnapshotMisuse(const char* message);
 
 // A published value held so that it stays valid outside any read-side

@@ -11,6 +11,9 @@
 
 #include "rcu/call_rcu.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/callbacks.h"
+#include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/internal/runtime.h"
@@ -49,21 +52,29 @@ struct Worker {
   // waiting out kBatchInterval. Cleared when a batch starts.
   std::atomic<bool> urgent{false};
   std::atomic<bool> started{false};
+  std::atomic<pid_t> tid{0};  // the worker thread's, once it runs
+
+  // Progress, for the stall watchdog (GetWorkerProgress). Written only by
+  // the worker thread; `ended` trails `begun` while a callback runs.
+  std::atomic<std::uint64_t> begun{0};
+  std::atomic<std::uint64_t> ended{0};
+  std::atomic<const void*> callback{nullptr};
+  // What the callback said it is (NoteCallbackType), or null.
+  std::atomic<const char*> what{nullptr};
+  std::atomic<const char*> type{nullptr};
+  // Threads inside a WorkerWaitScope.
+  std::atomic<int> waiters{0};
 };
 
 using Clock = std::chrono::steady_clock;
 
-// Replaced in a forked child (see CallbackWorkerAfterForkChild).
-std::atomic<Worker*> the_worker{nullptr};
+// True on the worker thread: BeginCallback() and EndCallback() track it only.
+thread_local bool on_worker = false;
 
-Worker& GetWorker() {
-  Worker* w = the_worker.load(std::memory_order_acquire);
-  if (w != nullptr) return *w;
-  auto* fresh = new Worker;
-  if (the_worker.compare_exchange_strong(w, fresh, std::memory_order_acq_rel)) return *fresh;
-  delete fresh;
-  return *w;
-}
+// Replaced in a forked child (see CallbackWorkerAfterForkChild).
+ForkReplaced<Worker> the_worker;
+
+Worker& GetWorker() { return the_worker.Get(); }
 
 // Barrier() queues one of these and waits for it to run.
 struct BarrierNode : RcuHead {
@@ -86,16 +97,23 @@ void RunOneBatch(Worker* w) {
   RcuHead* batch = w->pending.exchange(nullptr, std::memory_order_acq_rel);
   if (batch == nullptr) return;
   RcuHead* fifo = nullptr;  // reverse into queueing order
+  bool only_barriers = true;
   while (batch != nullptr) {
     RcuHead* next = RcuHeadAccess::Next(batch);
     RcuHeadAccess::Next(batch) = fifo;
+    if (RcuHeadAccess::Callback(batch) != &ReleaseBarrier) only_barriers = false;
     fifo = batch;
     batch = next;
   }
-  // Readers this thread preempted may be inside read-side sections that the
-  // grace period must wait for: let them run first rather than spin on them.
-  std::this_thread::yield();
-  Synchronize();
+  // Barrier() waits need no grace period: what was queued before them ran
+  // in earlier batches.
+  if (!only_barriers) {
+    // Readers this thread preempted may be inside read-side sections that
+    // the grace period must wait for: let them run first rather than spin
+    // on them.
+    std::this_thread::yield();
+    Synchronize();
+  }
   std::uint64_t invoked = 0;
   while (fifo != nullptr) {
     RcuHead* next = RcuHeadAccess::Next(fifo);
@@ -105,7 +123,9 @@ void RunOneBatch(Worker* w) {
       ReleaseBarrier(fifo);  // not a user callback: not counted
     } else {
       invoked += ItemsIn(fifo);  // read before the callback frees it
+      BeginCallback(reinterpret_cast<const void*>(RcuHeadAccess::Callback(fifo)));
       RunCallbackUncounted(fifo);
+      EndCallback();
     }
     fifo = next;
   }
@@ -173,6 +193,8 @@ constexpr std::chrono::milliseconds kBatchInterval{10};
 
 void WorkerLoop(Worker* w) {
   pthread_setname_np(pthread_self(), "rcu-callbacks");
+  on_worker = true;
+  w->tid.store(CurrentThreadId(), std::memory_order_relaxed);
   RegisterCurrentThread();  // visible to the stall watchdog
   Clock::time_point last_flush = Clock::now();
   Clock::time_point last_batch = last_flush - kBatchInterval;
@@ -181,7 +203,9 @@ void WorkerLoop(Worker* w) {
     // Partial retire blocks go to the queue at most once per
     // RetireFlushDelay(): a lone Retire() after a quiet spell goes at once,
     // and a storm's blocks fill up in between.
-    const bool blocks = RetireBlocksPending();
+    // After the exit-time drain, partial blocks stay with their threads
+    // (rcu/internal/exit_drain.h).
+    const bool blocks = RetireBlocksPending() && !DrainedAtExit();
     const Clock::time_point flush_due = last_flush + RetireFlushDelay();
     if (blocks && now >= flush_due) {
       FlushAllRetireBlocks();
@@ -221,7 +245,63 @@ Worker& StartedWorker() {
 
 }  // namespace
 
+void EnqueueCallbacks(CallbackList&& list) {
+  RcuHead* head = list.TakeAll();
+  while (head != nullptr) {
+    RcuHead* next = RcuHeadAccess::Next(head);
+    EnqueueCallback(head);
+    head = next;
+  }
+}
+
+bool CallbacksQueuedForWorker() {
+  return GetWorker().pending.load(std::memory_order_acquire) != nullptr;
+}
+
+void BeginCallback(const void* fn) {
+  if (!on_worker) return;
+  Worker& w = GetWorker();
+  w.callback.store(fn, std::memory_order_relaxed);
+  w.what.store(nullptr, std::memory_order_relaxed);
+  w.begun.store(w.begun.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void EndCallback() {
+  if (!on_worker) return;
+  Worker& w = GetWorker();
+  w.ended.store(w.ended.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void NoteCallbackType(const char* what, const char* pretty) {
+  if (!on_worker) return;
+  Worker& w = GetWorker();
+  w.type.store(pretty, std::memory_order_relaxed);
+  w.what.store(what, std::memory_order_release);  // after `type`: read first
+}
+
+WorkerProgress GetWorkerProgress() {
+  Worker& w = GetWorker();
+  WorkerProgress progress;
+  progress.tid = w.tid.load(std::memory_order_relaxed);
+  progress.begun = w.begun.load(std::memory_order_relaxed);
+  progress.in_callback = w.ended.load(std::memory_order_relaxed) != progress.begun;
+  progress.callback = w.callback.load(std::memory_order_relaxed);
+  progress.what = w.what.load(std::memory_order_acquire);
+  progress.type = w.type.load(std::memory_order_relaxed);
+  progress.waiters = w.waiters.load(std::memory_order_relaxed);
+  return progress;
+}
+
+WorkerWaitScope::WorkerWaitScope() {
+  GetWorker().waiters.fetch_add(1, std::memory_order_relaxed);
+}
+
+WorkerWaitScope::~WorkerWaitScope() {
+  GetWorker().waiters.fetch_sub(1, std::memory_order_relaxed);
+}
+
 void EnqueueCallback(RcuHead* head) {
+  NoteQueuedForWorker();  // for the exit-time drain's ordering
   Worker& w = StartedWorker();
   RcuHead* top = w.pending.load(std::memory_order_relaxed);
   do {
@@ -250,12 +330,15 @@ void WakeIdleCallbackWorker() {
   WakeFor(w, kUntilWorkOrBlocks);
 }
 
-void AdoptCallbackInForkChild(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items) {
-  RcuHeadAccess::SetCallback(head, callback);
-  GetCounters().callbacks_queued.fetch_add(items, std::memory_order_relaxed);
+void AdoptCallbacksInForkChild(CallbackList&& list) {
   Worker& w = GetWorker();  // the child has one thread: plain stores suffice
-  RcuHeadAccess::Next(head) = w.pending.load(std::memory_order_relaxed);
-  w.pending.store(head, std::memory_order_relaxed);
+  RcuHead* head = list.TakeAll();
+  while (head != nullptr) {
+    RcuHead* next = RcuHeadAccess::Next(head);
+    RcuHeadAccess::Next(head) = w.pending.load(std::memory_order_relaxed);
+    w.pending.store(head, std::memory_order_relaxed);
+    head = next;
+  }
 }
 
 void WaitForQueuedCallbacks() {
@@ -264,11 +347,18 @@ void WaitForQueuedCallbacks() {
   RcuHeadAccess::SetCallback(&node, &ReleaseBarrier);
   EnqueueCallback(&node);
   HurryCallbackWorker();
+  WorkerWaitScope waiting;
   std::unique_lock<std::mutex> lock(node.mu);
   node.cv.wait(lock, [&node] { return node.done; });
 }
 
-void CallbackWorkerBeforeFork() { GetWorker().batch_mu.lock(); }
+// Waits for the batch in progress, which waits for a grace period: the
+// caller must hold nothing that a reader or a callback may wait for.
+void CallbackWorkerBeforeFork() {
+  Worker& w = GetWorker();
+  WorkerWaitScope waiting;  // a callback that never returns is reported
+  w.batch_mu.lock();
+}
 
 void CallbackWorkerAfterForkParent() { GetWorker().batch_mu.unlock(); }
 
@@ -276,11 +366,28 @@ void CallbackWorkerAfterForkParent() { GetWorker().batch_mu.unlock(); }
 // worker state (the parent's, whose mutexes and condition variable may be
 // mid-use, is leaked once per fork) holding the same queued callbacks; the
 // thread starts on the next CallRcu(), Barrier() or exit.
-void CallbackWorkerAfterForkChild() {
-  Worker& old = GetWorker();
-  auto* fresh = new Worker;
-  fresh->pending.store(old.pending.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  the_worker.store(fresh, std::memory_order_release);
+//
+// Queued Barrier() waits are dropped: each lives on the stack of a thread
+// that does not exist in the child (the forking thread is in fork(), not in
+// Barrier()), and that stack's memory may be reused there.
+std::uint64_t CallbackWorkerAfterForkChild() {
+  Worker& old = the_worker.ReplaceInForkChild();
+  Worker* fresh = &GetWorker();
+  RcuHead* kept = nullptr;  // newest first, like the stack
+  RcuHead** tail = &kept;
+  std::uint64_t items = 0;
+  for (RcuHead* h = old.pending.load(std::memory_order_relaxed); h != nullptr;) {
+    RcuHead* next = RcuHeadAccess::Next(h);
+    if (RcuHeadAccess::Callback(h) != &ReleaseBarrier) {
+      items += ItemsIn(h);
+      *tail = h;
+      tail = &RcuHeadAccess::Next(h);
+    }
+    h = next;
+  }
+  *tail = nullptr;
+  fresh->pending.store(kept, std::memory_order_relaxed);
+  return items;
 }
 
 }  // namespace internal

@@ -10,10 +10,17 @@
 // callbacks themselves, not by the pace. (liburcu's own call_rcu worker
 // sleeps 10 ms after every batch however much is pending, which capped
 // Retire() at a few million per second.)
+//
+// This file only moves callbacks; counting them (rcu::Stats) and
+// backpressure belong to the callers (rcu/call_rcu.cc).
 #ifndef RCU_INTERNAL_CALLBACK_WORKER_H_
 #define RCU_INTERNAL_CALLBACK_WORKER_H_
 
+#include <sys/types.h>
+
 #include <cstdint>
+
+#include "rcu/internal/callback_list.h"
 
 namespace rcu {
 
@@ -21,23 +28,12 @@ class RcuHead;
 
 namespace internal {
 
-// Queues `head`, whose callback is already set. Never blocks.
+// Queues `head`, whose callback is already set, for the worker (starting it
+// if need be). Never blocks.
 void EnqueueCallback(RcuHead* head);
 
-// Queues a callback that stands for `items` callbacks (a retire block counts
-// its objects), or, after the exit-time drain, runs it in the caller. Returns
-// false if it ran at once. Applies no backpressure.
-bool QueueCallback(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items);
-
-// CallRcu()'s backpressure: waits while the backlog is over the limit.
-void ApplyBackpressure();
-
-// True once the exit-time drain has run: callbacks then run in the caller.
-bool CallbacksRunInline();
-
-// Reports the exception being handled as a throwing callback and counts it.
-// Call only from a catch block.
-void ReportThrownCallback();
+// Queues every entry of `list`, in order.
+void EnqueueCallbacks(CallbackList&& list);
 
 // Makes the worker start its next batch now rather than at its usual pace
 // (see kBatchInterval in callback_worker.cc); for threads that wait for it.
@@ -47,31 +43,54 @@ void HurryCallbackWorker();
 // started retire block (rcu/internal/retire_buffer.h) and flushes it in time.
 void WakeIdleCallbackWorker();
 
-// For a fork() child handler: queues like QueueCallback() but neither starts
-// nor wakes the worker (it starts on demand).
-void AdoptCallbackInForkChild(RcuHead* head, void (*callback)(RcuHead*), std::uint64_t items);
-
-// CallRcu() without the backlog wait, for the library's own callbacks that
-// must never block (StartPoll()).
-void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));
-
-// Waits until every callback queued before the call has run.
+// Waits until every callback queued for the worker before the call has run.
 void WaitForQueuedCallbacks();
 
-// Runs one callback with the library's bookkeeping (exceptions, counters,
-// backlog wake-ups); used for inline reclamation.
-void RunCallback(RcuHead* head);
+// True if callbacks are queued for the worker and not yet taken by it.
+bool CallbacksQueuedForWorker();
 
-// The same in two halves, for the worker: runs a callback, containing what it
-// throws; then counts a whole batch as invoked at once.
-void RunCallbackUncounted(RcuHead* head);
-void CountInvoked(std::uint64_t count);
 
-// fork() support: no batch is in progress across fork(); the child gets a new
-// worker (started on demand) that inherits the queued callbacks.
+// Progress of the callback now running on the worker, for the stall
+// watchdog: BeginCallback()/EndCallback() bracket each callback the worker
+// runs (and each object of a retire block), and are no-ops on other threads.
+void BeginCallback(const void* fn);
+void EndCallback();
+
+struct WorkerProgress {
+  pid_t tid = 0;               // the worker's thread id; 0 if not started
+  bool in_callback = false;    // inside a callback now
+  std::uint64_t begun = 0;     // callbacks begun so far (changes when it moves on)
+  const void* callback = nullptr;  // the one begun last
+  // What it said it is (rcu::internal::NoteCallbackType()), if it did:
+  // `what` and a string holding its type's name. Both static strings.
+  const char* what = nullptr;
+  const char* type = nullptr;
+  int waiters = 0;             // threads waiting for the worker right now
+};
+WorkerProgress GetWorkerProgress();
+
+// Marks the calling thread as waiting for the worker (Barrier(), the
+// backlog, fork()) while it lives, for stall reports.
+class WorkerWaitScope {
+ public:
+  WorkerWaitScope();
+  ~WorkerWaitScope();
+  WorkerWaitScope(const WorkerWaitScope&) = delete;
+  WorkerWaitScope& operator=(const WorkerWaitScope&) = delete;
+};
+
+// fork() support. Before: waits for the batch in progress and holds the
+// worker between batches. In the child: a fresh worker (started on demand)
+// inherits the queued callbacks, less the Barrier() waits of threads that do
+// not exist there; returns what the inherited callbacks stand for.
 void CallbackWorkerBeforeFork();
 void CallbackWorkerAfterForkParent();
-void CallbackWorkerAfterForkChild();
+std::uint64_t CallbackWorkerAfterForkChild();
+
+// For a fork() child handler, after CallbackWorkerAfterForkChild(): queues
+// `list` for the child's worker without starting or waking it (it starts on
+// demand).
+void AdoptCallbacksInForkChild(CallbackList&& list);
 
 }  // namespace internal
 }  // namespace rcu

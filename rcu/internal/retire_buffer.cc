@@ -5,15 +5,18 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <mutex>
 #include <new>
 
 #include "absl/base/thread_annotations.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/callback_list.h"
 #include "rcu/internal/callback_worker.h"
+#include "rcu/internal/callbacks.h"
+#include "rcu/internal/exit_drain.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/mutex.h"
+#include "rcu/read_guard.h"
 
 namespace rcu {
 namespace internal {
@@ -35,24 +38,29 @@ struct RetireBlock : RcuHead {
 void RunRetireBlock(RcuHead* head) {
   auto* block = static_cast<RetireBlock*>(head);
   for (int i = 0; i < block->count; ++i) {
+    BeginCallback(reinterpret_cast<const void*>(block->items[i].reclaim));
     try {
       block->items[i].reclaim(block->items[i].ptr);
     } catch (...) {
       ReportThrownCallback();
     }
+    EndCallback();
   }
   delete block;
 }
 
-// One thread's partial block. Created by its thread on its first batched
+// One thread's pending work. Created by its thread on its first batched
 // Retire(); destroyed by it at exit (or, in a forked child, by the fork
 // handler for threads that do not exist there).
 struct ThreadBuffer {
   Mutex mu;
-  // The partial block, or null. Changed only under `mu`; only the owner
-  // thread sets it non-null, so the owner may read it without `mu` to learn
-  // whether it has a block at all.
-  std::atomic<RetireBlock*> block{nullptr};
+  // The partial block, or null. Only the owner thread starts one; anyone
+  // holding `mu` may hand it over (and then queues it before unlocking).
+  RetireBlock* block ABSL_GUARDED_BY(mu) = nullptr;
+  // After the exit-time drain only: the owner's queued callbacks (full
+  // blocks among them), oldest first, counted as queued, not yet run. Its
+  // partial block, if any, comes after all of them.
+  CallbackList after_drain ABSL_GUARDED_BY(mu);
   // Links in the registry's list, guarded by Registry::mu.
   ThreadBuffer* prev = nullptr;
   ThreadBuffer* next = nullptr;
@@ -61,7 +69,7 @@ struct ThreadBuffer {
 struct Registry {
   Mutex mu;
   ThreadBuffer* head ABSL_GUARDED_BY(mu) = nullptr;  // every live buffer
-  pthread_key_t exit_key;  // its destructor flushes a thread's buffer at exit
+  pthread_key_t exit_key;  // its destructor hands a thread's work over at exit
 };
 
 std::atomic<std::int64_t> flush_delay_ns{10'000'000};
@@ -86,46 +94,81 @@ thread_local ThreadBuffer* own_buffer = nullptr;
 // Set once the thread's buffer has been released at thread exit; Retire()
 // calls made later in the exit sequence are not batched.
 thread_local bool own_buffer_released = false;
+// False only if the calling thread's buffer holds nothing: set by the owner
+// whenever it adds to its buffer, cleared by the owner when it finds the
+// buffer empty. Others may empty the buffer without clearing it, so true
+// means "look, under the lock"; it spares CallRcu() the lock when the
+// thread has not retired anything since.
+thread_local bool own_buffer_may_hold_work = false;
 
-// Takes `buffer`'s block, if any. The caller hands it over.
-RetireBlock* TakeBlock(ThreadBuffer& buffer) {
-  MutexLock lock(buffer.mu);
-  return buffer.block.exchange(nullptr, std::memory_order_relaxed);
-}
-
-// Queues a block for the worker. The items are counted as queued callbacks
-// (rcu::Stats) now, when the worker can first see them.
-void HandOver(RetireBlock* block) {
-  if (block != nullptr) QueueCallback(block, &RunRetireBlock, block->count);
-}
-
-// Hands `buffer`'s partial block, if any, to the worker, queueing it under
-// the buffer's lock: whoever finds the buffer empty afterwards (a Barrier(),
-// the owner's next CallRcu()) then queues behind the block, never ahead of
-// it. After the exit-time drain a block runs inline instead (a grace period,
-// then reclaimers that may retire again), so it is taken first and run
-// after unlocking.
-void HandOverBlockOf(ThreadBuffer& buffer) {
-  if (CallbacksRunInline()) {
-    HandOver(TakeBlock(buffer));
-    return;
+// Queues `buffer`'s after-drain queue and partial block for the worker, in
+// that order.
+void QueueBufferForWorker(ThreadBuffer& buffer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(buffer.mu) {
+  EnqueueCallbacks(std::move(buffer.after_drain));
+  if (RetireBlock* block = buffer.block) {
+    buffer.block = nullptr;
+    CountQueued(block->count);
+    EnqueueCallback(block);
   }
-  MutexLock lock(buffer.mu);
-  HandOver(buffer.block.exchange(nullptr, std::memory_order_relaxed));
 }
 
+// Moves `buffer`'s partial block, if any, to the end of its after-drain
+// queue.
+void MoveBlockToAfterDrainQueue(ThreadBuffer& buffer) ABSL_EXCLUSIVE_LOCKS_REQUIRED(buffer.mu) {
+  if (RetireBlock* block = buffer.block) {
+    buffer.block = nullptr;
+    CountQueued(block->count);
+    buffer.after_drain.Append(block, block->count);
+  }
+}
+
+// After the drain: whether the calling thread may run its after-drain queue
+// itself, which takes a grace period and runs callbacks.
+bool MayRunCallbacksHere() { return !InReadSection() && !in_callback; }
+
+// After the drain, with `buffer` (the caller's own) locked: if its queue has
+// grown to a batch, takes it for the caller to run after unlocking, or, where
+// the caller may not wait, hands it to the worker.
+CallbackList TakeFullAfterDrainQueue(ThreadBuffer& buffer)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(buffer.mu) {
+  CallbackList run;
+  if (buffer.after_drain.items() < static_cast<std::uint64_t>(kRetireBatchSize)) return run;
+  if (MayRunCallbacksHere()) {
+    run.Append(std::move(buffer.after_drain));
+  } else {
+    EnqueueCallbacks(std::move(buffer.after_drain));
+  }
+  return run;
+}
+
+// At thread exit (a pthread key destructor). The thread's pending work goes
+// to the worker while its buffer is still listed, so that a Barrier() either
+// finds it in the buffer or queued ahead of its own wait.
 void ReleaseThreadBuffer(void* arg) {
   auto* buffer = static_cast<ThreadBuffer*>(arg);
   own_buffer_released = true;
   own_buffer = nullptr;
+  own_buffer_may_hold_work = false;
   Registry& registry = GetRegistry();
   {
     MutexLock lock(registry.mu);
+#ifndef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+    {
+      MutexLock buffer_lock(buffer->mu);
+      QueueBufferForWorker(*buffer);
+    }
+#endif
     if (buffer->prev != nullptr) buffer->prev->next = buffer->next;
     if (buffer->next != nullptr) buffer->next->prev = buffer->prev;
     if (registry.head == buffer) registry.head = buffer->next;
   }
-  HandOverBlockOf(*buffer);
+#ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+  {
+    // The old order: unlinked, unlocked, and only then handed over.
+    MutexLock buffer_lock(buffer->mu);
+    QueueBufferForWorker(*buffer);
+  }
+#endif
   delete buffer;
 }
 
@@ -147,41 +190,55 @@ ThreadBuffer* CreateOwnBuffer() {
   return buffer;
 }
 
+// The calling thread's buffer, created on first use; null if it has been
+// released (the thread is exiting) or cannot be allocated.
+ThreadBuffer* OwnBuffer() {
+  if (own_buffer != nullptr) return own_buffer;
+  if (own_buffer_released) return nullptr;
+  EnsureProcessHooks();
+  return CreateOwnBuffer();
+}
+
 }  // namespace
 
 bool RetireBatched(void* ptr, Reclaimer reclaim) {
 #ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
-  return false;  // every callback must reach QueueCallback() at once
+  return false;  // every callback must reach the queue at once
 #endif
-  if (CallbacksRunInline()) return false;  // after the exit-time drain
-  ThreadBuffer* buffer = own_buffer;
-  if (buffer == nullptr) {
-    if (own_buffer_released) return false;
-    EnsureProcessHooks();
-    buffer = CreateOwnBuffer();
-    if (buffer == nullptr) return false;
-  }
-  RetireBlock* full = nullptr;
+  ThreadBuffer* buffer = OwnBuffer();
+  if (buffer == nullptr) return false;
   bool started = false;
+  bool queued_full = false;
+  AfterDrainRun run;
+  CallbackList run_now;
   {
     MutexLock lock(buffer->mu);
-    RetireBlock* block = buffer->block.load(std::memory_order_relaxed);
+    RetireBlock* block = buffer->block;
     if (block == nullptr) {
       block = new (std::nothrow) RetireBlock;
       if (block == nullptr) return false;
-      buffer->block.store(block, std::memory_order_relaxed);
+      RcuHeadAccess::SetCallback(block, &RunRetireBlock);
+      buffer->block = block;
       started = true;
     }
+    own_buffer_may_hold_work = true;
     block->items[block->count++] = {ptr, reclaim};
     if (block->count == kRetireBatchSize) {
-      full = block;
-      buffer->block.store(nullptr, std::memory_order_relaxed);
+      if (!DrainedAtExit()) {
+        QueueBufferForWorker(*buffer);
+        queued_full = true;
+      } else {
+        MoveBlockToAfterDrainQueue(*buffer);
+        run_now = TakeFullAfterDrainQueue(*buffer);
+        if (!run_now.empty()) run.Begin();
+      }
     }
   }
-  if (full != nullptr) {
-    HandOver(full);
+  if (queued_full) {
     ApplyBackpressure();
-  } else if (started) {
+  } else if (!run_now.empty()) {
+    run.Run(std::move(run_now));
+  } else if (started && !DrainedAtExit()) {
     // seq_cst: pairs with the worker's check of this flag before it sleeps.
     blocks_started.store(true, std::memory_order_seq_cst);
     WakeIdleCallbackWorker();
@@ -190,9 +247,50 @@ bool RetireBatched(void* ptr, Reclaimer reclaim) {
 }
 
 void FlushOwnRetireBlock() {
+  if (!own_buffer_may_hold_work) return;  // nothing added since it was empty
   ThreadBuffer* buffer = own_buffer;
-  if (buffer == nullptr || buffer->block.load(std::memory_order_relaxed) == nullptr) return;
-  HandOverBlockOf(*buffer);
+#ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+  // The old check: "is my block empty?" without the lock, while the worker
+  // may have emptied it under the lock and not yet queued it.
+  if (__atomic_load_n(&buffer->block, __ATOMIC_RELAXED) == nullptr &&
+      buffer->after_drain.empty()) {
+    return;
+  }
+#endif
+  MutexLock lock(buffer->mu);
+  QueueBufferForWorker(*buffer);
+  own_buffer_may_hold_work = false;
+}
+
+bool QueueAfterDrain(RcuHead* head, std::uint64_t items) {
+  ThreadBuffer* buffer = OwnBuffer();
+  if (buffer == nullptr) return false;
+  AfterDrainRun run;
+  CallbackList run_now;
+  {
+    MutexLock lock(buffer->mu);
+    MoveBlockToAfterDrainQueue(*buffer);
+    CountQueued(items);
+    buffer->after_drain.Append(head, items);
+    own_buffer_may_hold_work = true;
+    run_now = TakeFullAfterDrainQueue(*buffer);
+    if (!run_now.empty()) run.Begin();
+  }
+  if (!run_now.empty()) run.Run(std::move(run_now));
+  return true;
+}
+
+CallbackList TakeAllQueuedAfterDrain(AfterDrainRun& run) {
+  CallbackList taken;
+  Registry& registry = GetRegistry();
+  MutexLock lock(registry.mu);
+  run.Begin();
+  for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) {
+    MutexLock buffer_lock(b->mu);
+    MoveBlockToAfterDrainQueue(*b);
+    taken.Append(std::move(b->after_drain));
+  }
+  return taken;
 }
 
 void FlushAllRetireBlocks() {
@@ -201,28 +299,11 @@ void FlushAllRetireBlocks() {
   // block is left behind with the flag clear.
   blocks_started.store(false, std::memory_order_seq_cst);
   Registry& registry = GetRegistry();
-  if (!CallbacksRunInline()) {
-    // Queueing only pushes onto the worker's stack: nothing here waits.
-    MutexLock lock(registry.mu);
-    for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) HandOverBlockOf(*b);
-    return;
-  }
-  // After the exit-time drain each block waits for a grace period: not with
-  // the registry locked, which a reader may be waiting for (GetStats()).
-  RetireBlock* taken = nullptr;  // chained through the RcuHead links
-  {
-    MutexLock lock(registry.mu);
-    for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) {
-      if (RetireBlock* block = TakeBlock(*b)) {
-        RcuHeadAccess::Next(block) = taken;
-        taken = block;
-      }
-    }
-  }
-  while (taken != nullptr) {
-    auto* next = static_cast<RetireBlock*>(RcuHeadAccess::Next(taken));
-    HandOver(taken);
-    taken = next;
+  // Queueing only pushes onto the worker's stack: nothing here waits.
+  MutexLock lock(registry.mu);
+  for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) {
+    MutexLock buffer_lock(b->mu);
+    QueueBufferForWorker(*b);
   }
 }
 
@@ -247,11 +328,13 @@ std::uint64_t BufferedRetirements() {
   MutexLock lock(registry.mu);
   for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) {
     MutexLock buffer_lock(b->mu);
-    if (const RetireBlock* block = b->block.load(std::memory_order_relaxed)) total += block->count;
+    if (const RetireBlock* block = b->block) total += block->count;
   }
   return total;
 }
 
+// Nothing is waited for while these locks are held (see the fork comment in
+// rcu/internal/runtime.cc), so taking them cannot deadlock with a reader.
 void RetireBuffersBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   registry.mu.Lock();
@@ -265,29 +348,34 @@ void RetireBuffersAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
 }
 
 // Only the forking thread exists in the child. The other threads' buffers
-// are removed (their key destructors will never run) and their blocks queued
-// for the child's worker, which starts on demand; no thread is started here.
-void RetireBuffersAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+// are removed (their key destructors will never run) and their pending work
+// queued for the child's worker, which starts on demand; no thread is
+// started here.
+std::uint64_t RetireBuffersAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   ThreadBuffer* b = registry.head;
   registry.head = nullptr;
+  std::uint64_t queued = 0;
   while (b != nullptr) {
     ThreadBuffer* next = b->next;
     b->mu.Unlock();
     if (b == own_buffer) {
+      queued += b->after_drain.items();
       b->prev = nullptr;
       b->next = registry.head;
       if (registry.head != nullptr) registry.head->prev = b;
       registry.head = b;
     } else {
-      if (RetireBlock* block = b->block.exchange(nullptr, std::memory_order_relaxed)) {
-        AdoptCallbackInForkChild(block, &RunRetireBlock, block->count);
-      }
+      CallbackList adopted(std::move(b->after_drain));
+      if (RetireBlock* block = b->block) adopted.Append(block, block->count);
+      queued += adopted.items();
+      AdoptCallbacksInForkChild(std::move(adopted));
       delete b;
     }
     b = next;
   }
   registry.mu.Unlock();
+  return queued;
 }
 
 }  // namespace internal

@@ -12,13 +12,26 @@
 // A partial block is handed over, at the latest:
 //  - before the same thread queues any other callback (CallRcu, RcuObjBase),
 //    so one thread's callbacks still run in the order it queued them;
-//  - by Barrier(), the exit-time drain and the backlog wait, which flush
-//    every thread's block;
+//  - by Barrier() and the exit-time drain, which flush every thread's block;
 //  - when its thread exits;
 //  - by the callback worker, which hands over every partial block at most
 //    once per RetireFlushDelay() (10 ms), and at once when it finds blocks
 //    after a quiet spell; so a thread that retires a few objects and goes
 //    idle does not hold them indefinitely.
+// Backpressure (rcu/internal/callbacks.h) counts only handed-over blocks and
+// flushes none: a thread's partial block is at most kRetireBatchSize - 1
+// objects.
+//
+// Whoever hands a block over queues it while holding its buffer's lock, and
+// a thread exiting hands its block over before its buffer leaves the list
+// that Barrier() walks. So whoever finds a buffer empty afterwards (the
+// owner's next CallRcu(), a Barrier()) queues behind the block, never ahead
+// of it.
+//
+// After the exit-time drain (rcu/internal/exit_drain.h) the worker no longer
+// collects blocks: each thread keeps its full blocks and other callbacks, in
+// order, in an after-drain queue that it runs itself, one grace period per
+// kRetireBatchSize callbacks (QueueAfterDrain).
 #ifndef RCU_INTERNAL_RETIRE_BUFFER_H_
 #define RCU_INTERNAL_RETIRE_BUFFER_H_
 
@@ -26,6 +39,8 @@
 #include <cstdint>
 
 #include "rcu/call_rcu.h"
+#include "rcu/internal/callback_list.h"
+#include "rcu/internal/exit_drain.h"
 
 namespace rcu {
 namespace internal {
@@ -35,15 +50,30 @@ namespace internal {
 std::chrono::nanoseconds RetireFlushDelay();
 void SetRetireFlushDelayForTesting(std::chrono::nanoseconds delay);
 
-// Hands the calling thread's partial block, if any, to the worker.
+// Hands the calling thread's pending work (its after-drain queue, then its
+// partial block) to the worker, in order. Call it before queueing any other
+// callback for the worker from this thread.
 void FlushOwnRetireBlock();
 
-// Hands every thread's partial block to the worker.
+// Hands every thread's partial block to the worker (before the exit-time
+// drain; afterwards, see TakeAllQueuedAfterDrain()).
 void FlushAllRetireBlocks();
 
 // True if a block may have been started since the last FlushAllRetireBlocks()
 // (the worker's cue to flush after RetireFlushDelay()).
 bool RetireBlocksPending();
+
+// After the exit-time drain, outside read-side sections and callbacks:
+// queues `head` (standing for `items`) in the calling thread's after-drain
+// queue, behind its partial block, and runs the queue after one grace period
+// once it holds kRetireBatchSize callbacks. Returns false, doing nothing, if
+// the thread has no buffer (it is exiting, or one cannot be allocated).
+bool QueueAfterDrain(RcuHead* head, std::uint64_t items);
+
+// After the exit-time drain: takes every thread's after-drain queue and
+// partial block, each thread's in its order, for `run` (begun here, while
+// they are locked).
+CallbackList TakeAllQueuedAfterDrain(AfterDrainRun& run);
 
 // The number of retired objects a queued callback stands for: a block's
 // count, otherwise 1.
@@ -52,11 +82,12 @@ std::uint64_t ItemsIn(RcuHead* head);
 // Objects waiting in partial blocks, for rcu::GetStats().
 std::uint64_t BufferedRetirements();
 
-// fork(): every buffer is locked across fork(); in the child the blocks of
-// threads that do not exist there are queued for the child's worker.
+// fork(): every buffer is locked across fork(). In the child, the pending
+// work of threads that do not exist there goes to the child's worker;
+// returns what the child's after-drain queues and adopted work stand for.
 void RetireBuffersBeforeFork();
 void RetireBuffersAfterForkParent();
-void RetireBuffersAfterForkChild();
+std::uint64_t RetireBuffersAfterForkChild();
 
 }  // namespace internal
 }  // namespace rcu

@@ -1,57 +1,85 @@
-// Counters, diagnostics, and the process-wide fork and exit hooks.
+// Counters, and the process-wide fork and exit hooks.
 #include "rcu/internal/runtime.h"
 
 #include <pthread.h>
 
-#include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
-#include <utility>
 
-#include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
 #include "rcu/internal/callback_worker.h"
-#include "rcu/internal/checks.h"
+#include "rcu/internal/callbacks.h"
+#include "rcu/internal/exit_drain.h"
+#include "rcu/internal/grace_periods.h"
+#include "rcu/internal/report.h"
 #include "rcu/internal/retire_buffer.h"
+#include "rcu/internal/thread_registry.h"
+#include "rcu/internal/watchdog.h"
+#include "rcu/read_guard.h"
 #include "rcu/stats.h"
 
 namespace rcu {
 namespace internal {
 namespace {
 
-struct DiagnosticState {
-  std::mutex mu;
-  DiagnosticHandler handler;  // guarded by mu; empty means the default
-};
-
-DiagnosticState& GetDiagnosticState() {
-  static DiagnosticState* state = new DiagnosticState;
-  return *state;
-}
-
+// fork(). The child is a copy of the process with only the forking thread
+// in it, so the prepare handler brings every piece of shared state to a
+// point where that copy is consistent, and the child handlers rebuild what
+// belonged to the other threads.
+//
+// Lock order. The first two steps wait: for the callback batch in progress
+// and for the grace periods in progress, both of which wait for readers. A
+// reader may take the library's locks inside its section (Retire() takes its
+// retire buffer's lock, GetStats() the buffer registry's, a first Retire()
+// both), so the forking thread takes no lock that a reader may want until
+// nothing it waits for can be waiting for a reader. From the third step on,
+// nothing waits for a reader or a callback, only for other threads' short
+// critical sections.
 void BeforeFork() {
-  CallbackWorkerBeforeFork();
-  RetireBuffersBeforeFork();  // after the worker: its callbacks may retire
-  GracePeriodsBeforeFork();
+  if (InReadSection()) {
+    Report(Diagnostic::Kind::kForkInReadSection, true,
+           "rcu: fork() called inside a read-side critical section (a ReadGuard is alive "
+           "on this thread); fork() waits for grace periods in progress, which wait for "
+           "that section. End the ReadGuard first.");
+  }
+  if (in_callback) {
+    Report(Diagnostic::Kind::kBlockingInCallback, true,
+           "rcu: fork() called from an RCU callback; fork() waits for the callback "
+           "batch in progress, which is this one");
+  }
+  CallbackWorkerBeforeFork();  // 1. no callback batch in progress
+  GracePeriodsBeforeFork();    // 2. no grace period in progress or starting
+  RetireBuffersBeforeFork();   // 3. no retire buffer mid-change
   WatchdogBeforeFork();
-  RegistryBeforeFork();
+  RegistryBeforeFork();        // no reader registering or leaving
+  DiagnosticsBeforeFork();
 }
 
 void AfterForkParent() {
+  DiagnosticsAfterForkParent();
   RegistryAfterForkParent();
   WatchdogAfterForkParent();
-  GracePeriodsAfterForkParent();
   RetireBuffersAfterForkParent();
+  GracePeriodsAfterForkParent();
   CallbackWorkerAfterForkParent();
 }
 
 void AfterForkChild() {
+  DiagnosticsAfterForkChild();
   RegistryAfterForkChild();
   WatchdogAfterForkChild();
-  BacklogAfterForkChild();
   GracePeriodsAfterForkChild();
-  CallbackWorkerAfterForkChild();
-  RetireBuffersAfterForkChild();  // queues onto the child's worker
+  // The child's callbacks: what was queued for the worker (less the
+  // Barrier() waits of other threads), plus the other threads' retire
+  // buffers, adopted by the child's worker. Callbacks that other threads
+  // had counted but not yet queued at the fork never arrive here, so the
+  // counters are set to what really is pending.
+  std::uint64_t queued = CallbackWorkerAfterForkChild();
+  queued += RetireBuffersAfterForkChild();
+  CallbacksAfterForkChild();
+  RecountCallbacksInForkChild(queued);
+  ExitDrainAfterForkChild();
 }
 
 }  // namespace
@@ -60,31 +88,6 @@ Counters& GetCounters() {
   static Counters* counters = new Counters;
   return *counters;
 }
-
-void Report(Diagnostic::Kind kind, bool fatal, std::string message) {
-  DiagnosticHandler handler;
-  {
-    DiagnosticState& state = GetDiagnosticState();
-    std::lock_guard<std::mutex> lock(state.mu);
-    handler = state.handler;
-  }
-  Diagnostic diagnostic{kind, fatal, std::move(message)};
-  if (handler) {
-    handler(diagnostic);
-  } else {
-    std::fprintf(stderr, "%s\n", diagnostic.message.c_str());
-    std::fflush(stderr);
-  }
-  if (fatal) std::abort();
-}
-
-void CheckFailed(const char* message, const char* file, int line) {
-  std::fprintf(stderr, "rcu: check failed: %s (%s:%d)\n", message, file, line);
-  std::fflush(stderr);
-  std::abort();
-}
-
-void DrainCallbacksAtExit();  // call_rcu.cc
 
 void EnsureProcessHooks() {
   static std::once_flag once;
@@ -95,13 +98,6 @@ void EnsureProcessHooks() {
 }
 
 }  // namespace internal
-
-DiagnosticHandler SetDiagnosticHandler(DiagnosticHandler handler) {
-  internal::DiagnosticState& state = internal::GetDiagnosticState();
-  std::lock_guard<std::mutex> lock(state.mu);
-  std::swap(state.handler, handler);
-  return handler;
-}
 
 Stats GetStats() {
   const internal::Counters& c = internal::GetCounters();
@@ -120,6 +116,7 @@ Stats GetStats() {
   stats.stalls_reported = get(c.stalls_reported);
   stats.threads_registered = get(c.threads_registered);
   stats.threads_unregistered = get(c.threads_unregistered);
+  stats.diagnostics_reported = get(c.diagnostics_reported);
   return stats;
 }
 

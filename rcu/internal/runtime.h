@@ -1,4 +1,6 @@
-// Internal: state shared by the RCU core's translation units.
+// Internal: process-wide state shared by the RCU core's translation units:
+// the counters behind rcu::GetStats(), the callback-context flag, and the
+// fork and exit hooks (rcu/internal/runtime.cc).
 #ifndef RCU_INTERNAL_RUNTIME_H_
 #define RCU_INTERNAL_RUNTIME_H_
 
@@ -6,9 +8,6 @@
 
 #include <atomic>
 #include <cstdint>
-#include <string>
-
-#include "rcu/diagnostics.h"
 
 namespace rcu {
 namespace internal {
@@ -24,6 +23,7 @@ struct Counters {
   std::atomic<std::uint64_t> stalls_reported{0};
   std::atomic<std::uint64_t> threads_registered{0};
   std::atomic<std::uint64_t> threads_unregistered{0};
+  std::atomic<std::uint64_t> diagnostics_reported{0};
 };
 Counters& GetCounters();
 
@@ -31,46 +31,15 @@ inline void Bump(std::atomic<std::uint64_t>& counter) {
   counter.fetch_add(1, std::memory_order_relaxed);
 }
 
-// Sends a diagnostic to the installed handler; aborts afterwards if fatal.
-void Report(Diagnostic::Kind kind, bool fatal, std::string message);
-
-// True on the callback worker while it runs an RCU callback.
+// True while the calling thread runs an RCU callback (on the worker, or
+// after the exit-time drain in the thread that queued it).
 inline thread_local bool in_callback = false;
 
 // Installs the fork and exit hooks; cheap after the first call.
 void EnsureProcessHooks();
 
-// Callbacks queued but not yet invoked.
-std::uint64_t PendingCallbacks();
-
 // The calling thread's kernel thread id.
 pid_t CurrentThreadId();
-
-// Tracks a grace-period wait for the stall watchdog: it scans readers only
-// while some thread waits for a grace period (or callbacks are pending).
-class GracePeriodWaitScope {
- public:
-  GracePeriodWaitScope();
-  ~GracePeriodWaitScope();
-  GracePeriodWaitScope(const GracePeriodWaitScope&) = delete;
-  GracePeriodWaitScope& operator=(const GracePeriodWaitScope&) = delete;
-};
-
-// Starts the watchdog thread if it is not running (lazily, once per process
-// and again in a forked child).
-void EnsureWatchdog();
-
-// Fork support for grace periods, the thread registry and the watchdog.
-void GracePeriodsBeforeFork();
-void GracePeriodsAfterForkParent();
-void GracePeriodsAfterForkChild();
-void RegistryBeforeFork();
-void RegistryAfterForkParent();
-void RegistryAfterForkChild();
-void WatchdogBeforeFork();
-void WatchdogAfterForkParent();
-void WatchdogAfterForkChild();
-void BacklogAfterForkChild();
 
 }  // namespace internal
 }  // namespace rcu

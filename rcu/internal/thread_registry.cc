@@ -14,6 +14,7 @@
 
 #include "liburcu_config/version.h"
 #include "rcu/internal/checks.h"
+#include "rcu/internal/report.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/urcu.h"
 #include "rcu/read_guard.h"
@@ -131,8 +132,13 @@ pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 void RegisterCurrentThread() {
   if (thread_registered) return;
   EnsureProcessHooks();
+#if RCU_INTERNAL_INLINE_READ_SIDE
+  const std::atomic<std::uint64_t>* sections = nullptr;  // in the reader word
+#else
+  const std::atomic<std::uint64_t>* sections = &sections_begun;
+#endif
   auto* self = new ReaderThread{CurrentThreadId(), pthread_self(),
-                                &URCU_TLS(urcu_memb_reader).ctr};
+                                &URCU_TLS(urcu_memb_reader).ctr, sections};
   {
     Registry& registry = GetRegistry();
     std::lock_guard<std::mutex> lock(registry.mu);

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 
 #include "absl/time/time.h"
@@ -21,9 +23,13 @@ struct ReaderThread {
   // phase). Written by the owner thread; read with relaxed atomics by the
   // watchdog while the owner cannot exit (the registry lock is held).
   const unsigned long* urcu_ctr;
+  // The count of this thread's outermost sections, where the reader word
+  // does not carry it (call mode, see rcu/read_guard.h); null otherwise.
+  const std::atomic<std::uint64_t>* sections;
 
   // Watchdog bookkeeping, touched only by the watchdog under the registry lock.
   unsigned long stalled_ctr = 0;          // reader word when the stall began
+  std::uint64_t stalled_sections = 0;     // *sections when the stall began
   absl::Time stalled_since = absl::InfinitePast();  // InfinitePast: not stalled
   absl::Time last_report = absl::InfinitePast();
 };
@@ -31,6 +37,12 @@ struct ReaderThread {
 // Calls `fn` for every registered thread, with the registry lock held. `fn`
 // must not register threads or block.
 void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn);
+
+// fork() support: no thread registers or leaves across fork(); in the child
+// the threads that do not exist there are removed from liburcu's registry.
+void RegistryBeforeFork();
+void RegistryAfterForkParent();
+void RegistryAfterForkChild();
 
 }  // namespace internal
 }  // namespace rcu

@@ -1,0 +1,60 @@
+// Internal: counting, running and throttling callbacks (rcu/call_rcu.cc),
+// shared by the callback worker, the retire buffers and the exit drain.
+//
+// Every callback is counted in rcu::Stats::callbacks_queued when it is
+// queued (a retire block when it leaves its thread's buffer, counting its
+// objects) and in callbacks_invoked once it has run; PendingCallbacks() is the
+// difference, which backpressure keeps under CallbackBacklogLimit().
+#ifndef RCU_INTERNAL_CALLBACKS_H_
+#define RCU_INTERNAL_CALLBACKS_H_
+
+#include <cstdint>
+
+namespace rcu {
+
+class RcuHead;
+
+namespace internal {
+
+// Counts `items` callbacks as queued.
+void CountQueued(std::uint64_t items);
+
+// Callbacks queued but not yet invoked.
+std::uint64_t PendingCallbacks();
+
+// Runs one callback with the library's bookkeeping: exceptions contained
+// and reported, the callback counted as invoked.
+void RunCallback(RcuHead* head);
+
+// The same in two halves, for the worker: runs a callback, containing what
+// it throws; then counts a whole batch as invoked at once.
+void RunCallbackUncounted(RcuHead* head);
+void CountInvoked(std::uint64_t items);
+
+// Reports the exception being handled as a throwing callback and counts it.
+// Call only from a catch block.
+void ReportThrownCallback();
+
+// Backpressure: waits while more than CallbackBacklogLimit() callbacks are
+// pending, unless the caller may not wait (inside a read-side section or a
+// callback) or the stall watchdog sees the worker stuck (rcu/stall.h).
+void ApplyBackpressure();
+
+// Wakes threads held by backpressure so that they look again (the stall
+// watchdog calls it when it starts or stops seeing a stall).
+void WakeBacklogWaiters();
+
+// CallRcu() without the backlog wait, for the library's own callbacks that
+// must never block (StartPoll()).
+void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));
+
+// fork() child: the counters are made to match what the child really has
+// queued (`queued_items`): callbacks that other threads were queuing at the
+// fork never arrive there.
+void RecountCallbacksInForkChild(std::uint64_t queued_items);
+void CallbacksAfterForkChild();
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // RCU_INTERNAL_CALLBACKS_H_

@@ -1,0 +1,81 @@
+// Internal: what becomes of callbacks when the process exits (rcu/call_rcu.h,
+// "At exit").
+//
+// exit() runs the library's atexit handler, DrainCallbacksAtExit(), which was
+// registered on the library's first use and so runs before the destructors of
+// static objects constructed before that use. It:
+//  1. marks the process as drained. From then on the worker no longer
+//     collects partial retire blocks, and a thread that queues a callback
+//     outside read-side sections and callbacks keeps it, in order, in its own
+//     after-drain queue (rcu/internal/retire_buffer.h), which it runs itself
+//     after one grace period once the queue holds kRetireBatchSize callbacks.
+//     So callbacks queued by static destructors neither run at the same
+//     time as other destructors nor cost a grace period each;
+//  2. then runs every thread's pending work and waits for the worker, round
+//     after round while callbacks queue further callbacks (at most
+//     kMaxDrainRounds rounds, so that one that re-queues itself forever does
+//     not hold up exit).
+// What is queued after that runs at the next Barrier() or, at the latest, at
+// the very end of exit, after static destructors (a destructor function of
+// this library): a thread's last partial after-drain queue, and callbacks
+// queued inside read-side sections or by callbacks, which go to the worker.
+//
+// After-drain runs keep each thread's order: a run waits, after its grace
+// period, for runs that took work before it and for the worker to finish
+// what was queued for it, before it runs anything.
+#ifndef RCU_INTERNAL_EXIT_DRAIN_H_
+#define RCU_INTERNAL_EXIT_DRAIN_H_
+
+#include <cstdint>
+
+#include "rcu/internal/callback_list.h"
+
+namespace rcu {
+namespace internal {
+
+// True once the exit-time drain has begun.
+bool DrainedAtExit();
+
+// The atexit handler (registered by EnsureProcessHooks()).
+void DrainCallbacksAtExit();
+
+// One run of after-drain work in the calling thread, which must be outside
+// read-side sections and callbacks. Begin() it while the work it takes is
+// still locked where other threads would look for it (so that a Barrier()
+// that finds that place empty knows to wait for this run), then Run() it.
+class AfterDrainRun {
+ public:
+  AfterDrainRun() = default;
+  ~AfterDrainRun();  // ends the run if it began and never ran
+  AfterDrainRun(const AfterDrainRun&) = delete;
+  AfterDrainRun& operator=(const AfterDrainRun&) = delete;
+
+  void Begin();
+  // Waits for a grace period and for earlier runs, and, if the calling
+  // thread has queued callbacks for the worker since its last run (see
+  // NoteQueuedForWorker()), for the worker; then runs `work` and ends the
+  // run.
+  void Run(CallbackList&& work);
+
+ private:
+  bool begun_ = false;
+  std::uint64_t ticket_ = 0;
+};
+
+// Barrier() after the drain: waits for runs begun earlier in other threads
+// and for the worker, then runs every thread's pending work here.
+void BarrierAfterDrain();
+
+// Called whenever the calling thread queues a callback for the worker: its
+// next after-drain run waits for the worker first, so that the thread's
+// callbacks still run in order. Every thread's first after-drain run waits
+// too (for what it queued before the drain).
+void NoteQueuedForWorker();
+
+// fork() child: after-drain runs of other threads do not exist there.
+void ExitDrainAfterForkChild();
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // RCU_INTERNAL_EXIT_DRAIN_H_

@@ -1,0 +1,28 @@
+// Internal: the diagnostics channel (rcu/diagnostics.h), for the core and the
+// containers built on it.
+#ifndef RCU_INTERNAL_REPORT_H_
+#define RCU_INTERNAL_REPORT_H_
+
+#include <string>
+
+#include "rcu/diagnostics.h"
+
+namespace rcu {
+namespace internal {
+
+// Counts the report (Stats::diagnostics_reported) and sends it to the
+// installed handler, or writes it to stderr; aborts afterwards if fatal.
+// `message` is one line starting with the reporting component ("rcu: ",
+// "rcu::Snapshot: ", ...).
+void Report(Diagnostic::Kind kind, bool fatal, std::string message);
+
+// fork(): the channel's lock is held across fork(), so that the child never
+// inherits it locked by a thread that does not exist there.
+void DiagnosticsBeforeFork();
+void DiagnosticsAfterForkParent();
+void DiagnosticsAfterForkChild();
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // RCU_INTERNAL_REPORT_H_

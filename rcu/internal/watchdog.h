@@ -1,0 +1,33 @@
+// Internal: the stall watchdog (rcu/stall.cc), as the rest of the core sees
+// it.
+#ifndef RCU_INTERNAL_WATCHDOG_H_
+#define RCU_INTERNAL_WATCHDOG_H_
+
+namespace rcu {
+namespace internal {
+
+// Tracks a grace-period wait for the stall watchdog: it scans readers only
+// while some thread waits for a grace period (or callbacks are pending).
+class GracePeriodWaitScope {
+ public:
+  GracePeriodWaitScope();
+  ~GracePeriodWaitScope();
+  GracePeriodWaitScope(const GracePeriodWaitScope&) = delete;
+  GracePeriodWaitScope& operator=(const GracePeriodWaitScope&) = delete;
+};
+
+// True while the watchdog sees the callback worker held up for longer than
+// the stall timeout: stuck in one callback, or waiting for a grace period
+// that a reader stalls. Backpressure does not wait then (it might wait
+// forever).
+bool WorkerHeldUp();
+
+// fork() support: the child gets a new watchdog (started on demand).
+void WatchdogBeforeFork();
+void WatchdogAfterForkParent();
+void WatchdogAfterForkChild();
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // RCU_INTERNAL_WATCHDOG_H_
