@@ -47,9 +47,10 @@ void Report(Diagnostic::Kind kind, bool fatal, std::string message) {
 }
 
 void CheckFailed(const char* message, const char* file, int line) {
-  std::fprintf(stderr, "rcu: check failed: %s (%s:%d)\n", message, file, line);
-  std::fflush(stderr);
-  std::abort();
+  Report(Diagnostic::Kind::kCheckFailed, true,
+         std::string("rcu: check failed: ") + message + " (" + file + ":" +
+             std::to_string(line) + ")");
+  std::abort();  // Report() has aborted already
 }
 
 void DiagnosticsBeforeFork() { GetDiagnosticState().mu.lock(); }

@@ -26,6 +26,11 @@
 //                              would corrupt it or wait forever (a null value
 //                              stored in an rcu::Snapshot, a ConfigWatcher
 //                              stopped from its own thread, ...). Fatal.
+//   kCheckFailed               A checked precondition does not hold: in every
+//                              build, rcu::Mutex::AssertHeld(); in debug
+//                              builds, the lists' checks (erase(end()), a
+//                              node of another list, a lock not held, ...).
+//                              Fatal.
 //
 // Each one is reported to a handler. The default handler writes the message to
 // stderr. After a fatal report the process aborts even if the handler returns.
@@ -50,6 +55,7 @@ struct Diagnostic {
     kForkInReadSection,
     kListenerThrew,
     kContainerMisuse,
+    kCheckFailed,
   };
   Kind kind;
   bool fatal;           // The process aborts after the handler returns.

@@ -5,7 +5,8 @@
 namespace rcu {
 namespace internal {
 
-// Writes "rcu: <message> (<file>:<line>)" to stderr and aborts.
+// Reports "rcu: check failed: <message> (<file>:<line>)" through the
+// diagnostics channel (rcu/diagnostics.h, kCheckFailed) and aborts.
 [[noreturn]] void CheckFailed(const char* message, const char* file, int line);
 
 }  // namespace internal
