@@ -380,7 +380,14 @@ int main() {
     while (std::chrono::steady_clock::now() < end) {
       std::fflush(nullptr);
       watch.Forking(true);
-      const pid_t pid = fork();
+      pid_t pid;
+      {
+        // The writer's own lock is held across fork(), as any lock a child
+        // will take must be: otherwise the child may inherit it held by
+        // the writer thread, which does not exist there.
+        rcu::MutexLock lock(writer_mu);
+        pid = fork();
+      }
       if (pid == 0) ChildMain();
       watch.Forking(false);
       if (pid < 0) {

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <mutex>
@@ -10,6 +11,7 @@
 #include "rcu/diagnostics.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/checks.h"
 #include "rcu/internal/exit_drain.h"
 #include "rcu/internal/grace_periods.h"
 #include "rcu/internal/report.h"
@@ -36,6 +38,11 @@ namespace {
 // nothing it waits for can be waiting for a reader. From the third step on,
 // nothing waits for a reader or a callback, only for other threads' short
 // critical sections.
+// Set once the exit hook is installed; the slow path holds the mutex, which
+// fork() also holds, so that no child inherits it half installed.
+std::atomic<bool> exit_hook_installed{false};
+std::mutex exit_hook_mu;
+
 void BeforeFork() {
   if (InReadSection()) {
     Report(Diagnostic::Kind::kForkInReadSection, true,
@@ -50,13 +57,19 @@ void BeforeFork() {
   }
   CallbackWorkerBeforeFork();  // 1. no callback batch in progress
   GracePeriodsBeforeFork();    // 2. no grace period in progress or starting
-  RetireBuffersBeforeFork();   // 3. no retire buffer mid-change
+  // 3. Locks, and the guards of lazily made statics: a thread may be
+  // making one (its first use of the library) as the process forks, and a
+  // child that inherits the guard taken would wait for it forever. Each
+  // step below waits for those it uses.
+  exit_hook_mu.lock();
+  RetireBuffersBeforeFork();   // no retire buffer mid-change
   WatchdogBeforeFork();
   RegistryBeforeFork();        // no reader registering or leaving
   DiagnosticsBeforeFork();
 }
 
 void AfterForkParent() {
+  exit_hook_mu.unlock();
   DiagnosticsAfterForkParent();
   RegistryAfterForkParent();
   WatchdogAfterForkParent();
@@ -66,6 +79,7 @@ void AfterForkParent() {
 }
 
 void AfterForkChild() {
+  exit_hook_mu.unlock();  // the forking thread locked it
   DiagnosticsAfterForkChild();
   RegistryAfterForkChild();
   WatchdogAfterForkChild();
@@ -82,19 +96,34 @@ void AfterForkChild() {
   ExitDrainAfterForkChild();
 }
 
+// The fork hooks are installed when the library is loaded, not on its
+// first use: a fork() that raced with the first use (from another thread)
+// would otherwise run no hook, and the child could inherit that first use
+// half done. Until the library is used they only take a few locks.
+[[maybe_unused]] const bool fork_hooks_installed = [] {
+  if (pthread_atfork(&BeforeFork, &AfterForkParent, &AfterForkChild) != 0) {
+    CheckFailed("pthread_atfork failed; fork() would not be safe", __FILE__, __LINE__);
+  }
+  return true;
+}();
+
+// Constant-initialized and never destroyed (its members are atomics), so
+// usable from any static initializer or destructor, and never half made.
+Counters counters;
+
 }  // namespace
 
-Counters& GetCounters() {
-  static Counters* counters = new Counters;
-  return *counters;
-}
+Counters& GetCounters() { return counters; }
 
+// On first use, not at load: the drain must run before the destructors of
+// static objects constructed before that use (atexit handlers and those
+// destructors run in reverse order of registration).
 void EnsureProcessHooks() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    pthread_atfork(&BeforeFork, &AfterForkParent, &AfterForkChild);
-    std::atexit(&DrainCallbacksAtExit);
-  });
+  if (exit_hook_installed.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(exit_hook_mu);
+  if (exit_hook_installed.load(std::memory_order_relaxed)) return;
+  std::atexit(&DrainCallbacksAtExit);
+  exit_hook_installed.store(true, std::memory_order_release);
 }
 
 }  // namespace internal

@@ -162,7 +162,10 @@ void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn) {
   for (ReaderThread* thread : registry.threads) fn(*thread);
 }
 
-void RegistryBeforeFork() { GetRegistry().mu.lock(); }
+void RegistryBeforeFork() {
+  (void)ExitKey();  // made by now (waits if another thread is making it)
+  GetRegistry().mu.lock();
+}
 
 void RegistryAfterForkParent() { GetRegistry().mu.unlock(); }
 
