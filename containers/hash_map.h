@@ -475,7 +475,7 @@ class HashMap {
   template <typename InputIt, IfInputIterator<InputIt> = 0>
   void insert(InputIt first, InputIt last) {
     GrowFor(size() + SizeHint(first, last));
-    for (; first != last; ++first) emplace(*first);
+    for (; first != last; ++first) insert(*first);  // builds no entry for a present key
   }
   void insert(std::initializer_list<value_type> values) { insert(values.begin(), values.end()); }
 
@@ -683,7 +683,7 @@ class HashMap {
     if (static_cast<const void*>(&source) == static_cast<const void*>(this)) return;
     GrowFor(size() + source.size());
     ReadGuard guard;
-    for (const_iterator it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
+    for (auto it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
       if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
     }
   }

@@ -12,6 +12,8 @@
 // intact, no stripe locked (each stripe is locked again afterwards), no
 // read-side section left open, and, once the map is destroyed and
 // rcu::Barrier() has run, nothing allocated may remain.
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -413,6 +415,53 @@ TEST(HashMapExceptionTest, ThreadExitingAfterAFaultLeavesNothingBehind) {
       EXPECT_NE(it, map.end());
     });
     thread.join();
+    EXPECT_EQ(Contents(map), Initial());
+    ExpectUnlockedAndUsable(map);
+  }
+  rcu::Barrier();
+  EXPECT_EQ(Value::live.load(), 0);
+  EXPECT_EQ(rcu_test::LiveAllocations(), allocations_before);
+}
+
+// Threads that exit in the middle of a call, through pthread_exit() from
+// user code the map runs (a forced unwind, which nothing may swallow): the
+// map is left unchanged, unlocked and leak-free, and the thread's read-side
+// sections are ended.
+void ExitThreadFrom(Map& map, const std::function<void(Map&)>& call) {
+  std::thread thread([&] {
+    call(map);
+    ADD_FAILURE() << "the call returned; it should have exited the thread";
+  });
+  thread.join();
+}
+
+TEST(HashMapExceptionTest, ThreadsExitingMidCallLeaveTheMapUnchangedAndUnlocked) {
+  WarmUpCore();
+  const long allocations_before = rcu_test::LiveAllocations();
+  {
+    Map map;
+    for (int k = 0; k < 10; ++k) map.try_emplace(Key(k), k);
+    struct ExitingValue {
+      operator Value() const {  // NOLINT: converts during construction of the entry
+        pthread_exit(nullptr);
+      }
+    };
+    ExitThreadFrom(map, [](Map& m) { m.compute(Key(3), [](const Value*) -> std::optional<Value> {
+                                       pthread_exit(nullptr);
+                                     }); });
+    ExitThreadFrom(map, [](Map& m) {
+      m.erase_if([](const Entry& e) {
+        if (e.first.k == 5) pthread_exit(nullptr);
+        return false;
+      });
+    });
+    ExitThreadFrom(map, [](Map& m) {
+      rcu::ReadGuard guard;  // and inside a section of the thread's own
+      auto it = m.find(Key(1));
+      m.update(Key(1), [](const Value&) -> Value { pthread_exit(nullptr); });
+    });
+    ExitThreadFrom(map, [](Map& m) { m.try_emplace(Key(40), ExitingValue()); });
+    ExitThreadFrom(map, [](Map& m) { m.insert_or_assign(Key(2), ExitingValue()); });
     EXPECT_EQ(Contents(map), Initial());
     ExpectUnlockedAndUsable(map);
   }
