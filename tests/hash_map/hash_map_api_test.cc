@@ -285,7 +285,8 @@ TEST(HashMapApiTest, CopiesAreIndependent) {
   assigned = original;
   EXPECT_EQ(assigned, original);
   EXPECT_FALSE(assigned.contains(9));
-  assigned = assigned;  // NOLINT: self-assignment
+  HashMap<int, std::string>& alias = assigned;
+  assigned = alias;  // self-assignment
   EXPECT_EQ(assigned, original);
   assigned = {{5, "five"}};
   EXPECT_EQ(Sorted(assigned), (std::map<int, std::string>{{5, "five"}}));

@@ -108,7 +108,6 @@ struct Value {
     live.fetch_sub(1);
   }
   Value& operator=(const Value&) = delete;
-  friend bool operator==(const Value& a, const Value& b) { return a.v == b.v; }
   int v;
   unsigned magic = 0x600DF00D;
 };
