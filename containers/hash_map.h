@@ -682,10 +682,13 @@ class HashMap {
   void merge(HashMap<K, V, H2, E2, Alloc>& source) {
     if (static_cast<const void*>(&source) == static_cast<const void*>(this)) return;
     GrowFor(size() + source.size());
-    ReadGuard guard;
-    for (auto it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
-      if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
+    {
+      ReadGuard guard;
+      for (auto it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
+        if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
+      }
     }
+    PayDebtIfOutsideSections();  // for the entries erased from `source` under the guard
   }
   template <typename H2, typename E2>
   void merge(HashMap<K, V, H2, E2, Alloc>&& source) {
