@@ -33,6 +33,8 @@
 #include "containers/hash_map.h"
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
+#include "rcu/diagnostics.h"
+#include "rcu/grace_period.h"
 #include "rcu/read_guard.h"
 #include "tests/allocation_counter.h"
 
@@ -467,6 +469,31 @@ TEST(HashMapExceptionTest, ThreadsExitingMidCallLeaveTheMapUnchangedAndUnlocked)
   rcu::Barrier();
   EXPECT_EQ(Value::live.load(), 0);
   EXPECT_EQ(rcu_test::LiveAllocations(), allocations_before);
+}
+
+// A thread that exits holding an iterator in a thread_local (so that the
+// iterator dies in the thread's exit sequence) ends its section then: the
+// core reports no thread exiting inside a read-side section, and grace
+// periods go on.
+TEST(HashMapExceptionTest, IteratorsDyingAtThreadExitEndTheirSections) {
+  WarmUpCore();
+  std::atomic<int> exits_in_section{0};
+  rcu::SetDiagnosticHandler([&](const rcu::Diagnostic& d) {
+    if (d.kind == rcu::Diagnostic::Kind::kThreadExitInReadSection) exits_in_section.fetch_add(1);
+  });
+  Map map;
+  for (int k = 0; k < 10; ++k) map.try_emplace(Key(k), k);
+  std::thread thread([&] {
+    static thread_local std::optional<Map::const_iterator> held;
+    held.emplace(map.find(Key(4)));
+    map.insert_or_assign(Key(5), Value(55));  // retires inside the section: a debt
+    ASSERT_TRUE(rcu::InReadSection());
+  });
+  thread.join();
+  rcu::Synchronize();  // would hang if the section outlived the thread unnoticed
+  rcu::SetDiagnosticHandler(nullptr);
+  EXPECT_EQ(exits_in_section.load(), 0);
+  EXPECT_EQ(map.at(Key(5)).v, 55);
 }
 
 }  // namespace
