@@ -13,6 +13,11 @@
 #   unordered    std::unordered_map::find, unsynchronized
 #   flat         absl::flat_hash_map::find, unsynchronized
 #   empty        the loop alone
+# and per operation, for the other paths (see hash_map_lookup_loop.cc):
+#   rcu_find     find(key), an iterator that owns its section
+#   rcu_stdhash  guard + find(guard, key) with std::hash (mixed by the map)
+#   rcu_update   insert_or_assign() of a present key (publish + retire)
+#   rcu_churn    erase(key) + try_emplace(key)
 # Counts are repeatable, unlike times on a shared 2-core machine. Reads
 # matter beyond their count: in a DRAM-bound loop every load holds a
 # load-queue entry until the lookup's cache misses retire, so loads per
@@ -33,7 +38,7 @@ for arg in "$@"; do
     --iterations=*) iterations=${arg#*=} ;;
     --log2_size=*) log2_size=${arg#*=} ;;
     --disassemble) disassemble=1 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "callgrind_hash_map: unknown argument $arg" >&2; exit 1 ;;
   esac
 done
@@ -71,8 +76,12 @@ declare -A function_of=(
   [unordered]=rcu_bench_map_unordered_loop
   [flat]=rcu_bench_map_flat_loop
   [empty]=rcu_bench_map_empty_loop
+  [rcu_find]=rcu_bench_map_rcu_find_loop
+  [rcu_stdhash]=rcu_bench_map_rcu_stdhash_loop
+  [rcu_update]=rcu_bench_map_rcu_update_loop
+  [rcu_churn]=rcu_bench_map_rcu_churn_loop
 )
-modes=(rcu rcu_get rcu_1guard unordered flat empty)
+modes=(rcu rcu_get rcu_1guard unordered flat empty rcu_find rcu_stdhash rcu_update rcu_churn)
 
 declare -A ir dr dw
 for mode in "${modes[@]}"; do
@@ -86,7 +95,7 @@ for mode in "${modes[@]}"; do
   read -r _ ir[$mode] dr[$mode] dw[$mode] _ <<<"$line"
 done
 
-echo "callgrind: per lookup, 2^$log2_size entries, $iterations uniform random hits ($binary)"
+echo "callgrind: per lookup (per operation for the last four), 2^$log2_size entries, $iterations uniform random hits ($binary)"
 printf "  %-12s %8s %8s %8s %14s\n" mode Ir Dr Dw "Ir/unordered"
 for mode in "${modes[@]}"; do
   awk -v m="$mode" -v n="$iterations" -v i="${ir[$mode]}" -v r="${dr[$mode]}" \

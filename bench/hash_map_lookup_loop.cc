@@ -18,6 +18,17 @@
 //                                                  (rcu_bench_map_flat_loop)
 //   empty        the loop alone: reading the next key and summing
 //                                                  (rcu_bench_map_empty_loop)
+// and, per operation rather than per lookup:
+//   rcu_find     rcu::HashMap::find(key), whose iterator owns its own read-side
+//                section                           (rcu_bench_map_rcu_find_loop)
+//   rcu_stdhash  ReadGuard + find(guard, key) on a map with std::hash (an
+//                identity hash, which the map mixes)  (rcu_bench_map_rcu_stdhash_loop)
+//   rcu_update   insert_or_assign() of a present key: a new entry is published
+//                and the old one retired            (rcu_bench_map_rcu_update_loop)
+//   rcu_churn    erase(key) then try_emplace(key): one retirement, one entry
+//                                                  (rcu_bench_map_rcu_churn_loop)
+// (The callback thread's reclamation of retired entries runs outside the
+// counted function; backpressure waits, if any, cost time, not instructions.)
 // Outside valgrind it also prints the loop's CPU nanoseconds per lookup.
 // Driven by bench/callgrind_hash_map.sh:
 //   bazel run -c opt //bench:callgrind_hash_map
@@ -46,6 +57,7 @@ constexpr std::uint64_t MixKey(std::uint64_t x) {  // as in hash_map_bench.cc
 }
 
 rcu::HashMap<std::uint64_t, std::uint64_t>* rcu_map;
+rcu::HashMap<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>>* rcu_stdhash_map;
 std::unordered_map<std::uint64_t, std::uint64_t>* unordered_map;
 absl::flat_hash_map<std::uint64_t, std::uint64_t>* flat_map;
 const std::uint64_t* lookups;
@@ -58,9 +70,11 @@ volatile std::uint64_t sink;
   const std::uint64_t* const keys = lookups; \
   const std::size_t mask = lookup_mask;      \
   auto* const map = rcu_map;                 \
+  auto* const smap = rcu_stdhash_map;        \
   auto* const umap = unordered_map;          \
   auto* const fmap = flat_map;               \
   (void)map;                                 \
+  (void)smap;                                \
   (void)umap;                                \
   (void)fmap
 
@@ -97,6 +111,43 @@ extern "C" __attribute__((noinline)) void rcu_bench_map_rcu_1guard_loop(long n) 
   sink = sum;
 }
 
+extern "C" __attribute__((noinline)) void rcu_bench_map_rcu_find_loop(long n) {
+  LOOP_LOCALS;
+  std::uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) {
+    auto it = map->find(keys[static_cast<std::size_t>(i) & mask]);
+    sum += it != map->end() ? it->second : 0;
+  }
+  sink = sum;
+}
+
+extern "C" __attribute__((noinline)) void rcu_bench_map_rcu_stdhash_loop(long n) {
+  LOOP_LOCALS;
+  std::uint64_t sum = 0;
+  for (long i = 0; i < n; ++i) {
+    rcu::ReadGuard guard;
+    auto it = smap->find(guard, keys[static_cast<std::size_t>(i) & mask]);
+    sum += it != smap->end() ? it->second : 0;
+  }
+  sink = sum;
+}
+
+extern "C" __attribute__((noinline)) void rcu_bench_map_rcu_update_loop(long n) {
+  LOOP_LOCALS;
+  for (long i = 0; i < n; ++i) {
+    map->insert_or_assign(keys[static_cast<std::size_t>(i) & mask], static_cast<std::uint64_t>(i));
+  }
+}
+
+extern "C" __attribute__((noinline)) void rcu_bench_map_rcu_churn_loop(long n) {
+  LOOP_LOCALS;
+  for (long i = 0; i < n; ++i) {
+    const std::uint64_t key = keys[static_cast<std::size_t>(i) & mask];
+    map->erase(key);
+    map->try_emplace(key, key | 1);
+  }
+}
+
 extern "C" __attribute__((noinline)) void rcu_bench_map_unordered_loop(long n) {
   LOOP_LOCALS;
   std::uint64_t sum = 0;
@@ -130,7 +181,9 @@ extern "C" __attribute__((noinline)) void rcu_bench_map_empty_loop(long n) {
 
 int main(int argc, char** argv) {
   if (argc != 4) {
-    std::fprintf(stderr, "usage: %s rcu|rcu_get|rcu_1guard|unordered|flat|empty LOG2_SIZE N\n",
+    std::fprintf(stderr,
+                 "usage: %s rcu|rcu_get|rcu_1guard|rcu_find|rcu_stdhash|rcu_update|rcu_churn|"
+                 "unordered|flat|empty LOG2_SIZE N\n",
                  argv[0]);
     return 2;
   }
@@ -145,6 +198,14 @@ int main(int argc, char** argv) {
     loop = rcu_bench_map_rcu_get_loop;
   } else if (std::strcmp(mode, "rcu_1guard") == 0) {
     loop = rcu_bench_map_rcu_1guard_loop;
+  } else if (std::strcmp(mode, "rcu_find") == 0) {
+    loop = rcu_bench_map_rcu_find_loop;
+  } else if (std::strcmp(mode, "rcu_stdhash") == 0) {
+    loop = rcu_bench_map_rcu_stdhash_loop;
+  } else if (std::strcmp(mode, "rcu_update") == 0) {
+    loop = rcu_bench_map_rcu_update_loop;
+  } else if (std::strcmp(mode, "rcu_churn") == 0) {
+    loop = rcu_bench_map_rcu_churn_loop;
   } else if (std::strcmp(mode, "unordered") == 0) {
     loop = rcu_bench_map_unordered_loop;
   } else if (std::strcmp(mode, "flat") == 0) {
@@ -159,7 +220,10 @@ int main(int argc, char** argv) {
   // Only the map under test is built (its allocation pattern is then the
   // benchmark's: one map, entries allocated in key order).
   const bool is_rcu = std::strncmp(mode, "rcu", 3) == 0;
-  if (is_rcu) {
+  if (std::strcmp(mode, "rcu_stdhash") == 0) {
+    rcu_stdhash_map = new rcu::HashMap<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>>;
+    rcu_stdhash_map->reserve(size);
+  } else if (is_rcu) {
     rcu_map = new rcu::HashMap<std::uint64_t, std::uint64_t>;
     rcu_map->reserve(size);
   } else if (std::strcmp(mode, "unordered") == 0) {
@@ -172,6 +236,7 @@ int main(int argc, char** argv) {
   for (std::size_t i = 0; i < size; ++i) {
     const std::uint64_t key = MixKey(i);
     if (rcu_map != nullptr) rcu_map->try_emplace(key, key | 1);
+    if (rcu_stdhash_map != nullptr) rcu_stdhash_map->try_emplace(key, key | 1);
     if (unordered_map != nullptr) unordered_map->try_emplace(key, key | 1);
     if (flat_map != nullptr) flat_map->try_emplace(key, key | 1);
   }

@@ -10,6 +10,7 @@
 //   ports.insert_or_assign("http", 8080);
 //
 //   std::optional<int> p = ports.get("http");          // copy out, no guard
+//   int q = ports.at("https");                         // copy out, or throws
 //   bool known = ports.contains(std::string_view("ftp"));  // heterogeneous
 //
 //   {
@@ -22,17 +23,21 @@
 //                                          // the iterator holds its own guard
 //   ports.update("http", [](const int& old) { return old + 1; });  // copy-update
 //   ports.erase("http");
+//   for (auto it = ports.begin(); it != ports.end();) {        // erase while
+//     it = it->second < 1024 ? ports.erase(it) : std::next(it);  // iterating
+//   }
 //
-// Readers (find, get, contains, count, iteration) are lock-free: they never
-// wait for writers, for resizes, or for memory reclamation. They may or may
-// not see a concurrent change, and never see a freed or half-built entry.
-// Values are immutable once published: an update builds a new entry and
-// publishes it; the old one is freed after a grace period. So readers only
-// get const access, and there is no mutable operator[].
+// Readers (find, get, at, contains, count, equal_range, iteration) are
+// lock-free: they never wait for writers, for resizes, or for memory
+// reclamation. They may or may not see a concurrent change, and never see a
+// freed or half-built entry. Values are immutable once published: an update
+// builds a new entry and publishes it; the old one is freed after a grace
+// period. So readers only get const access, and there is no mutable
+// operator[] (see "Porting" in README.md for what to write instead).
 //
 // Writers (insert, emplace, try_emplace, insert_or_assign, update, compute,
-// erase, erase_if, clear) lock one of 32 stripes, chosen by the key's hash.
-// Resizes (automatic, or reserve and rehash) are relativistic, after
+// erase, erase_if, clear, merge) lock one of 32 stripes, chosen by the key's
+// hash. Resizes (automatic, or reserve and rehash) are relativistic, after
 // Triplett, McKenney and Walpole (USENIX ATC 2011) and Linux's rhashtable:
 // entries are never copied or moved. Each entry has a second link; a resize
 // threads every entry into a new bucket array through it, in private, and
@@ -42,30 +47,65 @@
 // for a grace period, so writing from inside a read-side section is safe.
 //
 // Guarantees:
-//  - Iteration under a guard is weakly consistent: it visits exactly once
+//  - Iteration is weakly consistent: from begin(), it visits exactly once
 //    every key present for the whole iteration, in any order, even across
-//    resizes; keys inserted or erased meanwhile may or may not appear.
+//    resizes; keys inserted or erased meanwhile may or may not appear. The
+//    iterator is an input iterator (one pass; a second pass may differ), so
+//    every standard algorithm that accepts one (std::vector's range
+//    constructor, std::distance, std::copy, std::find_if...) is safe while
+//    writers run. An iterator obtained from a lookup or a write (find,
+//    insert, erase(it)...) continues from its entry in the same order: the
+//    rest of its bucket, then every later bucket.
 //  - size() is exact: it counts every insert and erase that has returned and
 //    none that has not started (concurrent ones may or may not be counted).
 //  - Single-key writes give the strong guarantee: a throwing hash, equality,
 //    allocation or value constructor leaves the map unchanged, unlocked and
-//    usable. A failed bucket-array allocation skips the resize.
-//  - Memory: an entry is one allocation of 24 bytes (two links and the
-//    hash) plus the key and value, and the bucket array takes 8 bytes per
-//    bucket, with between 1 and 8 entries per bucket at the default maximum
-//    load factor of 1 (so 8 to 64 bytes per entry; 8 to 16 after growth).
-//    An empty map is about 2.4 KB: 32 cache-line-sized stripe locks and 32
-//    buckets. Erased and replaced entries are freed after a grace
-//    period; if too many wait, writers wait for the backlog to drain
-//    (rcu/call_rcu.h), so an insert/erase storm cannot grow memory without
-//    bound.
+//    usable. Once a change is published nothing can fail: retiring an entry
+//    allocates nothing. clear() is all or nothing. erase_if() keeps what it
+//    removed before its predicate threw. A failed bucket-array allocation
+//    skips the resize.
+//  - Memory: an entry is one allocation of 40 bytes (two links, the hash and
+//    a reclamation link), plus the key and value (plus the allocator, for a
+//    stateful one), and the bucket array takes 8 bytes per bucket, with
+//    between 1 and 8 entries per bucket at the default maximum load factor
+//    of 1 (so 8 to 64 bytes per entry; 8 to 16 after growth). A map that
+//    never held an entry allocates nothing; after its first write, about
+//    2.3 KB: 32 cache-line-sized stripe locks and 32 buckets. Erased and
+//    replaced entries are freed after a grace period; if too many wait,
+//    writers wait for the backlog to drain (rcu/call_rcu.h), so an
+//    insert/erase storm cannot grow memory without bound (see Rules).
+//
+// What the container-wide operations mean while others run:
+//  - Copying (the copy constructor and assignment, the range constructor
+//    from another map) copies a weakly consistent view, as an iteration sees
+//    it. operator== compares sizes, then looks up every entry of one map in
+//    the other under one guard: exact when neither changes meanwhile.
+//  - merge(source) copies each entry of `source` whose key this map lacks,
+//    then erases it from `source` if it is still that entry. Entries cannot
+//    be spliced: readers of `source` may still be standing on them.
+//  - Move construction needs no exclusive access to the source, but the
+//    source must not change meanwhile; move assignment and swap need
+//    exclusive access to both maps (no other thread may use either). None of
+//    them frees an entry a reader may hold: the moved-from map is left empty
+//    and usable, and what an assigned-to map held is freed after a grace
+//    period.
 //
 // Rules: an iterator or reference is valid while the guard it was obtained
-// under (or, for iterators from find(key) and begin(), the iterator itself)
-// lives; keep neither across threads. A resize may first wait for the grace
-// period after the previous resize (usually long over): reserve() and
-// rehash() therefore must not be called inside a read-side section, and an
-// automatic resize that would have to wait there is left to a later write.
+// under (or, for iterators from find(key), begin() and the writers, the
+// iterator itself) lives; keep neither across threads. end() holds nothing,
+// so `if (m.find(k) == m.end()) m.reserve(n);` is fine anywhere.
+//
+// Inside a read-side section (a ReadGuard, or while an iterator that owns
+// one is alive) a thread never waits: its writes work, but do not wait for
+// the reclamation backlog (the thread waits when its section ends, see
+// containers/internal/hash_map_section.h), entries it erases are freed only
+// after the section ends, and a resize that would have to wait for a grace
+// period is left for later. reserve() and rehash() called there resize at
+// once if they can, and otherwise leave the resize to the next write made
+// outside a section. An automatic resize happens at most once per section
+// (the next one must wait for that section to end), so fill a map from
+// inside a long section only after reserve(). std::inserter(map, hint)
+// holds no iterator between inserts (it is specialized below).
 #ifndef CONTAINERS_HASH_MAP_H_
 #define CONTAINERS_HASH_MAP_H_
 
@@ -74,20 +114,24 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
+#include <stdexcept>
+#include <thread>
+#include <tuple>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "containers/internal/hash_map_hash.h"
+#include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
-#include "rcu/call_rcu.h"
 #include "rcu/grace_period.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
@@ -102,10 +146,11 @@ template <typename K, typename V,
           typename Eq = typename internal::DefaultHashEq<K>::Eq,
           typename Alloc = std::allocator<std::pair<const K, V>>>
 class HashMap {
-  using Node = internal::HashNode<K, V>;
+  using Node = internal::HashNode<K, V, Alloc>;
   using Table = internal::BucketArray<Node>;
-  using NodeAlloc = typename std::allocator_traits<Alloc>::template rebind_alloc<Node>;
-  using NodeTraits = std::allocator_traits<NodeAlloc>;
+  using Stripe = internal::HashMapStripe;
+  using AllocTraits = std::allocator_traits<Alloc>;
+  using NodeAlloc = typename AllocTraits::template rebind_alloc<Node>;
   // Keys that compare with one machine comparison under the default
   // equality: lookups compare them directly rather than the stored hash
   // first.
@@ -119,69 +164,33 @@ class HashMap {
   template <typename L>
   using IfTransparent =
       std::enable_if_t<internal::IsTransparent<Hash, Eq>::value && !std::is_void_v<L>, int>;
+  template <typename It>
+  using IfInputIterator = std::enable_if_t<
+      std::is_convertible_v<typename std::iterator_traits<It>::iterator_category,
+                            std::input_iterator_tag>,
+      int>;
 
  public:
   using key_type = K;
   using mapped_type = V;
   using value_type = std::pair<const K, V>;
   using size_type = std::size_t;
+  using difference_type = std::ptrdiff_t;
   using hasher = Hash;
   using key_equal = Eq;
   using allocator_type = Alloc;
   using reference = const value_type&;
   using const_reference = const value_type&;
+  using pointer = const value_type*;
+  using const_pointer = const value_type*;
 
   class const_iterator;
   using iterator = const_iterator;  // entries are immutable once published
 
- private:
-  // A read-side section that an iterator owns: a ReadGuard that can move
-  // (within its thread; the section stays open) and copy (a copy enters a
-  // nested section of its own). Assignment enters before it leaves.
-  class OwnedSection {
-   public:
-    OwnedSection() = default;
-    explicit OwnedSection(bool enter) {
-      if (enter) Enter();
-    }
-    OwnedSection(const OwnedSection& other) {
-      if (other.held_) Enter();
-    }
-    OwnedSection(OwnedSection&& other) noexcept : reader_(other.reader_), held_(other.held_) {
-      other.held_ = false;
-    }
-    OwnedSection& operator=(OwnedSection other) noexcept {
-      std::swap(reader_, other.reader_);
-      std::swap(held_, other.held_);
-      return *this;  // `other` leaves the section this one held, if any
-    }
-    // Small enough to inline everywhere, so that an iterator that owns no
-    // section (every find(guard, key)) costs nothing when it dies; leaving
-    // is out of line. (Inlining the whole read-side exit here made GCC stop
-    // inlining the iterator's destructor into lookups: two calls per
-    // lookup, 25% of a cache-resident lookup's rate.)
-    ~OwnedSection() {
-      if (ABSL_PREDICT_FALSE(held_)) Leave(reader_);
-    }
-
-   private:
-    ABSL_ATTRIBUTE_NOINLINE void Enter() {
-      reader_ = internal::ReadLock();
-      held_ = true;
-    }
-    ABSL_ATTRIBUTE_NOINLINE static void Leave(std::uintptr_t reader) {
-      internal::ReadUnlock(reader);
-    }
-    std::uintptr_t reader_ = 0;  // from internal::ReadLock(), for ReadUnlock()
-    bool held_ = false;
-  };
-
- public:
-
   // A range over the map for range-for, bound to a guard: see Iterate().
   class Range {
    public:
-    const_iterator begin() const { return map_->MakeBegin(false); }
+    const_iterator begin() const { return map_->MakeBegin(/*own_section=*/false); }
     const_iterator end() const { return const_iterator(); }
 
    private:
@@ -190,26 +199,108 @@ class HashMap {
     const HashMap* map_;
   };
 
-  HashMap() : HashMap(0) {}
-  explicit HashMap(size_type bucket_count, const Hash& hash = Hash(),
-                   const Eq& eq = Eq(), const Alloc& alloc = Alloc())
+  // --- Construction ------------------------------------------------------------
+  //
+  // Constructors with a bucket count allocate that many buckets at once;
+  // the others allocate nothing until the first write.
+
+  HashMap() noexcept(std::is_nothrow_default_constructible_v<Hash> &&
+                     std::is_nothrow_default_constructible_v<Eq> &&
+                     std::is_nothrow_default_constructible_v<Alloc>) {}
+  explicit HashMap(size_type bucket_count, const Hash& hash = Hash(), const Eq& eq = Eq(),
+                   const Alloc& alloc = Alloc())
       : hash_(hash), eq_(eq), alloc_(alloc) {
-    const size_type count = BucketCountFor(bucket_count);
-    Table* table = Table::Create(count, 0);
-    if (table == nullptr) throw std::bad_alloc();
-    table_.store(table, std::memory_order_relaxed);
+    if (bucket_count > 0) Materialize(BucketCountFor(bucket_count));
   }
-  HashMap(std::initializer_list<value_type> init) : HashMap(init.size()) {
-    for (const value_type& v : init) insert(v);
+  HashMap(size_type bucket_count, const Alloc& alloc)
+      : HashMap(bucket_count, Hash(), Eq(), alloc) {}
+  HashMap(size_type bucket_count, const Hash& hash, const Alloc& alloc)
+      : HashMap(bucket_count, hash, Eq(), alloc) {}
+  explicit HashMap(const Alloc& alloc) : HashMap(0, Hash(), Eq(), alloc) {}
+
+  // From a range: the pairs [first, last), the first of equal keys winning.
+  template <typename InputIt, IfInputIterator<InputIt> = 0>
+  HashMap(InputIt first, InputIt last, size_type bucket_count = 0, const Hash& hash = Hash(),
+          const Eq& eq = Eq(), const Alloc& alloc = Alloc())
+      : HashMap(bucket_count, hash, eq, alloc) {
+    insert(first, last);
+  }
+  template <typename InputIt, IfInputIterator<InputIt> = 0>
+  HashMap(InputIt first, InputIt last, size_type bucket_count, const Alloc& alloc)
+      : HashMap(first, last, bucket_count, Hash(), Eq(), alloc) {}
+  template <typename InputIt, IfInputIterator<InputIt> = 0>
+  HashMap(InputIt first, InputIt last, size_type bucket_count, const Hash& hash,
+          const Alloc& alloc)
+      : HashMap(first, last, bucket_count, hash, Eq(), alloc) {}
+
+  HashMap(std::initializer_list<value_type> init, size_type bucket_count = 0,
+          const Hash& hash = Hash(), const Eq& eq = Eq(), const Alloc& alloc = Alloc())
+      : HashMap(init.begin(), init.end(), bucket_count, hash, eq, alloc) {}
+  HashMap(std::initializer_list<value_type> init, size_type bucket_count, const Alloc& alloc)
+      : HashMap(init, bucket_count, Hash(), Eq(), alloc) {}
+  HashMap(std::initializer_list<value_type> init, size_type bucket_count, const Hash& hash,
+          const Alloc& alloc)
+      : HashMap(init, bucket_count, hash, Eq(), alloc) {}
+
+  // A weakly consistent copy of `other` (see the file comment), which may be
+  // in use by other threads meanwhile.
+  HashMap(const HashMap& other)
+      : HashMap(other, AllocTraits::select_on_container_copy_construction(other.alloc_)) {}
+  HashMap(const HashMap& other, const Alloc& alloc) : HashMap(0, other.hash_, other.eq_, alloc) {
+    max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
+    CopyFrom(other);
+  }
+
+  // Takes `other`'s entries without copying them; `other` is left empty and
+  // usable. `other` must not change meanwhile (see the file comment).
+  HashMap(HashMap&& other) noexcept(std::is_nothrow_copy_constructible_v<Hash> &&
+                                    std::is_nothrow_copy_constructible_v<Eq>)
+      : hash_(other.hash_), eq_(other.eq_), alloc_(other.alloc_) {
+    StealFrom(other);
+  }
+  // Entries keep the allocator that made them (each node carries a copy of
+  // a stateful one), so even an unequal `alloc` takes them over as they are.
+  HashMap(HashMap&& other, const Alloc& alloc)
+      : hash_(other.hash_), eq_(other.eq_), alloc_(alloc) {
+    StealFrom(other);
+  }
+
+  // Replaces the contents with a weakly consistent copy of `other`; strong
+  // guarantee. Needs exclusive access to this map.
+  HashMap& operator=(const HashMap& other) {
+    if (this != &other) {
+      const Alloc alloc = AllocTraits::propagate_on_container_copy_assignment::value
+                              ? other.alloc_
+                              : alloc_;
+      HashMap copy(other, alloc);
+      swap(copy);
+    }
+    return *this;
+  }
+  // Takes `other`'s entries; what this map held is freed after a grace
+  // period. Needs exclusive access to both maps.
+  HashMap& operator=(HashMap&& other) noexcept(std::is_nothrow_copy_assignable_v<Hash> &&
+                                               std::is_nothrow_copy_assignable_v<Eq>) {
+    if (this != &other) {
+      ReleaseContents();
+      hash_ = other.hash_;
+      eq_ = other.eq_;
+      if constexpr (AllocTraits::propagate_on_container_move_assignment::value) {
+        alloc_ = other.alloc_;
+      }
+      StealFrom(other);
+    }
+    return *this;
+  }
+  HashMap& operator=(std::initializer_list<value_type> init) {
+    *this = HashMap(init, 0, hash_, eq_, alloc_);
+    return *this;
   }
 
   // Frees every entry. No reader or writer may use the map any more; readers
   // that still hold references from earlier are fine until their guards end
   // (entries and buckets are reclaimed after a grace period).
-  ~HashMap() { RetireTable(table_.load(std::memory_order_relaxed), /*with_nodes=*/true); }
-
-  HashMap(const HashMap&) = delete;
-  HashMap& operator=(const HashMap&) = delete;
+  ~HashMap() { ReleaseContents(); }
 
   // --- Readers -------------------------------------------------------------
 
@@ -218,15 +309,18 @@ class HashMap {
   const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND,
                       const L& key) const {
     (void)guard;
-    return const_iterator(this, Find(key));
+    const Found found = Find(key);
+    return const_iterator(this, found.node, found.shape);
   }
   const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND,
                       const K& key) const {
     (void)guard;
-    return const_iterator(this, Find(key));
+    const Found found = Find(key);
+    return const_iterator(this, found.node, found.shape);
   }
 
-  // The entry for `key`, or end(); the iterator holds its own read guard.
+  // The entry for `key`, holding its own read guard; or end(), which holds
+  // nothing.
   template <typename L, IfTransparent<L> = 0>
   const_iterator find(const L& key) const {
     return FindOwning(key);
@@ -240,14 +334,35 @@ class HashMap {
   }
   std::optional<V> get(const K& key) const { return GetImpl(key); }
 
+  // The value for `key`, valid while `guard` lives; throws std::out_of_range
+  // if absent.
+  template <typename L, IfTransparent<L> = 0>
+  const V& at(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const L& key) const {
+    return AtImpl(guard, key);
+  }
+  const V& at(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const K& key) const {
+    return AtImpl(guard, key);
+  }
+  // A copy of the value for `key`; throws std::out_of_range if absent. (A
+  // reference would outlive the entry: take one under a guard, above.)
+  template <typename L, IfTransparent<L> = 0>
+  V at(const L& key) const {
+    ReadGuard guard;
+    return AtImpl(guard, key);
+  }
+  V at(const K& key) const {
+    ReadGuard guard;
+    return AtImpl(guard, key);
+  }
+
   template <typename L, IfTransparent<L> = 0>
   bool contains(const L& key) const {
     ReadGuard guard;
-    return Find(key) != nullptr;
+    return Find(key).node != nullptr;
   }
   bool contains(const K& key) const {
     ReadGuard guard;
-    return Find(key) != nullptr;
+    return Find(key).node != nullptr;
   }
 
   template <typename L, IfTransparent<L> = 0>
@@ -256,6 +371,24 @@ class HashMap {
   }
   size_type count(const K& key) const { return contains(key) ? 1 : 0; }
 
+  // [find(key), next): the entry for `key` (keys are unique), or two end()s.
+  template <typename L, IfTransparent<L> = 0>
+  std::pair<const_iterator, const_iterator> equal_range(const L& key) const {
+    return RangeFrom(find(key));
+  }
+  std::pair<const_iterator, const_iterator> equal_range(const K& key) const {
+    return RangeFrom(find(key));
+  }
+  template <typename L, IfTransparent<L> = 0>
+  std::pair<const_iterator, const_iterator> equal_range(
+      const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const L& key) const {
+    return RangeFrom(find(guard, key));
+  }
+  std::pair<const_iterator, const_iterator> equal_range(
+      const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const K& key) const {
+    return RangeFrom(find(guard, key));
+  }
+
   // Iteration bound to `guard`: for (const auto& [k, v] : map.Iterate(guard)).
   Range Iterate(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
     (void)guard;
@@ -263,16 +396,40 @@ class HashMap {
   }
 
   // Iteration whose iterators hold their own guard, for plain range-for.
-  const_iterator begin() const { return MakeBegin(true); }
+  const_iterator begin() const { return MakeBegin(/*own_section=*/true); }
   const_iterator cbegin() const { return begin(); }
   const_iterator end() const { return const_iterator(); }
   const_iterator cend() const { return end(); }
 
   size_type size() const { return size_.load(std::memory_order_acquire); }
   bool empty() const { return size() == 0; }
+  size_type max_size() const { return std::allocator_traits<NodeAlloc>::max_size(NodeAlloc(alloc_)); }
+
+  // The bucket interface describes the current bucket array, which a
+  // concurrent resize may replace at any time.
   size_type bucket_count() const {
     ReadGuard guard;
     return table_.load(std::memory_order_acquire)->size();
+  }
+  size_type max_bucket_count() const { return size_type{1} << 60; }
+  // The bucket `key` falls in, in the current bucket array.
+  size_type bucket(const K& key) const {
+    const std::size_t hash = HashOf(key);
+    ReadGuard guard;
+    return hash & table_.load(std::memory_order_acquire)->mask();
+  }
+  // The entries in bucket `n` of the current array (0 if it has fewer).
+  size_type bucket_size(size_type n) const {
+    ReadGuard guard;
+    Table* table = table_.load(std::memory_order_acquire);
+    if (n >= table->size()) return 0;
+    const int g = table->generation();
+    size_type count = 0;
+    for (const Node* node = table->at(n).load(std::memory_order_acquire); node != nullptr;
+         node = node->next[g].load(std::memory_order_acquire)) {
+      ++count;
+    }
+    return count;
   }
   float load_factor() const {
     return static_cast<float>(size()) / static_cast<float>(bucket_count());
@@ -288,16 +445,37 @@ class HashMap {
   allocator_type get_allocator() const { return alloc_; }
 
   // --- Writers -------------------------------------------------------------
+  //
+  // Writers that return an iterator return one that holds its own read
+  // guard (see Rules in the file comment). The hinted forms ignore the hint.
 
-  std::pair<iterator, bool> insert(const value_type& value) { return emplace(value); }
-  std::pair<iterator, bool> insert(value_type&& value) { return emplace(std::move(value)); }
+  std::pair<iterator, bool> insert(const value_type& value) {
+    const std::size_t hash = HashOf(value.first);
+    return Link(hash, value.first, [&] { return NewNode(hash, value); }, /*replace=*/false);
+  }
+  std::pair<iterator, bool> insert(value_type&& value) {
+    const std::size_t hash = HashOf(value.first);
+    return Link(hash, value.first, [&] { return NewNode(hash, std::move(value)); },
+                /*replace=*/false);
+  }
   template <typename P, typename = std::enable_if_t<std::is_constructible_v<value_type, P&&>>>
   std::pair<iterator, bool> insert(P&& value) {
     return emplace(std::forward<P>(value));
   }
-  template <typename InputIt>
+  iterator insert(const_iterator /*hint*/, const value_type& value) {
+    return insert(value).first;
+  }
+  iterator insert(const_iterator /*hint*/, value_type&& value) {
+    return insert(std::move(value)).first;
+  }
+  template <typename P, typename = std::enable_if_t<std::is_constructible_v<value_type, P&&>>>
+  iterator insert(const_iterator /*hint*/, P&& value) {
+    return emplace(std::forward<P>(value)).first;
+  }
+  template <typename InputIt, IfInputIterator<InputIt> = 0>
   void insert(InputIt first, InputIt last) {
-    for (; first != last; ++first) emplace(*first);
+    GrowFor(size() + SizeHint(first, last));
+    for (; first != last; ++first) insert(*first);  // builds no entry for a present key
   }
   void insert(std::initializer_list<value_type> values) { insert(values.begin(), values.end()); }
 
@@ -305,42 +483,64 @@ class HashMap {
   // inserts it unless the key is present.
   template <typename... Args>
   std::pair<iterator, bool> emplace(Args&&... args) {
-    NodeHolder holder(this, std::forward<Args>(args)...);
-    const std::size_t hash = hash_(holder.node->value.first);
+    NodeHolder holder{NewNode(0, std::forward<Args>(args)...)};
+    const std::size_t hash = HashOf(holder.node->value.first);
     return Link(hash, holder.node->value.first, [&] { return holder.Release(hash); },
                 /*replace=*/false);
+  }
+  template <typename... Args>
+  iterator emplace_hint(const_iterator /*hint*/, Args&&... args) {
+    return emplace(std::forward<Args>(args)...).first;
   }
 
   // Inserts (key, V(args...)) unless the key is present; then it constructs
   // nothing.
   template <typename... Args>
   std::pair<iterator, bool> try_emplace(const K& key, Args&&... args) {
-    return TryEmplaceImpl(key, key, std::forward<Args>(args)...);
+    const std::size_t hash = HashOf(key);
+    return Link(hash, key, [&] {
+      return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(key),
+                     std::forward_as_tuple(std::forward<Args>(args)...));
+    }, /*replace=*/false);
   }
   template <typename... Args>
   std::pair<iterator, bool> try_emplace(K&& key, Args&&... args) {
-    const std::size_t hash = hash_(key);
+    const std::size_t hash = HashOf(key);
     return Link(hash, key, [&] {
       return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(std::move(key)),
                      std::forward_as_tuple(std::forward<Args>(args)...));
     }, /*replace=*/false);
+  }
+  template <typename... Args>
+  iterator try_emplace(const_iterator /*hint*/, const K& key, Args&&... args) {
+    return try_emplace(key, std::forward<Args>(args)...).first;
+  }
+  template <typename... Args>
+  iterator try_emplace(const_iterator /*hint*/, K&& key, Args&&... args) {
+    return try_emplace(std::move(key), std::forward<Args>(args)...).first;
   }
 
   // Inserts, or publishes a new entry in place of the present one. Returns
   // true if it inserted.
   template <typename M>
   std::pair<iterator, bool> insert_or_assign(const K& key, M&& value) {
-    const std::size_t hash = hash_(key);
-    return Link(hash, key, [&] {
-      return NewNode(hash, key, std::forward<M>(value));
-    }, /*replace=*/true);
+    const std::size_t hash = HashOf(key);
+    return Link(hash, key, [&] { return NewNode(hash, key, std::forward<M>(value)); },
+                /*replace=*/true);
   }
   template <typename M>
   std::pair<iterator, bool> insert_or_assign(K&& key, M&& value) {
-    const std::size_t hash = hash_(key);
-    return Link(hash, key, [&] {
-      return NewNode(hash, std::move(key), std::forward<M>(value));
-    }, /*replace=*/true);
+    const std::size_t hash = HashOf(key);
+    return Link(hash, key, [&] { return NewNode(hash, std::move(key), std::forward<M>(value)); },
+                /*replace=*/true);
+  }
+  template <typename M>
+  iterator insert_or_assign(const_iterator /*hint*/, const K& key, M&& value) {
+    return insert_or_assign(key, std::forward<M>(value)).first;
+  }
+  template <typename M>
+  iterator insert_or_assign(const_iterator /*hint*/, K&& key, M&& value) {
+    return insert_or_assign(std::move(key), std::forward<M>(value)).first;
   }
 
   // Copy-update: if `key` is present, publishes a new entry whose value is
@@ -361,12 +561,12 @@ class HashMap {
   // runs under the key's stripe lock; it must not use this map.
   template <typename F>
   ComputeResult compute(const K& key, F&& fn) {
-    const std::size_t hash = hash_(key);
-    MaybeGrow(1);
+    const std::size_t hash = HashOf(key);
+    Stripe* stripes = PrepareWrite(1);
     Node* retired = nullptr;
     ComputeResult result;
     {
-      MutexLock lock(StripeFor(hash));
+      MutexLock lock(StripeOf(stripes, hash));
       Table* table = table_.load(std::memory_order_relaxed);
       const int g = table->generation();
       std::atomic<Node*>* link = &table->bucket(hash);
@@ -390,7 +590,7 @@ class HashMap {
         }
       }
     }
-    if (retired != nullptr) RetireNode(retired);
+    if (retired != nullptr) Retire(retired);
     if (result == ComputeResult::kErased) MaybeShrink();
     return result;
   }
@@ -402,144 +602,154 @@ class HashMap {
   }
   size_type erase(const K& key) { return EraseImpl(key); }
 
- private:
-  template <typename L>
-  size_type EraseImpl(const L& key) {
-    const std::size_t hash = hash_(key);
-    Node* node;
-    {
-      MutexLock lock(StripeFor(hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      std::atomic<Node*>* link = &table->bucket(hash);
-      node = FindLocked(link, table->generation(), hash, key);
-      if (node == nullptr) return 0;
-      Unlink(link, node, table->generation());
+  // Removes the entry `pos` points to, if it is still the map's entry for
+  // its key (a concurrent writer may have replaced or removed it; then
+  // nothing is removed). Returns the iterator after `pos`, so that
+  //   for (auto it = m.begin(); it != m.end();) it = drop(*it) ? m.erase(it) : std::next(it);
+  // works (and visits every entry present throughout exactly once).
+  iterator erase(const_iterator pos) {
+    if (pos.node_ == nullptr) return end();
+    Node* unlinked = UnlinkIfLinked(pos.node_);
+    iterator next = std::move(pos);  // keeps pos's section, if it owned one
+    ++next;  // an unlinked entry keeps its links
+    if (unlinked != nullptr) {
+      Retire(unlinked);
+      MaybeShrink();
     }
-    RetireNode(node);
-    MaybeShrink();
-    return 1;
+    return next;
   }
 
-  template <typename L>
-  std::optional<V> GetImpl(const L& key) const {
-    ReadGuard guard;
-    if (const Node* node = Find(key)) return node->value.second;
-    return std::nullopt;
-  }
-
-  template <typename L>
-  const_iterator FindOwning(const L& key) const {
-    const_iterator it(this, nullptr, /*own_guard=*/true);  // guard first
-    it.node_ = Find(key);
-    return it;
-  }
-
- public:
-
-  // Removes the entry `it` points to, if it is still the current entry for
-  // its key. Returns the number removed.
-  size_type erase(const_iterator it) {
-    if (it.node_ == nullptr) return 0;
-    const Node* target = it.node_;
-    const std::size_t hash = target->hash;
-    Node* node;
-    {
-      MutexLock lock(StripeFor(hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      const int g = table->generation();
-      std::atomic<Node*>* link = &table->bucket(hash);
-      node = link->load(std::memory_order_relaxed);
-      while (node != nullptr && node != target) {
-        link = &node->next[g];
-        node = link->load(std::memory_order_relaxed);
-      }
-      if (node == nullptr) return 0;
-      Unlink(link, node, g);
+  // Removes the entries of [first, last) that are still current, in
+  // iteration order, and returns `last`. If a concurrent writer removes the
+  // entry `last` points to, erasing stops at the end of its bucket instead.
+  iterator erase(const_iterator first, const_iterator last) {
+    if (last.node_ == nullptr) {
+      while (first.node_ != nullptr) first = erase(std::move(first));
+      return first;
     }
-    RetireNode(node);
-    MaybeShrink();
-    return 1;
+    const std::uint64_t stop = internal::ReverseBits(last.node_->hash);
+    while (first.node_ != nullptr && first.node_ != last.node_ && first.BucketStart() <= stop) {
+      first = erase(std::move(first));
+    }
+    return first.node_ == last.node_ ? last : first;
   }
 
   // Removes every entry for which pred(const value_type&) is true; returns
   // how many. Each stripe is locked in turn, so the removal is atomic per
-  // stripe, not for the whole map.
+  // stripe, not for the whole map. `pred` runs under a stripe lock; it must
+  // not use this map. If it throws, what it removed so far stays removed.
   template <typename Pred>
   size_type erase_if(Pred pred) {
+    Stripe* stripes = stripes_.load(std::memory_order_acquire);
+    if (stripes == nullptr) return 0;
     size_type removed = 0;
     for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) {
-      std::vector<Node*> retired;
-      {
-        MutexLock lock(stripes_[s].mu);
-        Table* table = table_.load(std::memory_order_relaxed);
-        const int g = table->generation();
-        for (std::size_t b = s; b < table->size(); b += internal::kHashMapStripes) {
-          std::atomic<Node*>* link = &table->at(b);
-          while (Node* node = link->load(std::memory_order_relaxed)) {
-            if (pred(std::as_const(node->value))) {
-              retired.push_back(node);  // may throw: nothing unlinked yet
-              Unlink(link, node, g);
-            } else {
-              link = &node->next[g];
-            }
+      ReadGuard guard;  // retiring under the lock must not wait (see QueueReclaim)
+      MutexLock lock(stripes[s].mu);
+      Table* table = table_.load(std::memory_order_relaxed);
+      const int g = table->generation();
+      for (std::size_t b = s; b < table->size(); b += internal::kHashMapStripes) {
+        std::atomic<Node*>* link = &table->at(b);
+        while (Node* node = link->load(std::memory_order_relaxed)) {
+          if (pred(std::as_const(node->value))) {
+            Unlink(link, node, g);
+            Retire(node);
+            ++removed;
+          } else {
+            link = &node->next[g];
           }
         }
       }
-      for (Node* node : retired) RetireNode(node);
-      removed += retired.size();
     }
+    PayDebtIfOutsideSections();
     if (removed > 0) MaybeShrink();
     return removed;
   }
 
   // Removes every entry; safe while readers run (they may still see the old
-  // entries until their guards end). Keeps the bucket count.
+  // entries until their guards end). Keeps the bucket count. All or
+  // nothing: it throws std::bad_alloc, changing nothing, if it cannot
+  // allocate the empty bucket array it publishes.
   void clear() {
-    std::vector<Node*> chains;
-    int g;
-    {
-      AllStripesLock lock(this);
-      Table* table = table_.load(std::memory_order_relaxed);
-      chains.reserve(table->size());  // may throw: nothing changed yet
-      for (std::size_t b = 0; b < table->size(); ++b) {
-        if (Node* head = table->at(b).exchange(nullptr, std::memory_order_acq_rel)) {
-          chains.push_back(head);
-        }
-      }
-      size_.store(0, std::memory_order_release);
-      g = table->generation();
+    if (stripes_.load(std::memory_order_acquire) == nullptr || size() == 0) return;
+    while (!ClearOnce()) {
     }
-    // Queued after unlocking: CallRcu may wait for the callback backlog, and
-    // that wait needs readers, which may be waiting for a stripe, to move on.
-    if (chains.empty()) return;
-    NodeAlloc alloc = alloc_;
-    CallRcu([chains = std::move(chains), alloc, g]() mutable {
-      for (Node* node : chains) FreeChain(alloc, node, g);
-    });
+  }
+
+  // Copies into this map every entry of `source` whose key it lacks, and
+  // erases those from `source` (see the file comment).
+  template <typename H2, typename E2>
+  void merge(HashMap<K, V, H2, E2, Alloc>& source) {
+    if (static_cast<const void*>(&source) == static_cast<const void*>(this)) return;
+    GrowFor(size() + source.size());
+    {
+      ReadGuard guard;
+      for (auto it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
+        if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
+      }
+    }
+    PayDebtIfOutsideSections();  // for the entries erased from `source` under the guard
+  }
+  template <typename H2, typename E2>
+  void merge(HashMap<K, V, H2, E2, Alloc>&& source) {
+    merge(source);
+  }
+
+  // Exchanges the contents (and functors) of two maps. Needs exclusive
+  // access to both.
+  void swap(HashMap& other) noexcept(std::is_nothrow_swappable_v<Hash> &&
+                                     std::is_nothrow_swappable_v<Eq>)
+      ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    using std::swap;
+    swap(hash_, other.hash_);
+    swap(eq_, other.eq_);
+    if constexpr (AllocTraits::propagate_on_container_swap::value) swap(alloc_, other.alloc_);
+    SwapAtomic(stripes_, other.stripes_);
+    SwapAtomic(table_, other.table_);
+    SwapAtomic(size_, other.size_);
+    SwapAtomic(min_buckets_, other.min_buckets_);
+    SwapAtomic(pending_buckets_, other.pending_buckets_);
+    SwapAtomic(max_load_factor_, other.max_load_factor_);
+    swap(last_resize_, other.last_resize_);
   }
 
   // Makes room for `count` entries without a resize (and stops automatic
-  // shrinking below that). May wait for a grace period: not inside a
-  // read-side section.
+  // shrinking below that). May wait for a grace period; inside a read-side
+  // section it never waits, and may leave the resize to the next write
+  // outside one.
   void reserve(size_type count) {
     const size_type buckets = BucketsFor(count);
     min_buckets_.store(buckets, std::memory_order_relaxed);
-    if (buckets > bucket_count()) Resize(buckets);
+    if (buckets > bucket_count()) RequestResize(buckets);
   }
 
   // Sets the bucket count to at least `count` and enough for size(); 0 lets
-  // the map shrink to fit. May wait for a grace period: not inside a
-  // read-side section.
+  // the map shrink to fit. Waits like reserve().
   void rehash(size_type count) {
     min_buckets_.store(BucketCountFor(count), std::memory_order_relaxed);
-    Resize(std::max(BucketCountFor(count), BucketsFor(size())));
+    RequestResize(std::max(BucketCountFor(count), BucketsFor(size())));
   }
+
+  // Weakly consistent (see the file comment).
+  friend bool operator==(const HashMap& a, const HashMap& b) {
+    if (&a == &b) return true;
+    if (a.size() != b.size()) return false;
+    ReadGuard guard;
+    for (const value_type& entry : a.Iterate(guard)) {
+      const const_iterator it = b.find(guard, entry.first);
+      if (it == b.end() || !(it->second == entry.second)) return false;
+    }
+    return true;
+  }
+  friend bool operator!=(const HashMap& a, const HashMap& b) { return !(a == b); }
 
   // --- Iterators -----------------------------------------------------------
 
+  // An input iterator: it makes one weakly consistent pass (see the file
+  // comment). Copies are independent, and each pins its entry.
   class const_iterator {
    public:
-    using iterator_category = std::forward_iterator_tag;
+    using iterator_category = std::input_iterator_tag;
     using value_type = HashMap::value_type;
     using difference_type = std::ptrdiff_t;
     using pointer = const value_type*;
@@ -550,9 +760,8 @@ class HashMap {
     // the source at end(), so that it cannot reach a node it no longer pins.
     const_iterator(const const_iterator&) = default;
     const_iterator(const_iterator&& other) noexcept
-        : map_(other.map_), node_(std::exchange(other.node_, nullptr)),
-          generation_(other.generation_), cursor_(other.cursor_),
-          bucket_end_(other.bucket_end_), last_bucket_(other.last_bucket_),
+        : map_(other.map_), node_(std::exchange(other.node_, nullptr)), shape_(other.shape_),
+          cursor_(other.cursor_), positioned_(other.positioned_),
           guard_(std::move(other.guard_)) {}
     const_iterator& operator=(const const_iterator&) = default;
     const_iterator& operator=(const_iterator&& other) noexcept {
@@ -560,10 +769,9 @@ class HashMap {
         guard_ = std::move(other.guard_);  // takes its section, then leaves ours
         map_ = other.map_;
         node_ = std::exchange(other.node_, nullptr);
-        generation_ = other.generation_;
+        shape_ = other.shape_;
         cursor_ = other.cursor_;
-        bucket_end_ = other.bucket_end_;
-        last_bucket_ = other.last_bucket_;
+        positioned_ = other.positioned_;
       }
       return *this;
     }
@@ -571,10 +779,9 @@ class HashMap {
     reference operator*() const { return node_->value; }
     pointer operator->() const { return &node_->value; }
 
+    // On reaching end(), leaves the section it owned, if any.
     const_iterator& operator++() {
-      node_ = map_->NextInRange(node_->next[generation_].load(std::memory_order_acquire),
-                                generation_, cursor_, bucket_end_, last_bucket_);
-      if (node_ == nullptr && !last_bucket_) map_->SeekFrom(*this, bucket_end_);
+      map_->Advance(*this);
       return *this;
     }
     const_iterator operator++(int) {
@@ -590,29 +797,52 @@ class HashMap {
       return !(a == b);
     }
 
+    // For HashMap::SizeHint: this is an rcu::HashMap iterator.
+    using rcu_hash_map_iterator = void;
+
    private:
     friend class HashMap;
-    const_iterator(const HashMap* map, const Node* node, bool own_guard = false)
-        : map_(map), guard_(own_guard) {
-      node_ = node;
-      last_bucket_ = true;  // a lookup result does not iterate further
+    template <typename, typename, typename, typename, typename>
+    friend class HashMap;
+    explicit const_iterator(const HashMap* map) : map_(map) {}
+    const_iterator(const HashMap* map, const Node* node, std::size_t shape)
+        : map_(map), node_(node), shape_(shape) {}
+
+    // The start of the position range of the bucket the iterator walks.
+    std::uint64_t BucketStart() const {
+      const std::uint64_t position =
+          positioned_ ? cursor_ : internal::ReverseBits(node_->hash);
+      return internal::BucketRangeAt(position, Table::MaskOf(shape_)).start;
     }
 
     const HashMap* map_ = nullptr;
     const Node* node_ = nullptr;  // nullptr: end()
-    int generation_ = 0;          // the link the current bucket is walked by
-    // Iteration position in bit-reversed hash space: the current bucket
-    // covers [cursor_, bucket_end_); last_bucket_ means bucket_end_ is 2^64.
+    // The shape (mask and link generation) of the bucket array whose chain
+    // node_ was reached in. Its links of that generation stay intact while
+    // the iterator's section lasts (see HashNodeEntry).
+    std::size_t shape_ = 0;
+    // With positioned_: iteration has visited what it will of every
+    // position below cursor_, which lies in node_'s bucket's range (it is
+    // past the range's start only right after a resize merged buckets).
+    // Iterators from lookups start unpositioned: their first ++ positions
+    // them at the start of their entry's bucket, from shape_ and the hash.
     std::uint64_t cursor_ = 0;
-    std::uint64_t bucket_end_ = 0;
-    bool last_bucket_ = false;
-    OwnedSection guard_;  // held: this iterator pins its node
+    bool positioned_ = false;
+    internal::OwnedSection guard_;  // held: this iterator pins its node
   };
 
  private:
-  friend class const_iterator;
+  template <typename, typename, typename, typename, typename>
+  friend class HashMap;
 
   static constexpr size_type kMinBuckets = internal::kHashMapStripes;
+
+  // A lookup's result: the node (or nullptr) and the shape of the array it
+  // was found in.
+  struct Found {
+    const Node* node;
+    std::size_t shape;
+  };
 
   static size_type BucketCountFor(size_type n) {
     size_type count = kMinBuckets;
@@ -624,100 +854,62 @@ class HashMap {
                                                  static_cast<double>(max_load_factor())));
   }
 
-  Mutex& StripeFor(std::size_t hash) const {
-    return stripes_[hash & (internal::kHashMapStripes - 1)].mu;
+  template <typename L>
+  std::size_t HashOf(const L& key) const {
+    return internal::MixedHash<Hash>(hash_(key));
+  }
+
+  static Mutex& StripeOf(Stripe* stripes, std::size_t hash) {
+    return stripes[hash & (internal::kHashMapStripes - 1)].mu;
+  }
+
+  template <typename T>
+  static void SwapAtomic(std::atomic<T>& a, std::atomic<T>& b) {
+    b.store(a.exchange(b.load(std::memory_order_relaxed), std::memory_order_relaxed),
+            std::memory_order_relaxed);
   }
 
   // Holds every stripe lock, in order.
   class ABSL_SCOPED_LOCKABLE AllStripesLock {
    public:
-    explicit AllStripesLock(const HashMap* map) ABSL_NO_THREAD_SAFETY_ANALYSIS : map_(map) {
-      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) map_->stripes_[s].mu.Lock();
+    explicit AllStripesLock(Stripe* stripes) ABSL_NO_THREAD_SAFETY_ANALYSIS : stripes_(stripes) {
+      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) stripes_[s].mu.Lock();
     }
     ~AllStripesLock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) map_->stripes_[s].mu.Unlock();
+      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) stripes_[s].mu.Unlock();
     }
 
    private:
-    const HashMap* map_;
+    Stripe* stripes_;
   };
 
   // Owns a node until it is linked, so that a throw destroys it.
   struct NodeHolder {
-    template <typename... Args>
-    explicit NodeHolder(HashMap* m, Args&&... args) : map(m) {
-      node = m->NewNode(0, std::forward<Args>(args)...);
-    }
     ~NodeHolder() {
-      if (node != nullptr) map->DeleteNode(node);
+      if (node != nullptr) Node::Destroy(node);
     }
     Node* Release(std::size_t hash) {
       node->hash = hash;  // not yet published
       return std::exchange(node, nullptr);
     }
-    HashMap* map;
-    Node* node = nullptr;
+    Node* node;
   };
 
   template <typename... Args>
   Node* NewNode(std::size_t hash, Args&&... args) const {
-    NodeAlloc alloc = alloc_;
-    Node* node = NodeTraits::allocate(alloc, 1);
-    try {
-      NodeTraits::construct(alloc, node, hash, std::forward<Args>(args)...);
-    } catch (...) {
-      NodeTraits::deallocate(alloc, node, 1);
-      throw;
-    }
-    return node;
+    return Node::Make(alloc_, hash, std::forward<Args>(args)...);
   }
 
-  static void DestroyNode(NodeAlloc& alloc, Node* node) {
-    NodeTraits::destroy(alloc, node);
-    NodeTraits::deallocate(alloc, node, 1);
-  }
-  void DeleteNode(Node* node) const {
-    NodeAlloc alloc = alloc_;
-    DestroyNode(alloc, node);
-  }
-  static void FreeChain(NodeAlloc& alloc, Node* node, int g) {
-    while (node != nullptr) {
-      Node* next = node->next[g].load(std::memory_order_relaxed);
-      DestroyNode(alloc, node);
-      node = next;
-    }
-  }
-  // Frees a node through a fresh allocator; right only for allocators whose
-  // instances all compare equal. Being stateless, it lets Retire() batch
-  // nodes rather than allocate a callback for each (rcu/call_rcu.h).
-  struct StatelessNodeDeleter {
-    void operator()(Node* node) const {
-      NodeAlloc alloc;
-      DestroyNode(alloc, node);
-    }
-  };
-  void RetireNode(Node* node) const {
-    if constexpr (std::allocator_traits<NodeAlloc>::is_always_equal::value &&
-                  std::is_default_constructible_v<NodeAlloc>) {
-      Retire(node, StatelessNodeDeleter());
-    } else {
-      Retire(node, [alloc = NodeAlloc(alloc_)](Node* n) mutable { DestroyNode(alloc, n); });
-    }
+  // Hands an unlinked node to the RCU core, to be freed after a grace
+  // period. Allocates nothing and cannot fail.
+  static void Retire(Node* node) {
+    internal::QueueReclaim(static_cast<RcuHead*>(node), &Node::Reclaim);
   }
 
-  // Frees a bucket array (and its entries) after a grace period.
-  void RetireTable(Table* table, bool with_nodes) {
-    if (!with_nodes) {
-      Retire(table, typename Table::Deleter());
-      return;
+  static void PayDebtIfOutsideSections() {
+    if (ABSL_PREDICT_FALSE(internal::hash_map_backlog_debt) && !InReadSection()) {
+      internal::PayHashMapBacklogDebt();
     }
-    NodeAlloc alloc = alloc_;
-    CallRcu([table, alloc]() mutable {
-      for (std::size_t b = 0; b < table->size(); ++b) {
-        FreeChain(alloc, table->at(b).load(std::memory_order_relaxed), table->generation());
-      }
-      typename Table::Deleter()(table);
-    });
   }
 
   // Chain edits, under the stripe lock, through links of generation g.
@@ -736,24 +928,24 @@ class HashMap {
 
   // Reader lookup; the caller holds a guard.
   template <typename L>
-  const Node* Find(const L& key) const {
+  Found Find(const L& key) const {
     // Cheap keys are copied, so that they are read once (after an acquire
     // load the compiler would read a referenced key again), and compared
     // directly: one load per node instead of two.
     using Wanted = std::conditional_t<kKeyEqualityIsCheap<L>, const K, const L&>;
     Wanted wanted = key;
-    const std::size_t hash = hash_(wanted);
+    const std::size_t hash = HashOf(wanted);
     Table* table = table_.load(std::memory_order_acquire);
     const int g = table->generation();
     for (const Node* node = table->bucket(hash).load(std::memory_order_acquire); node != nullptr;
          node = node->next[g].load(std::memory_order_acquire)) {
       if constexpr (kKeyEqualityIsCheap<L>) {
-        if (node->value.first == wanted) return node;
+        if (node->value.first == wanted) return {node, table->shape()};
       } else {
-        if (node->hash == hash && eq_(node->value.first, wanted)) return node;
+        if (node->hash == hash && eq_(node->value.first, wanted)) return {node, table->shape()};
       }
     }
-    return nullptr;
+    return {nullptr, 0};
   }
 
   // Writer lookup under the stripe lock. Leaves `link` at the link that
@@ -768,59 +960,148 @@ class HashMap {
     return nullptr;
   }
 
-  template <typename KeyArg, typename... Args>
-  std::pair<iterator, bool> TryEmplaceImpl(const K& key, KeyArg&& key_arg, Args&&... args) {
-    const std::size_t hash = hash_(key);
-    return Link(hash, key, [&] {
-      return NewNode(hash, std::piecewise_construct,
-                     std::forward_as_tuple(std::forward<KeyArg>(key_arg)),
-                     std::forward_as_tuple(std::forward<Args>(args)...));
-    }, /*replace=*/false);
-  }
-
   // Inserts the node make() builds (under the stripe lock, only if needed),
-  // or with `replace`, publishes it in place of the present entry.
+  // or with `replace`, publishes it in place of the present entry. The
+  // result's section is entered before the stripe is locked (it may register
+  // the thread, which can throw), and pins the entry it points to.
   template <typename L, typename Make>
   std::pair<iterator, bool> Link(std::size_t hash, const L& key, Make&& make, bool replace) {
-    MaybeGrow(1);
+    Stripe* stripes = PrepareWrite(1);
+    iterator result(this);
+    result.guard_.Enter();
     Node* retired = nullptr;
-    std::pair<iterator, bool> result;
+    bool inserted = false;
     {
-      MutexLock lock(StripeFor(hash));
+      MutexLock lock(StripeOf(stripes, hash));
       Table* table = table_.load(std::memory_order_relaxed);
       const int g = table->generation();
       std::atomic<Node*>* link = &table->bucket(hash);
-      Node* present = FindLocked(link, g, hash, key);
-      if (present != nullptr && !replace) {
-        result = {iterator(this, present, /*own_guard=*/true), false};
-      } else {
+      Node* target = FindLocked(link, g, hash, key);
+      if (target == nullptr || replace) {
         Node* fresh = make();  // may throw: nothing changed yet
-        if (present == nullptr) {
+        if (target == nullptr) {
           PushFront(&table->bucket(hash), fresh, g);
           size_.fetch_add(1, std::memory_order_release);
+          inserted = true;
         } else {
-          ReplaceLinked(link, present, fresh, g);
-          retired = present;
+          ReplaceLinked(link, target, fresh, g);
+          retired = target;
         }
-        result = {iterator(this, fresh, /*own_guard=*/true), present == nullptr};
+        target = fresh;
       }
+      result.node_ = target;
+      result.shape_ = table->shape();
     }
-    if (retired != nullptr) RetireNode(retired);
-    return result;
+    // Inside the result's section: no waiting here; the thread pays the
+    // backlog debt when that section ends.
+    if (retired != nullptr) Retire(retired);
+    return {std::move(result), inserted};
+  }
+
+  template <typename L>
+  size_type EraseImpl(const L& key) {
+    const std::size_t hash = HashOf(key);
+    Stripe* stripes = stripes_.load(std::memory_order_acquire);
+    if (stripes == nullptr) return 0;
+    Node* node;
+    {
+      MutexLock lock(StripeOf(stripes, hash));
+      Table* table = table_.load(std::memory_order_relaxed);
+      std::atomic<Node*>* link = &table->bucket(hash);
+      node = FindLocked(link, table->generation(), hash, key);
+      if (node == nullptr) return 0;
+      Unlink(link, node, table->generation());
+    }
+    Retire(node);
+    MaybeShrink();
+    return 1;
+  }
+
+  // Unlinks `target` if it is still in the current array; returns it, or
+  // nullptr. The caller pins `target` (holds a section).
+  Node* UnlinkIfLinked(const Node* target) {
+    Stripe* stripes = stripes_.load(std::memory_order_acquire);
+    if (stripes == nullptr) return nullptr;
+    MutexLock lock(StripeOf(stripes, target->hash));
+    Table* table = table_.load(std::memory_order_relaxed);
+    const int g = table->generation();
+    std::atomic<Node*>* link = &table->bucket(target->hash);
+    Node* node = link->load(std::memory_order_relaxed);
+    while (node != nullptr && node != target) {
+      link = &node->next[g];
+      node = link->load(std::memory_order_relaxed);
+    }
+    if (node != nullptr) Unlink(link, node, g);
+    return node;
+  }
+
+  // For merge(): erases `target` if it is still current. Pinned by the caller.
+  void EraseEntry(const Node* target) {
+    if (Node* unlinked = UnlinkIfLinked(target)) Retire(unlinked);
+  }
+
+  template <typename L>
+  std::optional<V> GetImpl(const L& key) const {
+    ReadGuard guard;
+    if (const Node* node = Find(key).node) return node->value.second;
+    return std::nullopt;
+  }
+
+  template <typename L>
+  const V& AtImpl(const ReadGuard& /*guard*/, const L& key) const {
+    if (const Node* node = Find(key).node) return node->value.second;
+    throw std::out_of_range("rcu::HashMap::at: key not found");
+  }
+
+  template <typename L>
+  const_iterator FindOwning(const L& key) const {
+    const_iterator it(this);
+    it.guard_.Enter();  // before the lookup, so that it pins what it finds
+    const Found found = Find(key);
+    if (found.node == nullptr) {
+      it.guard_.LeaveQuietly();  // end() holds nothing
+    } else {
+      it.node_ = found.node;
+      it.shape_ = found.shape;
+    }
+    return it;
+  }
+
+  static std::pair<const_iterator, const_iterator> RangeFrom(const_iterator first) {
+    if (first.node_ == nullptr) return {const_iterator(), const_iterator()};
+    const_iterator second = first;
+    ++second;
+    return {std::move(first), std::move(second)};
   }
 
   // --- Iteration -------------------------------------------------------------
 
-  const_iterator MakeBegin(bool own_guard) const {
-    const_iterator it(this, nullptr, own_guard);
+  const_iterator MakeBegin(bool own_section) const {
+    const_iterator it(this);
+    if (own_section) it.guard_.Enter();
     SeekFrom(it, 0);
+    if (it.node_ == nullptr) it.guard_.LeaveQuietly();  // end() holds nothing
     return it;
   }
 
+  void Advance(const_iterator& it) const {
+    const std::size_t mask = Table::MaskOf(it.shape_);
+    const int g = Table::GenerationOf(it.shape_);
+    if (!it.positioned_) {
+      it.cursor_ = internal::ReverseBits(it.node_->hash & mask);  // its bucket's start
+      it.positioned_ = true;
+    }
+    const internal::PositionRange range = internal::BucketRangeAt(it.cursor_, mask);
+    it.node_ = NextInRange(it.node_->next[g].load(std::memory_order_acquire), g, it.cursor_,
+                           range.end, range.last);
+    if (it.node_ == nullptr && !range.last) SeekFrom(it, range.end);
+    if (it.node_ == nullptr) it.guard_ = internal::OwnedSection();  // end() holds nothing
+  }
+
   // The first node at or after `node` in the chain whose position lies in
-  // [start, end) (end == 0 with `last` means 2^64).
-  const Node* NextInRange(const Node* node, int g, std::uint64_t start, std::uint64_t end,
-                          bool last) const {
+  // [start, end) (`last` means end is 2^64).
+  static const Node* NextInRange(const Node* node, int g, std::uint64_t start, std::uint64_t end,
+                                 bool last) {
     for (; node != nullptr; node = node->next[g].load(std::memory_order_acquire)) {
       const std::uint64_t position = internal::ReverseBits(node->hash);
       if (position >= start && (last || position < end)) return node;
@@ -834,28 +1115,156 @@ class HashMap {
     it.node_ = nullptr;
     while (true) {
       Table* table = table_.load(std::memory_order_acquire);
-      const int bits = __builtin_ctzll(table->size());
+      const internal::PositionRange range = internal::BucketRangeAt(cursor, table->mask());
       const std::size_t bucket = internal::ReverseBits(cursor) & table->mask();
-      const std::uint64_t start = internal::ReverseBits(bucket);
-      const std::uint64_t end = start + (std::uint64_t{1} << (64 - bits));
-      it.generation_ = table->generation();
+      it.shape_ = table->shape();
       it.cursor_ = cursor;
-      it.bucket_end_ = end;
-      it.last_bucket_ = (end == 0);
+      it.positioned_ = true;
       it.node_ = NextInRange(table->at(bucket).load(std::memory_order_acquire),
-                             it.generation_, cursor, end, it.last_bucket_);
-      if (it.node_ != nullptr || it.last_bucket_) return;
-      cursor = end;
+                             table->generation(), cursor, range.end, range.last);
+      if (it.node_ != nullptr || range.last) return;
+      cursor = range.end;
     }
+  }
+
+  // --- Copying and moving ----------------------------------------------------
+
+  // How many entries [first, last) holds, if that can be known without
+  // consuming it: forward iterators are counted, another map's iterators
+  // give its size (a hint).
+  template <typename InputIt>
+  static size_type SizeHint(const InputIt& first, const InputIt& last) {
+    if constexpr (std::is_convertible_v<typename std::iterator_traits<InputIt>::iterator_category,
+                                        std::forward_iterator_tag>) {
+      return static_cast<size_type>(std::distance(first, last));
+    } else if constexpr (IsMapIterator<InputIt>::value) {
+      return first.map_ != nullptr ? first.map_->size() : 0;
+    } else {
+      (void)first;
+      (void)last;
+      return 0;
+    }
+  }
+  template <typename It, typename = void>
+  struct IsMapIterator : std::false_type {};
+  template <typename It>
+  struct IsMapIterator<It, std::void_t<typename It::rcu_hash_map_iterator>> : std::true_type {};
+
+  void CopyFrom(const HashMap& other) {
+    GrowFor(other.size());  // before the guard: it may wait
+    ReadGuard guard;
+    for (const value_type& entry : other.Iterate(guard)) insert(entry);
+  }
+
+  // Takes other's entries and arrays, leaving `other` as a new map is. The
+  // caller has set the functors and the allocator.
+  void StealFrom(HashMap& other) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    stripes_.store(other.stripes_.exchange(nullptr, std::memory_order_acq_rel),
+                   std::memory_order_release);
+    table_.store(other.table_.exchange(Table::Empty(), std::memory_order_acq_rel),
+                 std::memory_order_release);
+    size_.store(other.size_.exchange(0), std::memory_order_release);
+    min_buckets_.store(other.min_buckets_.exchange(kMinBuckets), std::memory_order_relaxed);
+    pending_buckets_.store(other.pending_buckets_.exchange(0), std::memory_order_relaxed);
+    max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
+    last_resize_ = std::exchange(other.last_resize_, CompletedState());
+  }
+
+  // Hands the bucket array and every entry to the RCU core, and frees the
+  // stripes, leaving the map as a new one is. No writer may be running.
+  void ReleaseContents() {
+    Stripe* stripes = stripes_.exchange(nullptr, std::memory_order_acq_rel);
+    if (stripes == nullptr) return;
+    Table* table = table_.exchange(Table::Empty(), std::memory_order_acq_rel);
+    size_.store(0, std::memory_order_release);
+    table->RetireWithNodes();  // allocates nothing: cannot fail
+    delete[] stripes;
+  }
+
+  // One attempt of clear(): false if a resize got in the way.
+  bool ClearOnce() {
+    std::size_t shape;
+    {
+      ReadGuard guard;
+      shape = table_.load(std::memory_order_acquire)->shape();
+    }
+    Table* fresh = Table::Create(Table::MaskOf(shape) + 1, Table::GenerationOf(shape));
+    if (fresh == nullptr) throw std::bad_alloc();
+    Table* old;
+    {
+      // A writer may be materializing the map right now; it is at worst
+      // the array just read, which has no entries.
+      AllStripesLock lock(stripes_.load(std::memory_order_acquire));
+      old = table_.load(std::memory_order_relaxed);
+      // The same generation as before, so that a resize that read the
+      // generation before taking the locks threads into the right links.
+      if (old->shape() != shape) {
+        old = nullptr;
+      } else {
+        table_.store(fresh, std::memory_order_release);
+        size_.store(0, std::memory_order_release);
+      }
+    }
+    if (old == nullptr) {
+      Table::FreeUnpublished(fresh);
+      return false;
+    }
+    old->RetireWithNodes();  // allocates nothing: cannot fail
+    return true;
   }
 
   // --- Resizing --------------------------------------------------------------
 
+  // Writers call this before taking their stripe: it gives the map its
+  // stripes and array on its first write (may throw std::bad_alloc: nothing
+  // changed yet), performs a resize that reserve() or rehash() left
+  // pending, and grows the array for `adding` more entries.
+  Stripe* PrepareWrite(size_type adding) {
+    Stripe* stripes = stripes_.load(std::memory_order_acquire);
+    if (ABSL_PREDICT_FALSE(stripes == nullptr)) {
+      stripes = Materialize(std::max(BucketsFor(adding), min_buckets_.load(std::memory_order_relaxed)));
+    }
+    if (ABSL_PREDICT_FALSE(pending_buckets_.load(std::memory_order_relaxed) != 0)) {
+      ResizePending();
+    }
+    if (adding > 0) GrowFor(size() + adding);
+    PayDebtIfOutsideSections();
+    return stripes;
+  }
+
+  // Gives the map its stripes and a bucket array of `buckets`, unless some
+  // thread already has. Never waits for a thread that may be waiting for a
+  // grace period (so it is safe inside a read-side section): the only
+  // holder of resize_mu_ on a map without stripes is another materializer.
+  ABSL_ATTRIBUTE_NOINLINE Stripe* Materialize(size_type buckets) {
+    while (true) {
+      if (Stripe* stripes = stripes_.load(std::memory_order_acquire)) return stripes;
+      if (resize_mu_.TryLock()) {
+        const bool ok = MaterializeLocked(buckets);
+        resize_mu_.Unlock();
+        if (!ok) throw std::bad_alloc();
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  }
+  bool MaterializeLocked(size_type buckets) ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_mu_) {
+    if (stripes_.load(std::memory_order_acquire) != nullptr) return true;
+    std::unique_ptr<Stripe[]> stripes(new (std::nothrow) Stripe[internal::kHashMapStripes]);
+    if (stripes == nullptr) return false;
+    Table* table = Table::Create(buckets, 0);
+    if (table == nullptr) return false;
+    // The array first: a writer that sees the stripes sees it.
+    table_.store(table, std::memory_order_release);
+    stripes_.store(stripes.release(), std::memory_order_release);
+    last_resize_ = CompletedState();  // no reader has seen these links
+    return true;
+  }
+
   // The bucket count is read under a guard (bucket_count()): callers are
   // usually outside read-side sections, and a replaced array is freed after a
   // grace period.
-  void MaybeGrow(size_type adding) {
-    const size_type wanted = size() + adding;
+  void GrowFor(size_type wanted) {
     if (static_cast<double>(wanted) <=
         static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
       return;
@@ -874,35 +1283,59 @@ class HashMap {
     Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/!InReadSection());
   }
 
+  // reserve() and rehash(): resizes now if that needs no wait the caller
+  // may not make, otherwise leaves it to the next write (PrepareWrite).
+  void RequestResize(size_type target) {
+    if (!Resize(target, /*may_wait=*/!InReadSection())) {
+      pending_buckets_.store(target, std::memory_order_relaxed);
+    } else {
+      pending_buckets_.store(0, std::memory_order_relaxed);
+    }
+  }
+  void ResizePending() {
+    const size_type target = pending_buckets_.exchange(0, std::memory_order_relaxed);
+    if (target == 0) return;
+    if (!Resize(target, /*may_wait=*/!InReadSection())) {
+      size_type none = 0;  // unless a newer request replaced it
+      pending_buckets_.compare_exchange_strong(none, target, std::memory_order_relaxed);
+    }
+  }
+
   // Rebuilds the bucket array with `target` buckets: every node is threaded
   // into the new array through its other link, then the array is published.
-  // Gives up (the map stays as it is) if the array cannot be allocated, or if
-  // it would have to wait and `may_wait` is false.
+  // Returns false, changing nothing, if it would have to wait and `may_wait`
+  // is false; returns true otherwise, also when it gives up because the array
+  // cannot be allocated (the map stays as it is).
   //
   // A caller inside a read-side section passes may_wait = false: it must not
   // wait for a grace period, nor for resize_mu_, whose holder may itself be
   // waiting for one (which that caller's section holds up). No stripe lock is
   // ever held across anything that can wait for a grace period.
-  void Resize(size_type target, bool may_wait = true) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  bool Resize(size_type target, bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     std::unique_lock<Mutex> resize_lock(resize_mu_, std::defer_lock);
     if (may_wait) {
       resize_lock.lock();
     } else if (!resize_lock.try_lock()) {
-      return;
+      return false;
+    }
+    Stripe* stripes = stripes_.load(std::memory_order_acquire);
+    if (stripes == nullptr) {
+      MaterializeLocked(target);
+      return true;
     }
     // The new array reuses the links of the array before the current one:
     // readers of that one must be gone.
     if (!PollState(last_resize_)) {
-      if (!may_wait) return;
+      if (!may_wait) return false;
       CondSynchronize(last_resize_);
     }
     const Table* current = table_.load(std::memory_order_acquire);
-    if (current->size() == target) return;
+    if (current->size() == target) return true;
     Table* fresh = Table::Create(target, 1 - current->generation());
-    if (fresh == nullptr) return;
+    if (fresh == nullptr) return true;
     Table* old_array;
     {
-      AllStripesLock lock(this);
+      AllStripesLock lock(stripes);
       Table* old = table_.load(std::memory_order_relaxed);
       const int g = old->generation();
       const int h = fresh->generation();
@@ -926,33 +1359,46 @@ class HashMap {
     } catch (const std::bad_alloc&) {
       // The next resize drives the grace period itself (CondSynchronize).
     }
-    RetireTable(old_array, /*with_nodes=*/false);
+    resize_lock.unlock();
+    old_array->RetireAlone();  // allocates nothing: cannot fail
+    return true;
   }
 
-  // Immutable after construction.
+  // Immutable after construction (replaced only by assignment and swap,
+  // which need exclusive access).
   Hash hash_;
   Eq eq_;
-  NodeAlloc alloc_;
+  Alloc alloc_;
 
-  // kHashMapStripes writer locks (see StripeFor).
-  const std::unique_ptr<internal::HashMapStripe[]> stripes_{
-      new internal::HashMapStripe[internal::kHashMapStripes]};
-  // The current bucket array. Replaced only with every stripe lock held;
-  // readers load it with acquire under their guard, and a replaced array is
-  // freed only after a grace period.
-  std::atomic<Table*> table_{nullptr};
+  // kHashMapStripes writer locks (see StripeOf), or nullptr until the first
+  // write (then table_ is Table::Empty()). Set once, under resize_mu_, after
+  // table_.
+  std::atomic<Stripe*> stripes_{nullptr};
+  // The current bucket array. Replaced only with every stripe lock held
+  // (or, the first time, by Materialize before the stripes exist); readers
+  // load it with acquire under their guard, and a replaced array is freed
+  // only after a grace period.
+  std::atomic<Table*> table_{Table::Empty()};
   // Entries linked. Changed under the entry's stripe lock, after the link.
   std::atomic<size_type> size_{0};
   // Automatic shrinking stops here; set by reserve() and rehash().
   std::atomic<size_type> min_buckets_{kMinBuckets};
-  // Serializes resizes. Never held by a plain writer, so a resize waiting for
-  // a grace period here blocks no writer.
+  // A resize that reserve() or rehash() could not make without waiting
+  // (the target bucket count), or 0; the next write outside a section makes it.
+  std::atomic<size_type> pending_buckets_{0};
+  // Serializes resizes (and the first allocation). Never held by a plain
+  // writer, so a resize waiting for a grace period here blocks no writer.
   Mutex resize_mu_;
   // Taken right after the last resize published its array; the next resize
   // waits for it to complete before reusing the links of the array before.
   GracePeriodCookie last_resize_ ABSL_GUARDED_BY(resize_mu_) = CompletedState();
   std::atomic<float> max_load_factor_{1.0f};
 };
+
+template <typename K, typename V, typename H, typename E, typename A>
+void swap(HashMap<K, V, H, E, A>& a, HashMap<K, V, H, E, A>& b) noexcept(noexcept(a.swap(b))) {
+  a.swap(b);
+}
 
 // absl-style free function: removes entries for which pred is true.
 template <typename K, typename V, typename H, typename E, typename A, typename Pred>
@@ -961,5 +1407,44 @@ std::size_t erase_if(HashMap<K, V, H, E, A>& map, Pred pred) {
 }
 
 }  // namespace rcu
+
+namespace std {
+
+// std::inserter(map, hint) for rcu::HashMap. The general insert_iterator
+// keeps the iterator each insert returns, and with it a read-side section,
+// from one insert to the next, so a whole std::copy would run inside one
+// section (no backlog waits, at most one resize). This one inserts by value
+// and keeps nothing; the hint is ignored either way.
+template <typename K, typename V, typename H, typename E, typename A>
+class insert_iterator<rcu::HashMap<K, V, H, E, A>> {
+  using Map = rcu::HashMap<K, V, H, E, A>;
+
+ public:
+  using iterator_category = output_iterator_tag;
+  using value_type = void;
+  using difference_type = ptrdiff_t;
+  using pointer = void;
+  using reference = void;
+  using container_type = Map;
+
+  insert_iterator(Map& map, typename Map::iterator /*hint*/) : container(std::addressof(map)) {}
+
+  insert_iterator& operator=(const typename Map::value_type& value) {
+    container->insert(value);
+    return *this;
+  }
+  insert_iterator& operator=(typename Map::value_type&& value) {
+    container->insert(std::move(value));
+    return *this;
+  }
+  insert_iterator& operator*() { return *this; }
+  insert_iterator& operator++() { return *this; }
+  insert_iterator& operator++(int) { return *this; }
+
+ protected:
+  Map* container;
+};
+
+}  // namespace std
 
 #endif  // CONTAINERS_HASH_MAP_H_

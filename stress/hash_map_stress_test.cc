@@ -589,7 +589,12 @@ class Worker {
           auto it = map.find(key);  // holds its own guard: erase runs inside it
           const bool was_in_section = activity_->in_section.exchange(true);
           CheckLookup(kFindOwning, key, state, it == map.end() ? nullptr : &it->second);
-          n = map.erase(it);
+          // erase(it) returns the next iterator. The key is this worker's,
+          // so an entry found is still current and must be removed (checked
+          // by the oracle's next lookup of the key).
+          n = it == map.end() ? 0 : 1;
+          map.erase(it);
+          if (map.contains(key)) Fail(op, key, state, "still present after erase(iterator)");
           activity_->in_section.store(was_in_section);
         }
         ++stats_.calls[op];

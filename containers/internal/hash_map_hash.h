@@ -1,10 +1,23 @@
-// Internal: the default hash and equality of rcu::HashMap.
+// Internal: the default hash and equality of rcu::HashMap, and how the map
+// mixes the hashes it is given.
 //
 // absl::Hash is seeded per process, so collisions cannot be planned in
 // advance (hash flooding). For string-like keys both functors are
 // transparent: std::string, std::string_view, absl::string_view and
 // const char* hash alike and compare with each other, so lookups by
 // std::string_view need no temporary std::string.
+//
+// Mixing: the map takes its bucket from the low bits of a hash and its
+// writer stripe from the lowest five, and iterates in the order of the
+// reversed hash. Identity hashes (std::hash of integers and pointers in
+// libstdc++) of aligned IDs or pointers have constant low bits, so unmixed
+// they would share one stripe and a few buckets. The map therefore mixes
+// every hash it is given, as Abseil mixes a value into its hash state: one
+// 64x64->128-bit multiply by a constant, high and low halves folded with
+// xor, so that every input bit reaches the low bits. Hashes already
+// avalanched are left alone: absl::Hash (whose last step is that mix), the
+// string hash below, and any hash functor that declares
+// `using is_avalanching = std::true_type;` (Boost.Unordered's convention).
 #ifndef CONTAINERS_INTERNAL_HASH_MAP_HASH_H_
 #define CONTAINERS_INTERNAL_HASH_MAP_HASH_H_
 
@@ -25,6 +38,7 @@ namespace internal {
 // std::string_view).
 struct StringHash {
   using is_transparent = void;
+  using is_avalanching = std::true_type;  // absl::Hash underneath
 
   std::size_t operator()(absl::string_view s) const {
     return absl::Hash<absl::string_view>()(s);
@@ -76,6 +90,35 @@ template <typename Hash, typename Eq>
 struct IsTransparent<Hash, Eq,
                      std::void_t<typename Hash::is_transparent, typename Eq::is_transparent>>
     : std::true_type {};
+
+// True if Hash's results need no further mixing (see the file comment).
+template <typename Hash, typename = void>
+struct HashIsAvalanching : std::false_type {};
+template <typename Hash>
+struct HashIsAvalanching<Hash, std::void_t<typename Hash::is_avalanching>>
+    : std::bool_constant<!std::is_same_v<typename Hash::is_avalanching, std::false_type>> {};
+template <typename T>
+struct HashIsAvalanching<absl::Hash<T>> : std::true_type {};
+
+// Folds the 128-bit product of `h` and an odd constant (2^64 / golden
+// ratio): every bit of `h` moves the low bits. Not a bijection, but two
+// hashes collide after it no more often than at random.
+inline std::size_t MixHash(std::size_t h) {
+  static_assert(sizeof(std::size_t) == 8, "64-bit size_t");
+  const unsigned __int128 product =
+      static_cast<unsigned __int128>(h) * 0x9e3779b97f4a7c15ULL;
+  return static_cast<std::size_t>(product) ^ static_cast<std::size_t>(product >> 64);
+}
+
+// The hash the map uses for a key: Hash's, mixed unless it avalanches.
+template <typename Hash>
+inline std::size_t MixedHash(std::size_t h) {
+  if constexpr (HashIsAvalanching<Hash>::value) {
+    return h;
+  } else {
+    return MixHash(h);
+  }
+}
 
 // The type lookups take: any type if hash and equality are transparent,
 // otherwise the key type itself.

@@ -161,10 +161,15 @@ TEST(HashMapTest, EraseIfAndClear) {
 TEST(HashMapTest, EraseByIterator) {
   HashMap<int, int> map;
   map.insert({1, 1});
+  map.insert({2, 2});
   auto it = map.find(1);
-  EXPECT_EQ(map.erase(it), 1u);
-  EXPECT_EQ(map.erase(it), 0u);  // no longer present
-  EXPECT_EQ(map.erase(map.end()), 0u);
+  auto next = map.erase(it);  // returns the entry after `it`, if any
+  EXPECT_FALSE(map.contains(1));
+  EXPECT_EQ(map.size(), 1u);
+  EXPECT_TRUE(next == map.end() || next->first == 2);
+  map.erase(it);  // no longer present: removes nothing
+  EXPECT_EQ(map.size(), 1u);
+  EXPECT_EQ(map.erase(map.end()), map.end());
 }
 
 TEST(HashMapTest, IteratesEveryEntryOnce) {
