@@ -26,7 +26,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "rcu/call_rcu.h"
-#include "rcu/internal/callback_worker.h"
+#include "rcu/internal/callbacks.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
