@@ -1,5 +1,23 @@
 """rcu_fuzzer: a libFuzzer target, its corpus replay test and its fuzzing run."""
 
+def _fuzzer_binary(name, srcs, deps, local_defines = [], tags = []):
+    """A fuzz target: libFuzzer's under --config=fuzz, else replay_main.cc's."""
+    native.cc_binary(
+        name = name,
+        testonly = True,
+        srcs = srcs + select({
+            ":libfuzzer": [],
+            "//conditions:default": ["replay_main.cc"],
+        }),
+        linkopts = select({
+            ":libfuzzer": ["-fsanitize=fuzzer"],
+            "//conditions:default": [],
+        }),
+        local_defines = local_defines,
+        tags = tags,
+        deps = deps,
+    )
+
 def rcu_fuzzer(name, srcs, corpus, deps = [], negative_controls = {}):
     """Declares a fuzz target and the tests that run it.
 
@@ -24,19 +42,7 @@ def rcu_fuzzer(name, srcs, corpus, deps = [], negative_controls = {}):
         checks it under --config=fuzz (tag "fuzz").
     """
     common_srcs = srcs + ["hooks.cc", "hooks.h", "fuzz_input.h"]
-    native.cc_binary(
-        name = name,
-        testonly = True,
-        srcs = common_srcs + select({
-            ":libfuzzer": [],
-            "//conditions:default": ["replay_main.cc"],
-        }),
-        linkopts = select({
-            ":libfuzzer": ["-fsanitize=fuzzer"],
-            "//conditions:default": [],
-        }),
-        deps = deps,
-    )
+    _fuzzer_binary(name, common_srcs, deps)
     native.filegroup(
         name = name + "_corpus",
         srcs = corpus,
@@ -66,21 +72,7 @@ def rcu_fuzzer(name, srcs, corpus, deps = [], negative_controls = {}):
 
     for suffix, (defines, extra_srcs, pattern, inputs) in negative_controls.items():
         broken = name + "_" + suffix
-        native.cc_binary(
-            name = broken,
-            testonly = True,
-            srcs = common_srcs + extra_srcs + select({
-                ":libfuzzer": [],
-                "//conditions:default": ["replay_main.cc"],
-            }),
-            linkopts = select({
-                ":libfuzzer": ["-fsanitize=fuzzer"],
-                "//conditions:default": [],
-            }),
-            local_defines = defines,
-            tags = ["manual"],
-            deps = deps,
-        )
+        _fuzzer_binary(broken, common_srcs + extra_srcs, deps, defines, ["manual"])
         native.sh_test(
             name = broken + "_negative_control",
             size = "medium",

@@ -179,8 +179,7 @@ struct FailingAllocator {
   }
 };
 
-using Map =
-    rcu::HashMap<Key, Value, KeyHash, KeyEq, FailingAllocator<std::pair<const Key, Value>>>;
+using Map = rcu::HashMap<Key, Value, KeyHash, KeyEq, FailingAllocator<std::pair<const Key, Value>>>;
 using Entry = std::pair<int, std::uint32_t>;
 
 constexpr int kKeySpace = 256;
@@ -261,10 +260,9 @@ class Fuzzer {
   }
 
   static constexpr const char* kOpNames[kNumOps] = {
-      "insert", "erase", "read", "update", "compute", "erase_if", "clear",
-      "resize", "bulk insert", "bulk erase", "open begin", "open find", "step",
-      "close", "erase at", "compare", "guard", "load factor", "insert range",
-      "barrier"};
+      "insert",   "erase",       "read",       "update",      "compute",      "erase_if", "clear",
+      "resize",   "bulk insert", "bulk erase", "open begin",  "open find",    "step",     "close",
+      "erase at", "compare",     "guard",      "load factor", "insert range", "barrier"};
 
   bool InSection() const {
     if (guard_.has_value()) return true;
@@ -277,8 +275,8 @@ class Fuzzer {
   // Which hooks may fail in `op` (see kExerciseKnownMapBugs).
   std::uint32_t AllowedHooks(OpKind op, bool assigns) const {
     std::uint32_t kinds = fuzz::kAnyHook;
-    const bool writes = op != kRead && op != kCompare && op != kStep && op != kOpenFind &&
-                        op != kOpenBegin;
+    const bool writes =
+        op != kRead && op != kCompare && op != kStep && op != kOpenFind && op != kOpenBegin;
     if (!Exercise(4) && ((writes && InSection()) || (op == kInsert && assigns))) {
       kinds &= ~fuzz::kAllocation;  // bugs 3, 4
     }
@@ -316,8 +314,7 @@ class Fuzzer {
     {
       rcu::ReadGuard guard;
       for (const auto& [k, v] : map_->Iterate(guard)) {
-        FUZZ_CHECK(seen.emplace(k.k, v.v).second, "%s: Iterate() visited key %d twice", when,
-                   k.k);
+        FUZZ_CHECK(seen.emplace(k.k, v.v).second, "%s: Iterate() visited key %d twice", when, k.k);
       }
     }
     FUZZ_CHECK(seen == expected, "%s: the map holds %zu entries, the model %zu, and they differ",
@@ -330,15 +327,14 @@ class Fuzzer {
   // A full pass with the self-guarding iterators, as standard algorithms
   // take them.
   void CompareWithAlgorithms() {
-    const auto copy = Call(
-        [&] { return std::vector<std::pair<const Key, Value>>(map_->begin(), map_->end()); });
+    const auto copy =
+        Call([&] { return std::vector<std::pair<const Key, Value>>(map_->begin(), map_->end()); });
     FUZZ_CHECK(copy.size() == model_.size(), "vector(begin(), end()) has %zu entries, model %zu",
                copy.size(), model_.size());
     for (const auto& [k, v] : copy) {
       FUZZ_CHECK(ModelGet(k.k) == v.v, "vector(begin(), end()) has key %d with a wrong value", k.k);
     }
-    FUZZ_CHECK(static_cast<std::size_t>(std::distance(map_->begin(), map_->end())) ==
-                   model_.size(),
+    FUZZ_CHECK(static_cast<std::size_t>(std::distance(map_->begin(), map_->end())) == model_.size(),
                "std::distance(begin(), end())");
   }
 
@@ -364,19 +360,12 @@ class Fuzzer {
     arm_kinds_ = kinds;
     arm_persistent_ = (variant & 0x80) != 0 && (kinds & fuzz::kUserCode) == 0;
     fired_ = false;
-    bool threw = false;
-    try {
-      Dispatch(op, variant);
-    } catch (const fuzz::Injected&) {
-      threw = true;
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
+    const bool threw = fuzz::ThrewInjected([&] { Dispatch(op, variant); });
     arm_count_ = 0;
     if (trace_) {
       std::fprintf(stderr, "fuzz: %-12s variant %3u, hook %u of kinds %#x%s: %s; %zu entries\n",
-                   kOpNames[op], variant, kinds == 0 ? 0 : n, kinds, InSection() ? ", in a section" : "",
-                   threw ? "threw" : "ok", model_.size());
+                   kOpNames[op], variant, kinds == 0 ? 0 : n, kinds,
+                   InSection() ? ", in a section" : "", threw ? "threw" : "ok", model_.size());
     }
     FUZZ_CHECK(!threw || fired_, "an operation threw without an injected failure");
     if (threw) {
@@ -490,8 +479,7 @@ class Fuzzer {
     FUZZ_CHECK(r.first != map_->end(), "insert returned end()");
     FUZZ_CHECK(r.first->first.k == k, "insert's iterator points to key %d, not %d",
                r.first->first.k, k);
-    FUZZ_CHECK(r.second == !before.has_value(), "insert of key %d says inserted=%d", k,
-               r.second);
+    FUZZ_CHECK(r.second == !before.has_value(), "insert of key %d says inserted=%d", k, r.second);
     if (assigns || !before.has_value()) {
       FUZZ_CHECK(r.first->second.v == v, "insert's iterator has value %u, not %u",
                  r.first->second.v, v);
@@ -568,8 +556,7 @@ class Fuzzer {
     switch (variant % 5) {
       case 0: {
         const std::optional<Value> got = Call([&] { return map_->get(Key(k)); });
-        FUZZ_CHECK(got.has_value() == want.has_value() && (!got || got->v == *want),
-                   "get(%d)", k);
+        FUZZ_CHECK(got.has_value() == want.has_value() && (!got || got->v == *want), "get(%d)", k);
         break;
       }
       case 1: {
@@ -588,12 +575,11 @@ class Fuzzer {
         break;
       }
       case 3:
-        FUZZ_CHECK(Call([&] { return map_->contains(Key(k)); }) == want.has_value(),
-                   "contains(%d)", k);
+        FUZZ_CHECK(Call([&] { return map_->contains(Key(k)); }) == want.has_value(), "contains(%d)",
+                   k);
         break;
       default:
-        FUZZ_CHECK(Call([&] { return map_->count(Key(k)); }) == (want ? 1u : 0u), "count(%d)",
-                   k);
+        FUZZ_CHECK(Call([&] { return map_->count(Key(k)); }) == (want ? 1u : 0u), "count(%d)", k);
         break;
     }
   }
@@ -605,8 +591,8 @@ class Fuzzer {
     int calls = 0;
     const bool updated = Call([&] {
       return map_->update(Key(k), [&](const Value& old) {
-      ++calls;
-      FUZZ_CHECK(before && old.v == *before, "update(%d) was given value %u", k, old.v);
+        ++calls;
+        FUZZ_CHECK(before && old.v == *before, "update(%d) was given value %u", k, old.v);
         fuzz::Hook(fuzz::kPredicate);
         return Value(v);
       });
@@ -624,13 +610,13 @@ class Fuzzer {
     int calls = 0;
     const rcu::ComputeResult result = Call([&] {
       return map_->compute(Key(k), [&](const Value* old) -> std::optional<Value> {
-          ++calls;
-          FUZZ_CHECK((old != nullptr) == before.has_value() && (!old || old->v == *before),
-                     "compute(%d) was given the wrong value", k);
-          fuzz::Hook(fuzz::kPredicate);
-          if (erase) return std::nullopt;
-          return Value(v);
-        });
+        ++calls;
+        FUZZ_CHECK((old != nullptr) == before.has_value() && (!old || old->v == *before),
+                   "compute(%d) was given the wrong value", k);
+        fuzz::Hook(fuzz::kPredicate);
+        if (erase) return std::nullopt;
+        return Value(v);
+      });
     });
     const rcu::ComputeResult expected =
         before ? (erase ? rcu::ComputeResult::kErased : rcu::ComputeResult::kUpdated)
@@ -649,13 +635,13 @@ class Fuzzer {
     std::size_t chosen = 0;
     const std::size_t n = Call([&] {
       return map_->erase_if([&](const std::pair<const Key, Value>& kv) {
-      fuzz::Hook(fuzz::kPredicate);
-      const bool erase = ((static_cast<unsigned>(kv.first.k) ^ variant) & mask) == 0;
-      if (erase) {
-        ++chosen;
-        pending_.chosen.insert(kv.first.k);
-      }
-      return erase;
+        fuzz::Hook(fuzz::kPredicate);
+        const bool erase = ((static_cast<unsigned>(kv.first.k) ^ variant) & mask) == 0;
+        if (erase) {
+          ++chosen;
+          pending_.chosen.insert(kv.first.k);
+        }
+        return erase;
       });
     });
     FUZZ_CHECK(n == chosen, "erase_if returned %zu, its predicate chose %zu", n, chosen);
@@ -730,8 +716,8 @@ class Fuzzer {
         FUZZ_CHECK(slot.it->first.k == slot.found.first && slot.it->second.v == slot.found.second,
                    "a lookup iterator's entry changed under it");
         if (!Exercise(1)) return;  // bug 1: ++ from a lookup
-        slot.lookup = false;    // an iteration from here on, which must visit
-        slot.at_start.clear();  // only entries present since find(), once each
+        slot.lookup = false;       // an iteration from here on, which must visit
+        slot.at_start.clear();     // only entries present since find(), once each
         slot.visited = {slot.found};
         slot.visits = {{slot.found.first, 1}};
         ++slot.it;
@@ -758,8 +744,8 @@ class Fuzzer {
     FUZZ_CHECK(slot.ever.count(e) != 0,
                "an iteration visited key %d value %u, never in the map while it ran", e.first,
                e.second);
-    FUZZ_CHECK(slot.visited.insert(e).second, "an iteration visited key %d value %u twice",
-               e.first, e.second);
+    FUZZ_CHECK(slot.visited.insert(e).second, "an iteration visited key %d value %u twice", e.first,
+               e.second);
     FUZZ_CHECK(++slot.visits[e.first] == 1 || slot.disturbed.count(e.first) != 0,
                "an iteration visited key %d again, though it was never erased", e.first);
   }
@@ -781,8 +767,8 @@ class Fuzzer {
   template <typename R>
   void AfterErase(Slot& slot, const Entry& e, bool current, R&& result) {
     if constexpr (std::is_integral_v<std::decay_t<R>>) {
-      FUZZ_CHECK(result == (current ? 1u : 0u), "erase(iterator) at key %d returned %zu",
-                 e.first, static_cast<std::size_t>(result));
+      FUZZ_CHECK(result == (current ? 1u : 0u), "erase(iterator) at key %d returned %zu", e.first,
+                 static_cast<std::size_t>(result));
       if (!slot.lookup) ++slot.it;  // a removed entry still leads on
     } else {
       slot.it = std::forward<R>(result);  // the next position
@@ -791,8 +777,8 @@ class Fuzzer {
 
   // What the operation in progress did, for Recover().
   struct Pending {
-    std::set<int> chosen;       // keys erase_if's predicate chose
-    std::vector<Entry> batch;   // what insert(first, last) was given
+    std::set<int> chosen;      // keys erase_if's predicate chose
+    std::vector<Entry> batch;  // what insert(first, last) was given
   };
 
   fuzz::Input& in_;
@@ -818,7 +804,9 @@ class Fuzzer {
 // allocation failure is a separate bug of the RCU core (it aborts in liburcu
 // on the thread's next read-side section), which would mask the map's.
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  { rcu::ReadGuard guard; }
+  {
+    rcu::ReadGuard guard;
+  }
   rcu::Retire(new int(0));
   rcu::Barrier();
   return 0;
@@ -832,7 +820,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   rcu::Barrier();  // every retired entry is freed now
   for (fuzz::Counted c : {fuzz::kKeys, fuzz::kValues, fuzz::kNodes}) {
     FUZZ_CHECK(fuzz::live[c].load() == 0, "leak: %ld %s alive after the map and rcu::Barrier()",
-               fuzz::live[c].load(), c == fuzz::kKeys ? "keys" : c == fuzz::kValues ? "values" : "nodes");
+               fuzz::live[c].load(),
+               c == fuzz::kKeys     ? "keys"
+               : c == fuzz::kValues ? "values"
+                                    : "nodes");
   }
   return 0;
 }

@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
 
 namespace fuzz {
 
@@ -27,10 +28,10 @@ namespace fuzz {
 enum HookKind : std::uint32_t {
   kHash = 1,
   kEquality = 2,
-  kCopy = 4,         // copy or converting constructors of keys and values
-  kPredicate = 8,    // predicates and functions passed to an operation
-  kAllocator = 16,   // a container's allocator
-  kNew = 32,         // the global operator new (bad_alloc)
+  kCopy = 4,        // copy or converting constructors of keys and values
+  kPredicate = 8,   // predicates and functions passed to an operation
+  kAllocator = 16,  // a container's allocator
+  kNew = 32,        // the global operator new (bad_alloc)
   kUserCode = kHash | kEquality | kCopy | kPredicate,
   kAllocation = kAllocator | kNew,
   kAnyHook = kUserCode | kAllocation,
@@ -52,6 +53,20 @@ bool Disarm();
 void Hook(HookKind kind);
 // For nothrow allocation: true if this call must fail.
 bool HookFails(HookKind kind);
+
+// Runs op(); returns true if it threw what a hook injects (Injected or
+// std::bad_alloc). Anything else propagates.
+template <typename F>
+bool ThrewInjected(F&& op) {
+  try {
+    op();
+    return false;
+  } catch (const Injected&) {
+    return true;
+  } catch (const std::bad_alloc&) {
+    return true;
+  }
+}
 
 // Suspends the armed countdown for its lifetime, for the fuzzer's own code
 // (its model, its checks) that runs inside an armed operation, such as in a
@@ -77,13 +92,12 @@ extern std::atomic<long> live[kNumCounted];
 
 }  // namespace fuzz
 
-#define FUZZ_CHECK(condition, ...)                                              \
-  do {                                                                          \
-    if (!(condition)) {                                                         \
-      std::fprintf(stderr, "fuzz: check failed at %s:%d: %s\n", __FILE__,       \
-                   __LINE__, #condition);                                       \
-      ::fuzz::Fail(__VA_ARGS__);                                                \
-    }                                                                           \
+#define FUZZ_CHECK(condition, ...)                                                               \
+  do {                                                                                           \
+    if (!(condition)) {                                                                          \
+      std::fprintf(stderr, "fuzz: check failed at %s:%d: %s\n", __FILE__, __LINE__, #condition); \
+      ::fuzz::Fail(__VA_ARGS__);                                                                 \
+    }                                                                                            \
   } while (false)
 
 #endif  // FUZZ_HOOKS_H_

@@ -130,10 +130,20 @@ class Fuzzer {
     kBarrier,
     kNumOps
   };
-  static constexpr const char* kOpNames[kNumOps] = {
-      "push", "insert at", "erase", "replace", "remove_if", "clear", "relinking removals",
-      "open cursor", "step cursor", "close cursor", "compare", "section", "synchronize",
-      "barrier"};
+  static constexpr const char* kOpNames[kNumOps] = {"push",
+                                                    "insert at",
+                                                    "erase",
+                                                    "replace",
+                                                    "remove_if",
+                                                    "clear",
+                                                    "relinking removals",
+                                                    "open cursor",
+                                                    "step cursor",
+                                                    "close cursor",
+                                                    "compare",
+                                                    "section",
+                                                    "synchronize",
+                                                    "barrier"};
 
   // --- The model ---
 
@@ -171,8 +181,8 @@ class Fuzzer {
       // A disposal in progress resets its hook on the callback thread.
       if (state_[obj.id] == State::kDisposing) continue;
       FUZZ_CHECK(obj.hook.is_linked() == (state_[obj.id] == State::kLinked),
-                 "%s: object %d is_linked() %d, model state %d", when, obj.id,
-                 obj.hook.is_linked(), static_cast<int>(state_[obj.id]));
+                 "%s: object %d is_linked() %d, model state %d", when, obj.id, obj.hook.is_linked(),
+                 static_cast<int>(state_[obj.id]));
     }
   }
 
@@ -263,15 +273,8 @@ class Fuzzer {
       n = 1 + (arm & 7);
       kinds = (arm >> 3) < 4 ? fuzz::kPredicate : fuzz::kNew;
     }
-    bool threw = false;
     fuzz::Arm(kinds == 0 ? 0 : n, kinds);
-    try {
-      Dispatch(op, variant);
-    } catch (const fuzz::Injected&) {
-      threw = true;
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
+    const bool threw = fuzz::ThrewInjected([&] { Dispatch(op, variant); });
     const bool fired = fuzz::Disarm();
     if (trace_) {
       std::fprintf(stderr, "fuzz: %-18s variant %3u, hook %u of kinds %#x: %s; %zu objects\n",
@@ -350,8 +353,8 @@ class Fuzzer {
         const bool at_end = AtEnd(*pos);
         auto at = at_end ? model_.end() : Find((*pos)->id);
         const bool live = at_end || at != model_.end();
-        const bool ok = after ? list_.insert_after(mu_, *pos, *obj)
-                              : list_.insert_before(mu_, *pos, *obj);
+        const bool ok =
+            after ? list_.insert_after(mu_, *pos, *obj) : list_.insert_before(mu_, *pos, *obj);
         FUZZ_CHECK(ok == live, "%s at object %d returned %d",
                    after ? "insert_after" : "insert_before", at_end ? -1 : (*pos)->id, ok);
         if (ok) ModelLink(after ? std::next(at) : at, obj->id);
@@ -514,7 +517,9 @@ class Fuzzer {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  { rcu::ReadGuard guard; }  // registration is not under test here
+  {
+    rcu::ReadGuard guard;
+  }  // registration is not under test here
   rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
     if (d.kind == rcu::Diagnostic::Kind::kCallbackThrew) {
       callbacks_threw.fetch_add(1);

@@ -90,26 +90,38 @@ struct Direct {
   void push_front(const Item& v) { l.push_front(v); }
   void push_front(Item&& v) { l.push_front(std::move(v)); }
   template <typename... A>
-  void emplace_front(A&&... a) { l.emplace_front(std::forward<A>(a)...); }
+  void emplace_front(A&&... a) {
+    l.emplace_front(std::forward<A>(a)...);
+  }
   void push_back(const Item& v) { l.push_back(v); }
   void push_back(Item&& v) { l.push_back(std::move(v)); }
   template <typename... A>
-  void emplace_back(A&&... a) { l.emplace_back(std::forward<A>(a)...); }
+  void emplace_back(A&&... a) {
+    l.emplace_back(std::forward<A>(a)...);
+  }
   bool insert_after(Pos p, const Item& v) { return l.insert_after(p, v); }
   bool insert_after(Pos p, Item&& v) { return l.insert_after(p, std::move(v)); }
   template <typename... A>
-  bool emplace_after(Pos p, A&&... a) { return l.emplace_after(p, std::forward<A>(a)...); }
+  bool emplace_after(Pos p, A&&... a) {
+    return l.emplace_after(p, std::forward<A>(a)...);
+  }
   bool insert_before(Pos p, const Item& v) { return l.insert_before(p, v); }
   bool insert_before(Pos p, Item&& v) { return l.insert_before(p, std::move(v)); }
   template <typename... A>
-  bool emplace_before(Pos p, A&&... a) { return l.emplace_before(p, std::forward<A>(a)...); }
+  bool emplace_before(Pos p, A&&... a) {
+    return l.emplace_before(p, std::forward<A>(a)...);
+  }
   bool erase(Pos p) { return l.erase(p); }
   bool replace(Pos p, const Item& v) { return l.replace(p, v); }
   bool replace(Pos p, Item&& v) { return l.replace(p, std::move(v)); }
   template <typename... A>
-  bool emplace_replace(Pos p, A&&... a) { return l.emplace_replace(p, std::forward<A>(a)...); }
+  bool emplace_replace(Pos p, A&&... a) {
+    return l.emplace_replace(p, std::forward<A>(a)...);
+  }
   template <typename P>
-  std::size_t remove_if(P p) { return l.remove_if(std::move(p)); }
+  std::size_t remove_if(P p) {
+    return l.remove_if(std::move(p));
+  }
   std::size_t remove(const Item& v) { return l.remove(v); }
   std::size_t clear() { return l.clear(); }
   std::size_t size() const { return l.size(); }
@@ -124,15 +136,17 @@ struct External {
   void push_front(const Item& v) EXTERNAL_METHOD { l.push_front(mu, v); }
   void push_front(Item&& v) EXTERNAL_METHOD { l.push_front(mu, std::move(v)); }
   template <typename... A>
-  void emplace_front(A&&... a) EXTERNAL_METHOD { l.emplace_front(mu, std::forward<A>(a)...); }
+  void emplace_front(A&&... a) EXTERNAL_METHOD {
+    l.emplace_front(mu, std::forward<A>(a)...);
+  }
   void push_back(const Item& v) EXTERNAL_METHOD { l.push_back(mu, v); }
   void push_back(Item&& v) EXTERNAL_METHOD { l.push_back(mu, std::move(v)); }
   template <typename... A>
-  void emplace_back(A&&... a) EXTERNAL_METHOD { l.emplace_back(mu, std::forward<A>(a)...); }
-  bool insert_after(Pos p, const Item& v) EXTERNAL_METHOD { return l.insert_after(mu, p, v); }
-  bool insert_after(Pos p, Item&& v) EXTERNAL_METHOD {
-    return l.insert_after(mu, p, std::move(v));
+  void emplace_back(A&&... a) EXTERNAL_METHOD {
+    l.emplace_back(mu, std::forward<A>(a)...);
   }
+  bool insert_after(Pos p, const Item& v) EXTERNAL_METHOD { return l.insert_after(mu, p, v); }
+  bool insert_after(Pos p, Item&& v) EXTERNAL_METHOD { return l.insert_after(mu, p, std::move(v)); }
   template <typename... A>
   bool emplace_after(Pos p, A&&... a) EXTERNAL_METHOD {
     return l.emplace_after(mu, p, std::forward<A>(a)...);
@@ -203,9 +217,9 @@ class Fuzzer {
     kNumOps
   };
   static constexpr const char* kOpNames[kNumOps] = {
-      "push_front", "push_back", "insert_after", "insert_before", "erase", "replace",
-      "remove_if", "remove", "clear", "compound", "open cursor", "step cursor",
-      "close cursor", "compare", "section", "barrier"};
+      "push_front",   "push_back", "insert_after", "insert_before", "erase",       "replace",
+      "remove_if",    "remove",    "clear",        "compound",      "open cursor", "step cursor",
+      "close cursor", "compare",   "section",      "barrier"};
 
   // --- The model ---
 
@@ -275,17 +289,9 @@ class Fuzzer {
       n = 1 + (arm & 7);
       kinds = (arm >> 3) < 3 ? fuzz::kAnyHook : (arm >> 3) < 5 ? fuzz::kCopy : fuzz::kPredicate;
     }
-    bool threw = false;
-    bool fired = false;
     fuzz::Arm(kinds == 0 ? 0 : n, kinds);
-    try {
-      Dispatch(op, variant);
-    } catch (const fuzz::Injected&) {
-      threw = true;
-    } catch (const std::bad_alloc&) {
-      threw = true;
-    }
-    fired = fuzz::Disarm();
+    const bool threw = fuzz::ThrewInjected([&] { Dispatch(op, variant); });
+    const bool fired = fuzz::Disarm();
     if (trace_) {
       std::fprintf(stderr, "fuzz: %-13s variant %3u, hook %u of kinds %#x: %s; %zu elements\n",
                    kOpNames[op], variant, n, kinds, threw ? "threw" : "ok", model_.size());
@@ -381,8 +387,8 @@ class Fuzzer {
     fuzz::HooksPaused paused;
     std::vector<int> seen;
     for (auto it = w.begin(); it != w.end(); ++it) seen.push_back(it->id);
-    FUZZ_CHECK(seen == Ids(), "writer iteration saw %zu elements, the model has %zu",
-               seen.size(), model_.size());
+    FUZZ_CHECK(seen == Ids(), "writer iteration saw %zu elements, the model has %zu", seen.size(),
+               model_.size());
     FUZZ_CHECK(w.size() == model_.size(), "writer size()");
   }
 
@@ -451,8 +457,8 @@ class Fuzzer {
           ok = after ? w.emplace_after(*pos, v.id, v.payload)
                      : w.emplace_before(*pos, v.id, v.payload);
         }
-        FUZZ_CHECK(ok == live, "%s at element %d: returned %d", after ? "insert_after" : "insert_before",
-                   at_end ? -1 : (*pos)->id, ok);
+        FUZZ_CHECK(ok == live, "%s at element %d: returned %d",
+                   after ? "insert_after" : "insert_before", at_end ? -1 : (*pos)->id, ok);
         if (!ok) {
           FUZZ_CHECK(constructed == before, "a failed positional insert constructed an element");
           return;
@@ -526,8 +532,7 @@ class Fuzzer {
       }
       case kClear: {
         const std::size_t n = w.clear();
-        FUZZ_CHECK(n == model_.size(), "clear() removed %zu, the model had %zu", n,
-                   model_.size());
+        FUZZ_CHECK(n == model_.size(), "clear() removed %zu, the model had %zu", n, model_.size());
         while (!model_.empty()) ModelErase(model_.begin());
         return;
       }
@@ -583,7 +588,9 @@ class Fuzzer {
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  { rcu::ReadGuard guard; }  // registration is not under test here
+  {
+    rcu::ReadGuard guard;
+  }  // registration is not under test here
   rcu::Barrier();
   return 0;
 }

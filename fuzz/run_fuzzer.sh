@@ -3,9 +3,10 @@
 # $RCU_FUZZ_SECONDS seconds (default 60), starting from its seed corpus (the
 # remaining arguments: files). New inputs go to a scratch directory, never
 # into the repository's corpus. A crash, leak, timeout or failed check fails
-# the test; the input that caused it is saved among the test's outputs
-# (bazel-testlogs/fuzz/<name>_run/test.outputs/), to be added to the corpus
-# as a regression seed once understood.
+# the test; the input that caused it is printed (libFuzzer's Base64 line)
+# and saved among the test's outputs (bazel-testlogs/fuzz/<name>_run/
+# test.outputs/outputs.zip), to be added to the corpus as a regression seed
+# once understood.
 set -uo pipefail
 fuzzer=$1
 shift

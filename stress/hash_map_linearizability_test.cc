@@ -22,7 +22,8 @@
 //    find(guard, key) inside the guard), update, compute (every
 //    ComputeResult); and, once per round at a random point, one multi-key
 //    operation: iteration (Iterate(guard), the self-guarding begin()/end(),
-//    or std::for_each over them), erase_if, or clear;
+//    or std::for_each over them), erase_if (the member or rcu::erase_if), or
+//    clear;
 //  - a filler inserts all kColdKeys cold keys and erases them again, every
 //    round, so the map grows automatically to more than 16x its minimum
 //    bucket count and shrinks back; its operations are checked too;
@@ -234,8 +235,8 @@ Log logs[kCheckers];
 // The state of every key at the start of the current round (read at rest).
 std::uint64_t initial_state[kKeys];
 
-Op Observe(std::uint64_t call, std::uint64_t ret, Api api, std::uint32_t thread,
-           Op::Expect expect, std::uint64_t expected, Op::Effect effect = Op::Effect::kKeep,
+Op Observe(std::uint64_t call, std::uint64_t ret, Api api, std::uint32_t thread, Op::Expect expect,
+           std::uint64_t expected, Op::Effect effect = Op::Effect::kKeep,
            std::uint64_t value = kAbsent) {
   Op op;
   op.call = call;
@@ -265,8 +266,8 @@ std::string Describe(const Op& op) {
                   v & ((std::uint64_t{1} << 40) - 1));
     return std::string(out);
   };
-  std::snprintf(buf, sizeof buf, "[%" PRIu64 ", %" PRIu64 "] thread %u %s: %s %s, %s%s%s",
-                op.call, op.ret, op.thread, kApiNames[op.what], expect,
+  std::snprintf(buf, sizeof buf, "[%" PRIu64 ", %" PRIu64 "] thread %u %s: %s %s, %s%s%s", op.call,
+                op.ret, op.thread, kApiNames[op.what], expect,
                 op.expect == Op::Expect::kAny ? "" : value(op.expected).c_str(), effect,
                 op.effect == Op::Effect::kKeep ? "" : " ",
                 op.effect == Op::Effect::kKeep ? "" : value(op.value).c_str());
@@ -315,8 +316,8 @@ class Worker {
   }
   void Inconsistent(Api api, std::uint64_t key, const char* what) {
     char buf[160];
-    std::snprintf(buf, sizeof buf, "thread %u, %s on key %" PRIu64 ": %s", id_, kApiNames[api],
-                  key, what);
+    std::snprintf(buf, sizeof buf, "thread %u, %s on key %" PRIu64 ": %s", id_, kApiNames[api], key,
+                  what);
     violations.Report(kWrongResult, buf);
   }
 
@@ -326,8 +327,8 @@ class Worker {
   }
   void Presence(Api api, std::uint64_t key, std::uint64_t call, bool present) {
     Record(api, key,
-           Observe(call, Now(), api, id_,
-                   present ? Op::Expect::kDiffers : Op::Expect::kEquals, kAbsent));
+           Observe(call, Now(), api, id_, present ? Op::Expect::kDiffers : Op::Expect::kEquals,
+                   kAbsent));
   }
 
   // The result of an insert that does not assign: (iterator, inserted).
@@ -342,8 +343,8 @@ class Worker {
     if (at_key != key) Inconsistent(api, key, "the iterator points to another key");
     if (inserted) {
       if (seen != value) Inconsistent(api, key, "inserted, but the iterator has another value");
-      Record(api, key, Observe(call, ret, api, id_, Op::Expect::kEquals, kAbsent,
-                               Op::Effect::kSet, value));
+      Record(api, key,
+             Observe(call, ret, api, id_, Op::Expect::kEquals, kAbsent, Op::Effect::kSet, value));
     } else {
       if (seen == value) Inconsistent(api, key, "not inserted, but the iterator has our value");
       Record(api, key, Observe(call, ret, api, id_, Op::Expect::kEquals, seen));
@@ -375,12 +376,12 @@ class Worker {
     const std::uint64_t ret = Now();
     if constexpr (std::is_integral_v<R>) {
       Record(api, key,
-             Observe(call, ret, api, id_,
-                     result == 1 ? Op::Expect::kEquals : Op::Expect::kDiffers, target,
-                     Op::Effect::kEraseIfEquals, target));
+             Observe(call, ret, api, id_, result == 1 ? Op::Expect::kEquals : Op::Expect::kDiffers,
+                     target, Op::Effect::kEraseIfEquals, target));
     } else {  // returns an iterator: the outcome is not reported
-      Record(api, key, Observe(call, ret, api, id_, Op::Expect::kAny, kAbsent,
-                               Op::Effect::kEraseIfEquals, target));
+      Record(api, key,
+             Observe(call, ret, api, id_, Op::Expect::kAny, kAbsent, Op::Effect::kEraseIfEquals,
+                     target));
     }
   }
 
@@ -431,8 +432,9 @@ class Worker {
       const std::uint64_t ret = Now();
       const Api api = list && batch.size() == 2 ? kInsertList : kInsertRange;
       for (const auto& [k, v] : batch) {
-        Record(api, k, Observe(call, ret, api, id_, Op::Expect::kAny, kAbsent,
-                               Op::Effect::kSetIfAbsent, v));
+        Record(
+            api, k,
+            Observe(call, ret, api, id_, Op::Expect::kAny, kAbsent, Op::Effect::kSetIfAbsent, v));
       }
     } else if (dice < 40) {
       const std::uint64_t v = Fresh();
@@ -497,9 +499,9 @@ class Worker {
         Inconsistent(kUpdate, key, "the function ran other than exactly when it returned true");
       }
       Record(kUpdate, key,
-             updated ? Observe(call, ret, kUpdate, id_, Op::Expect::kEquals, old,
-                               Op::Effect::kSet, v)
-                     : Observe(call, ret, kUpdate, id_, Op::Expect::kEquals, kAbsent));
+             updated
+                 ? Observe(call, ret, kUpdate, id_, Op::Expect::kEquals, old, Op::Effect::kSet, v)
+                 : Observe(call, ret, kUpdate, id_, Op::Expect::kEquals, kAbsent));
     } else {
       const std::uint64_t v = Fresh();
       const bool erase = rng.Below(3) == 0;
@@ -551,13 +553,15 @@ class Worker {
     MultiOp m{kEraseIf, id_, Now(), 0, {}};
     const std::uint64_t salt = rng_.Next();
     std::size_t answered_true = 0;
-    const std::size_t erased = the_map.erase_if([&](const Map::value_type& kv) {
+    auto pred = [&](const Map::value_type& kv) {
       const bool erase = ((kv.second ^ salt) * 0x9e3779b97f4a7c15 >> 62) == 0;  // a quarter
       const int index = IndexOf(kv.first);
       if (index >= 0) m.visits.push_back({index, kv.second, erase});
       answered_true += erase;
       return erase;
-    });
+    };
+    // The member, or the absl-style free function.
+    const std::size_t erased = salt & 1 ? the_map.erase_if(pred) : rcu::erase_if(the_map, pred);
     m.ret = Now();
     if (erased != answered_true) {
       violations.Report(kWrongResult, "erase_if's count is not the predicate's true answers");
@@ -573,9 +577,10 @@ class Worker {
   }
 
   void Finish(MultiOp m) {
-    std::sort(m.visits.begin(), m.visits.end(), [](const MultiOp::Visit& a, const MultiOp::Visit& b) {
-      return a.key != b.key ? a.key < b.key : a.value < b.value;
-    });
+    std::sort(m.visits.begin(), m.visits.end(),
+              [](const MultiOp::Visit& a, const MultiOp::Visit& b) {
+                return a.key != b.key ? a.key < b.key : a.value < b.value;
+              });
     for (std::size_t i = 1; i < m.visits.size(); ++i) {
       if (m.visits[i].key == m.visits[i - 1].key && m.visits[i].value == m.visits[i - 1].value) {
         char buf[160];
@@ -654,16 +659,17 @@ class Worker {
       ++visited;
       if (i < 0 || value != seen[i] || ++visits[i] > 1) {
         char buf[160];
-        std::snprintf(buf, sizeof buf, "iteration at rest: key %" PRIu64 " value %" PRIu64
-                      " (get() said %" PRIu64 ", visit %d)", key, value,
-                      i < 0 ? 0 : seen[i], i < 0 ? 0 : visits[i]);
+        std::snprintf(buf, sizeof buf,
+                      "iteration at rest: key %" PRIu64 " value %" PRIu64 " (get() said %" PRIu64
+                      ", visit %d)",
+                      key, value, i < 0 ? 0 : seen[i], i < 0 ? 0 : visits[i]);
         violations.Report(kAtRest, buf);
       }
     }
     if (visited != present || the_map.size() != present) {
       char buf[160];
-      std::snprintf(buf, sizeof buf, "%zu keys present by get(), %zu iterated, size() %zu",
-                    present, visited, the_map.size());
+      std::snprintf(buf, sizeof buf, "%zu keys present by get(), %zu iterated, size() %zu", present,
+                    visited, the_map.size());
       violations.Report(kAtRest, buf);
     }
     std::copy(seen.begin(), seen.end(), next_initial_.begin());
@@ -711,15 +717,16 @@ void PrintHistory(int key, int round, std::uint64_t initial, const std::vector<O
   for (const Op& op : ops) sorted.push_back(&op);
   std::sort(sorted.begin(), sorted.end(),
             [](const Op* a, const Op* b) { return a->call < b->call; });
-  const std::size_t at = static_cast<std::size_t>(
-      std::find(sorted.begin(), sorted.end(), &stuck) - sorted.begin());
+  const std::size_t at =
+      static_cast<std::size_t>(std::find(sorted.begin(), sorted.end(), &stuck) - sorted.begin());
   std::string text;
   char head[300];
   std::snprintf(head, sizeof head,
-                "key %" PRIu64 ", round %d: %zu operations from %s; no linearization gets "
+                "key %" PRIu64
+                ", round %d: %zu operations from %s; no linearization gets "
                 "past %zu of them, stuck at:\n    %s\n  operations around it, by call:\n",
-                KeyOf(key), round, ops.size(), initial == kAbsent ? "absent" : "a value",
-                r.deepest, Describe(stuck).c_str());
+                KeyOf(key), round, ops.size(), initial == kAbsent ? "absent" : "a value", r.deepest,
+                Describe(stuck).c_str());
   text += head;
   std::size_t shown = 0;
   for (std::size_t i = 0; i < sorted.size() && shown < 60; ++i) {
@@ -749,9 +756,9 @@ void CheckPart(int part, int round, CheckTotals& totals) {
         for (; v < m.visits.size() && m.visits[v].key == key; ++v) {
           any = true;
           const MultiOp::Visit& visit = m.visits[v];
-          histories[key].push_back(Observe(
-              m.call, m.ret, m.api, m.thread, Op::Expect::kEquals, visit.value,
-              visit.erased ? Op::Effect::kSet : Op::Effect::kKeep, kAbsent));
+          histories[key].push_back(
+              Observe(m.call, m.ret, m.api, m.thread, Op::Expect::kEquals, visit.value,
+                      visit.erased ? Op::Effect::kSet : Op::Effect::kKeep, kAbsent));
         }
         if (m.api == kClear) {
           histories[key].push_back(Observe(m.call, m.ret, m.api, m.thread, Op::Expect::kAny,
@@ -775,8 +782,8 @@ void CheckPart(int part, int round, CheckTotals& totals) {
     totals.overlapping += Overlapping(ops);
     if (r.undecided) {
       char buf[120];
-      std::snprintf(buf, sizeof buf, "key %" PRIu64 ", round %d: %zu operations", KeyOf(key),
-                    round, ops.size());
+      std::snprintf(buf, sizeof buf, "key %" PRIu64 ", round %d: %zu operations", KeyOf(key), round,
+                    ops.size());
       violations.Report(kUndecided, buf);
     } else if (!r.linearizable) {
       PrintHistory(key, round, initial_state[key], ops, r);
@@ -819,9 +826,10 @@ double Seconds(int argc, char** argv) {
 
 int Main(int argc, char** argv) {
   const double seconds = Seconds(argc, argv);
-  std::printf("hash map linearizability: %d workers, %d hot and %d cold keys, %d ops per "
-              "worker per round, for %.0f s\n",
-              kWorkers, kHotKeys, kColdKeys, kOpsPerRound, seconds);
+  std::printf(
+      "hash map linearizability: %d workers, %d hot and %d cold keys, %d ops per "
+      "worker per round, for %.0f s\n",
+      kWorkers, kHotKeys, kColdKeys, kOpsPerRound, seconds);
   std::fill(std::begin(initial_state), std::end(initial_state), kAbsent);
 
   // Workers and the filler run rounds; the resizer runs while they work.
@@ -833,8 +841,7 @@ int Main(int argc, char** argv) {
   std::size_t most_buckets = 0;
   std::atomic<std::uint64_t> resizes{0};
   int rounds = 0;
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
 
   auto round_loop = [&](int id) {
     Worker worker(static_cast<std::uint32_t>(id));
@@ -926,18 +933,21 @@ int Main(int argc, char** argv) {
               " per-key histories (longest %" PRIu64 " operations; search explored %" PRIu64
               " configurations, at most %" PRIu64 " for one history)\n",
               all.ops, all.histories, all.longest, all.states, all.most_states);
-  std::printf("%" PRIu64 " of those operations overlapped an earlier one on the same key "
+  std::printf("%" PRIu64
+              " of those operations overlapped an earlier one on the same key "
               "(from another thread)\n",
               all.overlapping);
-  std::printf("resizer: %" PRIu64 " reserve/rehash/max_load_factor calls; filler saw the "
+  std::printf("resizer: %" PRIu64
+              " reserve/rehash/max_load_factor calls; filler saw the "
               "bucket count change %" PRIu64 " times, up to %zu buckets\n",
               resizes.load(), bucket_changes, most_buckets);
   if (rounds == 0) {
     violations.Report(kAtRest, "no round completed");
   }
   if (all.overlapping == 0) {
-    violations.Report(kAtRest, "no two operations on a key ever overlapped: nothing concurrent "
-                               "was checked");
+    violations.Report(kAtRest,
+                      "no two operations on a key ever overlapped: nothing concurrent "
+                      "was checked");
   }
   if (bucket_changes == 0) {
     violations.Report(kAtRest, "the bucket count never changed: no resize was exercised");

@@ -42,9 +42,9 @@ Op Cas(std::uint64_t call, std::uint64_t ret, std::uint64_t from, std::uint64_t 
 
 TEST(LinearizabilityTest, EmptyAndSequentialHistories) {
   EXPECT_TRUE(Check({}, kAbsent).linearizable);
-  EXPECT_TRUE(Check({Write(1, 2, 7), Read(3, 4, 7), Write(5, 6, kAbsent), Read(7, 8, kAbsent)},
-                    kAbsent)
-                  .linearizable);
+  EXPECT_TRUE(
+      Check({Write(1, 2, 7), Read(3, 4, 7), Write(5, 6, kAbsent), Read(7, 8, kAbsent)}, kAbsent)
+          .linearizable);
   EXPECT_FALSE(Check({Write(1, 2, 7), Read(3, 4, kAbsent)}, kAbsent).linearizable);
   EXPECT_TRUE(Check({Read(1, 2, 5)}, 5).linearizable);  // the initial state counts
   EXPECT_FALSE(Check({Read(1, 2, 5)}, kAbsent).linearizable);
@@ -68,9 +68,8 @@ TEST(LinearizabilityTest, StaleReadAfterAWriteCompletedIsCaught) {
 TEST(LinearizabilityTest, ReadersThatDisagreeOnTheOrderOfTwoWrites) {
   // Two concurrent writes; one reader sees 1 then 2, another 2 then 1, all
   // after both writes were called. No single order explains both.
-  std::vector<Op> ops = {Write(1, 20, 1), Write(2, 20, 2),
-                         Read(3, 4, 1),   Read(5, 6, 2),
-                         Read(7, 8, 2),   Read(9, 10, 1)};
+  std::vector<Op> ops = {Write(1, 20, 1), Write(2, 20, 2), Read(3, 4, 1),
+                         Read(5, 6, 2),   Read(7, 8, 2),   Read(9, 10, 1)};
   EXPECT_FALSE(Check(ops, kAbsent).linearizable);
   ops.pop_back();
   EXPECT_TRUE(Check(ops, kAbsent).linearizable);

@@ -135,8 +135,8 @@ TEST(ListCallbackLockTest, IntrusiveRemoveIfDoesNotWaitUnderTheLock) {
   RunOrReportDeadlock("IntrusiveRcuList::remove_if", [&] {
     rcu::MutexLock lock(r.mu);
     for (int i = 0; i < kRemovals; ++i) {
-      EXPECT_EQ(r.list.remove_if(r.mu, [i](const Item& item) { return item.id == i; },
-                                 r.Disposer()),
+      EXPECT_EQ(r.list.remove_if(
+                    r.mu, [i](const Item& item) { return item.id == i; }, r.Disposer()),
                 1u);
     }
   });
@@ -238,8 +238,7 @@ TEST(ListCallbackLockTest, ExternallyLockedRemovalsDoNotWaitUnderTheLock) {
 // even write to the same list (taking its lock) while another thread removes
 // under that lock. A guard against the pattern coming back.
 struct Boomerang {
-  Boomerang(rcu::RcuList<Boomerang>* list, int generation)
-      : list(list), generation(generation) {}
+  Boomerang(rcu::RcuList<Boomerang>* list, int generation) : list(list), generation(generation) {}
   Boomerang(Boomerang&& other) noexcept
       : list(std::exchange(other.list, nullptr)), generation(other.generation) {}
   ~Boomerang() {
