@@ -76,11 +76,17 @@
 // ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) for clang's -Wthread-safety and check it
 // in debug builds when the lock has HeldByCurrentThread(). Readers never
 // take it. Do not wait for a grace period while holding it (a reader may be
-// waiting for the lock inside its read-side section). The list itself never
-// waits, except that the callback remove_if() and clear() queue may, like any
-// rcu::Retire() or rcu::CallRcu(), wait for the callback backlog when that is
-// over its limit (rcu/call_rcu.h); so if you take your lock inside read-side
-// sections, keep that limit out of reach, or queue nothing under the lock.
+// waiting for the lock inside its read-side section).
+//
+// The list never waits. In particular the callback that remove_if() and
+// clear() queue skips the callback backlog's backpressure (rcu/call_rcu.h):
+// they run under your lock, and a disposer may take that lock on the
+// callback thread, so waiting there for the callback thread to catch up
+// could deadlock. Each call adds one callback however many objects it
+// removed; nothing throttles a storm of them. If a thread removes in a storm
+// while a reader may stall, release the lock now and then and call
+// rcu::Barrier() there (outside read-side sections), or retire through
+// erase() and rcu::Retire() after unlocking, which backpressure does cover.
 //
 // Everything else works as in rcu::RcuList: the traversal guarantee (every
 // object linked throughout a traversal is seen exactly once, in order),
@@ -107,6 +113,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "containers/internal/rcu_list_links.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/callbacks.h"
 #include "rcu/internal/checks.h"
 #include "rcu/rcu_ptr.h"
 #include "rcu/read_guard.h"
@@ -189,14 +196,16 @@ class DisposalBatch final : public RcuHead {
   RemovalChain& chain() noexcept { return chain_; }
 
   // Queues the disposal of everything in the chain (or frees the record if
-  // the chain is empty). Consumes the batch.
+  // the chain is empty). Consumes the batch. Called under the writers' lock,
+  // which the disposer may take: so it never waits for the callback backlog
+  // (the callback thread may be blocked on that lock in an earlier disposer).
   static void Submit(std::unique_ptr<DisposalBatch> batch) noexcept {
     if (batch->chain_.empty()) return;
     DisposalBatch* raw = batch.release();
 #ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
     Run(raw);  // the stress test's negative control: no grace period
 #else
-    CallRcu(raw, &Run);
+    CallRcuWithoutBackpressure(raw, &Run);
 #endif
   }
 

@@ -104,11 +104,15 @@
 //    with a message). Use the Writer passed to the function instead.
 //  - Do not wait for a grace period (rcu::Synchronize, rcu::Barrier) while
 //    holding a list's writers' lock: a reader may be waiting for that lock
-//    inside its read-side section. An RcuList never does; it retires after
-//    unlocking. An ExternallyLockedRcuList retires under your lock, and a
-//    retire may wait for the callback backlog (rcu/call_rcu.h) when it is
-//    over its limit, so with it, either do not acquire your lock inside a
-//    read-side section or keep the backlog limit out of reach.
+//    inside its read-side section. The lists never wait under it: an RcuList
+//    retires after unlocking (and may then wait for the callback backlog,
+//    rcu/call_rcu.h, so a removal storm cannot grow memory without bound).
+//    An ExternallyLockedRcuList retires under your lock, so it never waits
+//    for the backlog: T's destructor, run on the callback thread, may take
+//    your lock, and waiting for that thread while holding it could deadlock.
+//    Backpressure therefore does not throttle its removals (one callback per
+//    writer call); to bound memory in a removal storm while a reader may
+//    stall, release your lock now and then and call rcu::Barrier() there.
 //  - A position belongs to one list: passing another list's iterator is
 //    undefined (not detected).
 //  - Lists are neither copyable nor movable (readers hold the address of the
@@ -613,11 +617,12 @@ class ExternallyLockedRcuList {
   using Writer = RcuListWriter<T>;
 
   // Runs `op(Writer&)`; what it removes is retired when it returns (or
-  // throws), still under the caller's lock.
+  // throws), still under the caller's lock, so without waiting for the
+  // callback backlog: ~T, on the callback thread, may take that lock.
   template <typename Lock, typename Op>
   decltype(auto) With(const Lock& lock, Op&& op) {
     internal::DebugCheckListLockHeld(lock);
-    internal::NodeRetireBatch<T> batch;
+    internal::NodeRetireBatch<T> batch(internal::RetireWait::kNeverWait);
     Writer writer(&core_, &batch);
     return std::forward<Op>(op)(writer);
   }

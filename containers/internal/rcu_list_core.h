@@ -11,6 +11,7 @@
 
 #include "containers/internal/rcu_list_links.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/callbacks.h"
 
 namespace rcu {
 namespace internal {
@@ -48,18 +49,30 @@ std::unique_ptr<RcuListNode<T>> MakeListNode(Args&&... args) {
   return std::make_unique<RcuListNode<T>>(std::in_place, std::forward<Args>(args)...);
 }
 
+// Whether retiring may wait for the callback backlog (rcu/call_rcu.h,
+// "Backpressure").
+enum class RetireWait {
+  // After the writers' lock is released: wait if the backlog is over its
+  // limit, which bounds memory in a removal storm.
+  kMayWait,
+  // Under a lock that the callbacks (T's destructor, user code) may take:
+  // never wait, since the callback thread may be blocked on that lock in an
+  // earlier callback and could never drain the backlog.
+  kNeverWait,
+};
+
 // Nodes removed by one writer operation, reclaimed together by a single RCU
 // callback once a grace period has elapsed. Flushed by the destructor, so a
 // writer that throws half-way still retires what it removed. The owning
-// RcuList destroys its batch after releasing its lock, so that the retire
-// (which may wait for the callback backlog, see rcu/call_rcu.h) never happens
-// under it.
+// RcuList destroys its batch after releasing its lock, so that the retire may
+// wait for the backlog; an ExternallyLockedRcuList retires under the caller's
+// lock, with kNeverWait.
 template <typename T>
 class NodeRetireBatch {
  public:
   using Node = RcuListNode<T>;
 
-  NodeRetireBatch() noexcept = default;
+  explicit NodeRetireBatch(RetireWait wait = RetireWait::kMayWait) noexcept : wait_(wait) {}
   NodeRetireBatch(const NodeRetireBatch&) = delete;
   NodeRetireBatch& operator=(const NodeRetireBatch&) = delete;
   ~NodeRetireBatch() { Flush(); }
@@ -77,7 +90,11 @@ class NodeRetireBatch {
     // once, without waiting for readers. The stress test must then fail.
     Reclaim(static_cast<RcuHead*>(first));
 #else
-    CallRcu(static_cast<RcuHead*>(first), &Reclaim);
+    if (wait_ == RetireWait::kMayWait) {
+      CallRcu(static_cast<RcuHead*>(first), &Reclaim);
+    } else {
+      CallRcuWithoutBackpressure(static_cast<RcuHead*>(first), &Reclaim);
+    }
 #endif
   }
 
@@ -92,6 +109,7 @@ class NodeRetireBatch {
     }
   }
 
+  const RetireWait wait_;
   RemovalChain chain_;
 };
 
