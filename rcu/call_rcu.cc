@@ -59,6 +59,10 @@ bool BacklogDrained() {
 void WaitForBacklog() {
   if (InReadSection() || in_callback) return;  // waiting could deadlock
   if (WorkerHeldUp()) return;
+  if (!CallbackWorkerRunning()) {
+    WaitForQueuedCallbacks();  // no worker thread: it runs them here
+    return;
+  }
   Bump(GetCounters().backlog_waits);
   HurryCallbackWorker();
   Backlog& backlog = GetBacklog();
@@ -94,9 +98,11 @@ void QueueForWorker(RcuHead* head) {
   }
 }
 
-// Queues `head` (its callback set). Returns true if it went to the worker,
-// false if it stays with this thread after the exit-time drain.
-bool Queue(RcuHead* head, void (*callback)(RcuHead*)) {
+// Queues `head` with `callback`. Returns true if it went to the worker,
+// false if it stays with this thread after the exit-time drain (where it may
+// run at once, with the rest of the thread's queue, if `may_run_here`) or
+// has already run.
+bool Queue(RcuHead* head, void (*callback)(RcuHead*), bool may_run_here) {
   EnsureProcessHooks();
   RcuHeadAccess::SetCallback(head, callback);
 #ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
@@ -105,7 +111,8 @@ bool Queue(RcuHead* head, void (*callback)(RcuHead*)) {
   RunCallback(head);
   return false;
 #endif
-  if (DrainedAtExit() && !InReadSection() && !in_callback && QueueAfterDrain(head, 1)) {
+  if (DrainedAtExit() && !InReadSection() && !in_callback &&
+      QueueAfterDrain(head, 1, may_run_here)) {
     return false;
   }
   QueueForWorker(head);
@@ -179,7 +186,8 @@ void ApplyBackpressure() {
 }
 
 void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
-  Queue(head, callback);
+  // Callers may hold locks that callbacks take: never run any here.
+  Queue(head, callback, /*may_run_here=*/false);
 }
 
 bool ReclaimInlineAfterGracePeriod() {
@@ -199,7 +207,7 @@ void CallbacksAfterForkChild() { the_backlog.ReplaceInForkChild(); }
 }  // namespace internal
 
 void CallRcu(RcuHead* head, void (*callback)(RcuHead*)) {
-  if (internal::Queue(head, callback)) internal::ApplyBackpressure();
+  if (internal::Queue(head, callback, /*may_run_here=*/true)) internal::ApplyBackpressure();
 }
 
 void Barrier() {

@@ -55,6 +55,14 @@
 //    a lock that a callback takes (the watchdog names the callback).
 //  - Barrier() waits until every callback queued before it has run,
 //    including those of threads that have exited.
+//  - Out of memory: CallRcu(RcuHead*, fn) and RcuObjBase::Retire() allocate
+//    nothing and never fail, from the first call on. Retire() outside a
+//    read-side section never throws: if it cannot allocate, it waits for a
+//    grace period and reclaims at once. Inside a section, and CallRcu(f)
+//    anywhere, throw std::bad_alloc having done nothing: the caller still
+//    owns what it passed. If no thread can be created for the callback
+//    worker, callbacks wait for it, and Barrier() and backpressure run them
+//    in the calling thread meanwhile.
 //  - At exit: the first call in a process registers an atexit handler that
 //    runs every pending callback, and the callbacks those queue in turn, so
 //    callbacks queued before exit() run before the static objects

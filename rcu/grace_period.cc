@@ -63,6 +63,18 @@ bool After(std::uint64_t a, std::uint64_t b) {
 // meanwhile, so that a steady stream of them cannot starve it.
 class ForkGate {
  public:
+  // Holds the gate open for one grace period while it lives.
+  class GracePeriod {
+   public:
+    explicit GracePeriod(ForkGate& gate) : gate_(gate) { gate_.EnterGracePeriod(); }
+    ~GracePeriod() { gate_.ExitGracePeriod(); }
+    GracePeriod(const GracePeriod&) = delete;
+    GracePeriod& operator=(const GracePeriod&) = delete;
+
+   private:
+    ForkGate& gate_;
+  };
+
   void EnterGracePeriod() {
     std::unique_lock<std::mutex> lock(mu_);
     changed_.wait(lock, [this] { return forks_waiting_ == 0; });
@@ -136,15 +148,11 @@ void Synchronize() {
   internal::EnsureProcessHooks();
   const std::uint64_t ticket = internal::TakeTicket();
   {
-    internal::ForkGate& gate = internal::GetForkGate();
-    gate.EnterGracePeriod();
-    {
-      internal::GracePeriodWaitScope wait;
+    internal::ForkGate::GracePeriod through_gate(internal::GetForkGate());
+    internal::GracePeriodWaitScope wait;
 #ifndef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
-      urcu_memb_synchronize_rcu();
+    urcu_memb_synchronize_rcu();
 #endif
-    }
-    gate.ExitGracePeriod();
   }
   internal::CompleteTicket(ticket);
   internal::TsanGracePeriodEnd();

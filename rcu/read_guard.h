@@ -15,7 +15,10 @@
 //
 // Guards nest: an inner guard in the same thread is cheap and harmless.
 // Threads need no setup: a thread is registered with liburcu the first time
-// it creates a guard and unregistered when it exits.
+// it creates a guard and unregistered when it exits. Registering allocates
+// nothing; the first guard throws std::bad_alloc only if the system cannot
+// store the thread's exit hook (pthread_setspecific), and the next one
+// tries again.
 //
 // Rules:
 //  - Do not block for long under a guard: every grace period, and with it all

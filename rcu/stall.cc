@@ -259,12 +259,19 @@ void WatchdogLoop() {
   }
 }
 
-void EnsureWatchdog() {
+// Starts the watchdog thread if it is not running. Never throws: if no
+// thread can be created, stall warnings wait for a later grace period to try
+// again.
+void EnsureWatchdog() noexcept {
   Watchdog& w = GetWatchdog();
   if (w.started.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> lock(w.mu);
   if (w.running) return;
-  std::thread(&WatchdogLoop).detach();
+  try {
+    std::thread(&WatchdogLoop).detach();
+  } catch (...) {
+    return;
+  }
   w.running = true;
   w.started.store(true, std::memory_order_release);
 }

@@ -231,16 +231,21 @@ void WorkerLoop(Worker* w) {
   }
 }
 
-Worker& StartedWorker() {
-  Worker& w = GetWorker();
-  if (!w.started.load(std::memory_order_acquire)) {
-    std::lock_guard<std::mutex> lock(w.sleep_mu);
-    if (!w.started.load(std::memory_order_relaxed)) {
-      std::thread(&WorkerLoop, &w).detach();
-      w.started.store(true, std::memory_order_release);
-    }
+// Starts the worker thread if it is not running, and says whether it runs.
+// Never throws: if no thread can be created (no memory, no threads left),
+// the next call tries again, and meanwhile whoever waits for callbacks runs
+// them itself (see WaitForQueuedCallbacks()).
+bool StartWorkerThread(Worker& w) noexcept {
+  if (w.started.load(std::memory_order_acquire)) return true;
+  std::lock_guard<std::mutex> lock(w.sleep_mu);
+  if (w.started.load(std::memory_order_relaxed)) return true;
+  try {
+    std::thread(&WorkerLoop, &w).detach();
+  } catch (...) {
+    return false;
   }
-  return w;
+  w.started.store(true, std::memory_order_release);
+  return true;
 }
 
 }  // namespace
@@ -302,7 +307,8 @@ WorkerWaitScope::~WorkerWaitScope() {
 
 void EnqueueCallback(RcuHead* head) {
   NoteQueuedForWorker();  // for the exit-time drain's ordering
-  Worker& w = StartedWorker();
+  Worker& w = GetWorker();
+  StartWorkerThread(w);
   RcuHead* top = w.pending.load(std::memory_order_relaxed);
   do {
     RcuHeadAccess::Next(head) = top;
@@ -312,7 +318,8 @@ void EnqueueCallback(RcuHead* head) {
 }
 
 void HurryCallbackWorker() {
-  Worker& w = StartedWorker();
+  Worker& w = GetWorker();
+  StartWorkerThread(w);
   if (w.urgent.load(std::memory_order_relaxed)) return;  // already hurried
   // seq_cst: pairs with the worker's store to `sleeping` and its check of
   // `urgent` (see Worker::sleeping).
@@ -323,7 +330,8 @@ void HurryCallbackWorker() {
 }
 
 void WakeIdleCallbackWorker() {
-  Worker& w = StartedWorker();
+  Worker& w = GetWorker();
+  StartWorkerThread(w);
   // Pairs with the worker's store to `sleeping` and its check of
   // RetireBlocksPending() (see Worker::sleeping). A worker that sleeps
   // with a deadline flushes the block by then anyway.
@@ -347,10 +355,19 @@ void WaitForQueuedCallbacks() {
   RcuHeadAccess::SetCallback(&node, &ReleaseBarrier);
   EnqueueCallback(&node);
   HurryCallbackWorker();
+  Worker& w = GetWorker();
+  auto done = [&node] {
+    std::lock_guard<std::mutex> lock(node.mu);
+    return node.done;
+  };
+  // No worker thread could be started: run the batches here.
+  while (!w.started.load(std::memory_order_acquire) && !done()) RunOneBatch(&w);
   WorkerWaitScope waiting;
   std::unique_lock<std::mutex> lock(node.mu);
   node.cv.wait(lock, [&node] { return node.done; });
 }
+
+bool CallbackWorkerRunning() { return GetWorker().started.load(std::memory_order_acquire); }
 
 // Waits for the batch in progress, which waits for a grace period: the
 // caller must hold nothing that a reader or a callback may wait for.

@@ -28,8 +28,10 @@ class RcuHead;
 
 namespace internal {
 
-// Queues `head`, whose callback is already set, for the worker (starting it
-// if need be). Never blocks.
+// Queues `head`, whose callback is already set, for the worker (starting its
+// thread if need be). Never blocks, never allocates, never throws. If no
+// thread can be started, the callbacks wait, and WaitForQueuedCallbacks()
+// runs them in its caller.
 void EnqueueCallback(RcuHead* head);
 
 // Queues every entry of `list`, in order.
@@ -43,8 +45,12 @@ void HurryCallbackWorker();
 // started retire block (rcu/internal/retire_buffer.h) and flushes it in time.
 void WakeIdleCallbackWorker();
 
-// Waits until every callback queued for the worker before the call has run.
+// Waits until every callback queued for the worker before the call has run
+// (running them in the caller if the worker thread cannot be started).
 void WaitForQueuedCallbacks();
+
+// True once the worker thread runs.
+bool CallbackWorkerRunning();
 
 // True if callbacks are queued for the worker and not yet taken by it.
 bool CallbacksQueuedForWorker();

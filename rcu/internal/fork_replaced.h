@@ -15,6 +15,7 @@
 #define RCU_INTERNAL_FORK_REPLACED_H_
 
 #include <atomic>
+#include <new>
 
 namespace rcu {
 namespace internal {
@@ -26,21 +27,22 @@ class ForkReplaced {
   ForkReplaced(const ForkReplaced&) = delete;
   ForkReplaced& operator=(const ForkReplaced&) = delete;
 
-  // The current instance, created on first use by whichever thread gets
-  // there first.
+  // The current instance. The first is made on first use, in static
+  // storage: it allocates nothing, so that the library's first use cannot
+  // fail for want of memory, and it is never destroyed (threads use it
+  // during and after static destruction).
   T& Get() {
     Instance* current = current_.load(std::memory_order_acquire);
     if (current != nullptr) return current->value;
-    auto* fresh = new Instance;
-    if (current_.compare_exchange_strong(current, fresh, std::memory_order_acq_rel)) {
-      return fresh->value;
-    }
-    delete fresh;
-    return current->value;
+    alignas(Instance) static unsigned char storage[sizeof(Instance)];
+    static Instance* const first = new (storage) Instance;
+    current_.compare_exchange_strong(current, first, std::memory_order_acq_rel);
+    return current_.load(std::memory_order_acquire)->value;
   }
 
   // For a fork() child handler, where only the calling thread exists:
-  // installs a fresh instance and returns the one it replaces, for the
+  // installs a fresh instance (allocated: a failure there is fatal, as any
+  // in a fork child handler) and returns the one it replaces, for the
   // caller to copy what carries over.
   T& ReplaceInForkChild() {
     Get();  // so that there is one to replace

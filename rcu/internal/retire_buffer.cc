@@ -12,6 +12,7 @@
 #include "rcu/internal/callback_list.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/checks.h"
 #include "rcu/internal/exit_drain.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/runtime.h"
@@ -80,10 +81,14 @@ std::atomic<bool> blocks_started{false};
 
 void ReleaseThreadBuffer(void* arg);
 
+// Never destroyed, and made without allocating (see ForkReplaced).
 Registry& GetRegistry() {
-  static Registry* registry = [] {
-    auto* r = new Registry;
-    pthread_key_create(&r->exit_key, &ReleaseThreadBuffer);
+  alignas(Registry) static unsigned char storage[sizeof(Registry)];
+  static Registry* const registry = [] {
+    auto* r = new (storage) Registry;
+    if (pthread_key_create(&r->exit_key, &ReleaseThreadBuffer) != 0) {
+      CheckFailed("pthread_key_create failed; cannot track thread exits", __FILE__, __LINE__);
+    }
     return r;
   }();
   return *registry;
@@ -262,7 +267,7 @@ void FlushOwnRetireBlock() {
   own_buffer_may_hold_work = false;
 }
 
-bool QueueAfterDrain(RcuHead* head, std::uint64_t items) {
+bool QueueAfterDrain(RcuHead* head, std::uint64_t items, bool may_run_here) {
   ThreadBuffer* buffer = OwnBuffer();
   if (buffer == nullptr) return false;
   AfterDrainRun run;
@@ -273,7 +278,7 @@ bool QueueAfterDrain(RcuHead* head, std::uint64_t items) {
     CountQueued(items);
     buffer->after_drain.Append(head, items);
     own_buffer_may_hold_work = true;
-    run_now = TakeFullAfterDrainQueue(*buffer);
+    if (may_run_here) run_now = TakeFullAfterDrainQueue(*buffer);
     if (!run_now.empty()) run.Begin();
   }
   if (!run_now.empty()) run.Run(std::move(run_now));

@@ -65,10 +65,13 @@ bool RetireBlocksPending();
 
 // After the exit-time drain, outside read-side sections and callbacks:
 // queues `head` (standing for `items`) in the calling thread's after-drain
-// queue, behind its partial block, and runs the queue after one grace period
-// once it holds kRetireBatchSize callbacks. Returns false, doing nothing, if
-// the thread has no buffer (it is exiting, or one cannot be allocated).
-bool QueueAfterDrain(RcuHead* head, std::uint64_t items);
+// queue, behind its partial block, and, if `may_run_here`, runs the queue
+// after one grace period once it holds kRetireBatchSize callbacks (callers
+// that may hold locks a callback takes pass false; their queue runs at the
+// thread's next such call, at Barrier() or at the end of exit). Returns
+// false, doing nothing, if the thread has no buffer (it is exiting, or one
+// cannot be allocated).
+bool QueueAfterDrain(RcuHead* head, std::uint64_t items, bool may_run_here);
 
 // After the exit-time drain: takes every thread's after-drain queue and
 // partial block, each thread's in its order, for `run` (begun here, while

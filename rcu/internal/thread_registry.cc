@@ -5,18 +5,18 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
-#include <mutex>
+#include <new>
 #include <string>
-#include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "liburcu_config/version.h"
 #include "rcu/internal/checks.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/runtime.h"
 #include "rcu/internal/urcu.h"
+#include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
 // The reader word's layout and the per-thread reader state (data layout and
@@ -28,14 +28,33 @@ namespace internal {
 namespace {
 
 struct Registry {
-  std::mutex mu;
-  std::vector<ReaderThread*> threads;  // guarded by mu
+  Mutex mu;
+  ReaderThread* head ABSL_GUARDED_BY(mu) = nullptr;  // every registered thread
 };
 
-// Never destroyed: threads may exit during or after static destruction.
+// Never destroyed, and made without allocating: threads may exit during or
+// after static destruction, and a first ReadGuard must not fail.
 Registry& GetRegistry() {
-  static Registry* registry = new Registry;
+  alignas(Registry) static unsigned char storage[sizeof(Registry)];
+  static Registry* const registry = new (storage) Registry;
   return *registry;
+}
+
+// The calling thread's record (see ReaderThread).
+thread_local ReaderThread own_record;
+
+void Link(Registry& registry, ReaderThread* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry.mu) {
+  t->prev = nullptr;
+  t->next = registry.head;
+  if (registry.head != nullptr) registry.head->prev = t;
+  registry.head = t;
+}
+
+void Unlink(Registry& registry, ReaderThread* t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(registry.mu) {
+  if (t->prev != nullptr) t->prev->next = t->next;
+  if (t->next != nullptr) t->next->prev = t->prev;
+  if (registry.head == t) registry.head = t->next;
+  t->prev = t->next = nullptr;
 }
 
 void OnThreadExit(void* arg);
@@ -73,12 +92,10 @@ void OnThreadExit(void* arg) {
     // Held across liburcu's unregistration too, so that fork() (which takes
     // this lock) never copies liburcu's registry in the middle of a change.
     Registry& registry = GetRegistry();
-    std::lock_guard<std::mutex> lock(registry.mu);
-    auto& threads = registry.threads;
-    threads.erase(std::remove(threads.begin(), threads.end(), self), threads.end());
+    MutexLock lock(registry.mu);
+    Unlink(registry, self);
     urcu_memb_unregister_thread();
   }
-  delete self;
   thread_registered = false;
 #if RCU_INTERNAL_INLINE_READ_SIDE
   reader_word = 0;
@@ -137,15 +154,21 @@ void RegisterCurrentThread() {
 #else
   const std::atomic<std::uint64_t>* sections = &sections_begun;
 #endif
-  auto* self = new ReaderThread{CurrentThreadId(), pthread_self(),
-                                &URCU_TLS(urcu_memb_reader).ctr, sections};
+  ReaderThread* self = &own_record;
+  self->tid = CurrentThreadId();
+  self->handle = pthread_self();
+  self->urcu_ctr = &URCU_TLS(urcu_memb_reader).ctr;
+  self->sections = sections;
+  // The one step that can fail (glibc may allocate room for the key's
+  // value) comes first: a failure leaves the thread unregistered, free to
+  // try again at its next ReadGuard.
+  if (pthread_setspecific(ExitKey(), self) != 0) throw std::bad_alloc();
   {
     Registry& registry = GetRegistry();
-    std::lock_guard<std::mutex> lock(registry.mu);
-    urcu_memb_register_thread();
-    registry.threads.push_back(self);
+    MutexLock lock(registry.mu);
+    Link(registry, self);
+    urcu_memb_register_thread();  // cannot fail (liburcu aborts if it does)
   }
-  pthread_setspecific(ExitKey(), self);
 #if RCU_INTERNAL_INLINE_READ_SIDE
   // urcu_memb_register_thread() initialized liburcu, so the membarrier
   // decision is final by now.
@@ -158,16 +181,16 @@ void RegisterCurrentThread() {
 
 void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn) {
   Registry& registry = GetRegistry();
-  std::lock_guard<std::mutex> lock(registry.mu);
-  for (ReaderThread* thread : registry.threads) fn(*thread);
+  MutexLock lock(registry.mu);
+  for (ReaderThread* t = registry.head; t != nullptr; t = t->next) fn(*t);
 }
 
-void RegistryBeforeFork() {
+void RegistryBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   (void)ExitKey();  // made by now (waits if another thread is making it)
-  GetRegistry().mu.lock();
+  GetRegistry().mu.Lock();
 }
 
-void RegistryAfterForkParent() { GetRegistry().mu.unlock(); }
+void RegistryAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetRegistry().mu.Unlock(); }
 
 // Only the forking thread exists in the child, but liburcu's registry still
 // lists the others. That breaks the child in two ways: a thread that was
@@ -179,24 +202,25 @@ void RegistryAfterForkParent() { GetRegistry().mu.unlock(); }
 // liburcu's own unregistration does), and our record of it dropped. Threads
 // registered with liburcu directly, not through this library, are not known
 // here; the caveat in rcu/call_rcu.h applies to them.
-void RegistryAfterForkChild() {
+void RegistryAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   const pthread_t me = pthread_self();
-  auto& threads = registry.threads;
-  auto others = std::partition(threads.begin(), threads.end(), [me](ReaderThread* t) {
-    return pthread_equal(t->handle, me);
-  });
-  for (auto it = others; it != threads.end(); ++it) {
-    auto* reader = caa_container_of(const_cast<unsigned long*>((*it)->urcu_ctr),
-                                    struct urcu_reader, ctr);
-    reader->ctr = 0;
-    cds_list_del(&reader->node);
-    reader->registered = 0;
-    delete *it;
+  ReaderThread* t = registry.head;
+  while (t != nullptr) {
+    ReaderThread* next = t->next;
+    if (pthread_equal(t->handle, me)) {
+      t->tid = CurrentThreadId();
+    } else {
+      auto* reader = caa_container_of(const_cast<unsigned long*>(t->urcu_ctr),
+                                      struct urcu_reader, ctr);
+      reader->ctr = 0;
+      cds_list_del(&reader->node);
+      reader->registered = 0;
+      Unlink(registry, t);  // its memory is the dead thread's, left as it is
+    }
+    t = next;
   }
-  threads.erase(others, threads.end());
-  for (ReaderThread* t : threads) t->tid = CurrentThreadId();
-  registry.mu.unlock();
+  registry.mu.Unlock();
 }
 
 }  // namespace internal

@@ -14,18 +14,23 @@
 namespace rcu {
 namespace internal {
 
-// One registered thread. Created by the thread itself on registration and
-// destroyed by it at exit; other threads touch it only under the registry lock.
+// One registered thread: a thread_local record of the thread itself, so
+// that registering allocates nothing (a first ReadGuard cannot fail), linked
+// into the registry while the thread is registered. Other threads touch it
+// only under the registry lock.
 struct ReaderThread {
-  pid_t tid;
-  pthread_t handle;
+  pid_t tid = 0;
+  pthread_t handle = 0;
   // liburcu's reader word for this thread (its nesting count and grace-period
   // phase). Written by the owner thread; read with relaxed atomics by the
   // watchdog while the owner cannot exit (the registry lock is held).
-  const unsigned long* urcu_ctr;
+  const unsigned long* urcu_ctr = nullptr;
   // The count of this thread's outermost sections, where the reader word
   // does not carry it (call mode, see rcu/read_guard.h); null otherwise.
-  const std::atomic<std::uint64_t>* sections;
+  const std::atomic<std::uint64_t>* sections = nullptr;
+  // Links in the registry's list, guarded by its lock.
+  ReaderThread* prev = nullptr;
+  ReaderThread* next = nullptr;
 
   // Watchdog bookkeeping, touched only by the watchdog under the registry lock.
   unsigned long stalled_ctr = 0;          // reader word when the stall began
