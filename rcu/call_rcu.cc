@@ -47,15 +47,16 @@ ForkReplaced<Backlog> the_backlog;
 
 Backlog& GetBacklog() { return the_backlog.Get(); }
 
-bool BacklogDrained() {
-  return PendingCallbacks() <= backlog_limit.load(std::memory_order_relaxed) / 2;
-}
-
 // Waits for the worker to bring the backlog down to half the limit, or
 // until the stall watchdog sees the worker held up (a callback stuck, or a
 // reader stalling its grace period) for longer than the stall timeout: then
 // waiting could last forever (the callback may wait for a lock this thread
 // holds), so it stops, and memory may grow until the stall ends.
+//
+// Fairness: the thread waits only for the callbacks queued before it, down
+// to half the limit (the backlog may be pushed up meanwhile by threads that
+// queue inside read-side sections, which never wait; they must not keep this
+// one waiting forever).
 void WaitForBacklog() {
   if (InReadSection() || in_callback) return;  // waiting could deadlock
   if (WorkerHeldUp()) return;
@@ -63,13 +64,20 @@ void WaitForBacklog() {
     WaitForQueuedCallbacks();  // no worker thread: it runs them here
     return;
   }
+  const std::uint64_t half = backlog_limit.load(std::memory_order_relaxed) / 2;
+  const std::uint64_t queued = GetCounters().callbacks_queued.load(std::memory_order_seq_cst);
+  const std::uint64_t target = queued > half ? queued - half : 0;  // invoked count to wait for
+  auto caught_up = [target] {
+    return GetCounters().callbacks_invoked.load(std::memory_order_seq_cst) >= target ||
+           WorkerHeldUp();
+  };
   Bump(GetCounters().backlog_waits);
   HurryCallbackWorker();
   Backlog& backlog = GetBacklog();
   WorkerWaitScope waiting;
   std::unique_lock<std::mutex> lock(backlog.mu);
   backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
-  backlog.drained.wait(lock, [] { return BacklogDrained() || WorkerHeldUp(); });
+  backlog.drained.wait(lock, caught_up);
   backlog.waiters.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -111,8 +119,12 @@ bool Queue(RcuHead* head, void (*callback)(RcuHead*), bool may_run_here) {
   RunCallback(head);
   return false;
 #endif
-  if (DrainedAtExit() && !InReadSection() && !in_callback &&
-      QueueAfterDrain(head, 1, may_run_here)) {
+  NoteQueuedByCallback();
+  // After the exit-time drain every callback stays with its thread, in
+  // order (rcu/internal/exit_drain.h); it runs here only where waiting is
+  // allowed and wanted.
+  if (DrainedAtExit() &&
+      QueueAfterDrain(head, 1, may_run_here && !InReadSection() && !in_callback)) {
     return false;
   }
   QueueForWorker(head);
@@ -161,9 +173,9 @@ void CountInvoked(std::uint64_t items) {
   // read of the counters: either it sees these invocations, or we see it.
   GetCounters().callbacks_invoked.fetch_add(items, std::memory_order_seq_cst);
   Backlog& backlog = GetBacklog();
-  if (backlog.waiters.load(std::memory_order_seq_cst) > 0 && BacklogDrained()) {
+  if (backlog.waiters.load(std::memory_order_seq_cst) > 0) {
     std::lock_guard<std::mutex> lock(backlog.mu);
-    backlog.drained.notify_all();
+    backlog.drained.notify_all();  // each checks its own target
   }
 }
 
@@ -182,7 +194,17 @@ std::uint64_t PendingCallbacks() {
 }
 
 void ApplyBackpressure() {
-  if (PendingCallbacks() > backlog_limit.load(std::memory_order_relaxed)) WaitForBacklog();
+  if (PendingCallbacks() <= backlog_limit.load(std::memory_order_relaxed)) return;
+  if (InReadSection() && !in_callback) {
+    backlog_debt = true;  // waiting here could deadlock: wait on leaving
+    return;
+  }
+  WaitForBacklog();
+}
+
+void PayBacklogDebt() {
+  backlog_debt = false;
+  if (!InReadSection()) ApplyBackpressure();
 }
 
 void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
@@ -192,6 +214,9 @@ void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
 
 bool ReclaimInlineAfterGracePeriod() {
   if (InReadSection() || in_callback) return false;
+  // This thread's earlier callbacks run first, as if this one had been
+  // queued behind them (no allocation: Barrier() waits on a stack node).
+  Barrier();
   Synchronize();
   return true;
 }

@@ -37,8 +37,15 @@
 //    caught up to half the limit, so a retire storm cannot grow memory without
 //    bound. Retired objects count once their block is handed over; blocks that
 //    the worker or Barrier() hand over make nobody wait, so the backlog can
-//    exceed the limit by up to one block per thread. Threads inside a
-//    read-side section, and the worker itself, are never made to wait.
+//    exceed the limit by up to one block per thread. A thread waits only for
+//    the callbacks queued before it (down to half the limit), so others that
+//    keep queueing cannot keep it waiting. A thread inside a read-side
+//    section cannot wait there (the backlog drains only after a grace
+//    period, which that section holds up): it waits when it leaves its
+//    outermost section instead (in its ReadGuard's destructor), if the
+//    backlog is still over the limit then. So even a storm of retirements
+//    made inside sections stays bounded, unless one section lasts forever.
+//    The callback worker itself never waits.
 //  - Locks and backpressure. Linux's call_rcu() never blocks, and code ported
 //    from the kernel retires while holding locks. Here the backlog wait
 //    needs the worker to make progress, which needs a grace period and the

@@ -17,6 +17,11 @@
 //                              critical section (a leaked ReadGuard). The
 //                              library ends the section and unregisters the
 //                              thread so that writers are not blocked forever.
+//   kExitInReadSection         exit() called while the calling thread holds a
+//                              ReadGuard. The callbacks pending at exit cannot
+//                              wait for a grace period there; they run at the
+//                              very end of exit instead, after static
+//                              destructors. Not fatal.
 //   kCallbackThrew             An RCU callback threw. The exception is caught
 //                              and dropped; other callbacks keep running.
 //   kListenerThrew             A container's user callback that must not
@@ -56,6 +61,7 @@ struct Diagnostic {
     kListenerThrew,
     kContainerMisuse,
     kCheckFailed,
+    kExitInReadSection,
   };
   Kind kind;
   bool fatal;           // The process aborts after the handler returns.

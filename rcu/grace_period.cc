@@ -16,6 +16,7 @@
 
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
+#include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/grace_periods.h"
@@ -184,7 +185,12 @@ GracePeriodCookie StartPoll() {
 bool PollState(GracePeriodCookie cookie) {
   if (CookieAccess::Completed(cookie)) return true;
   const std::uint64_t mark = internal::completed_mark.load(std::memory_order_acquire);
-  if (!internal::After(mark, CookieAccess::Ticket(cookie))) return false;
+  if (!internal::After(mark, CookieAccess::Ticket(cookie))) {
+    // A fork() child starts its callback worker on demand; StartPoll()'s
+    // completion, inherited from the parent, waits for it.
+    if (!internal::CallbackWorkerRunning()) internal::WakeIdleCallbackWorker();
+    return false;
+  }
   internal::TsanGracePeriodEnd();
   return true;
 }

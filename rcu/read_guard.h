@@ -27,6 +27,12 @@
 //  - Do not call Synchronize(), Barrier() or fork() under a guard (it would
 //    wait for itself); that is diagnosed and aborts (rcu/diagnostics.h).
 //  - A guard belongs to the thread that created it; it cannot be moved.
+//  - Leaving a thread's outermost section may wait for the callback backlog,
+//    if the thread retired inside it while the backlog was over its limit
+//    (rcu/call_rcu.h, "Backpressure"); entering never waits.
+//  - A thread must not begin its first read-side section in a pthread key
+//    destructor on glibc's last round of them (PTHREAD_DESTRUCTOR_ITERATIONS):
+//    the hook that unregisters it would never run.
 //  - A thread that exits while a guard is still open (leaked with `new`, say)
 //    is diagnosed, and its read-side section is ended for it.
 #ifndef RCU_READ_GUARD_H_
@@ -50,6 +56,13 @@ inline thread_local bool thread_registered = false;
 // Registers the calling thread with liburcu and with the stall watchdog, and
 // arranges for it to be unregistered when the thread exits.
 void RegisterCurrentThread();
+
+// Set when the thread queued a callback inside a read-side section while
+// the callback backlog was over its limit, where it could not wait
+// (rcu/call_rcu.h, "Backpressure"); paid, by waiting as backpressure would
+// have, when the thread leaves its outermost section.
+inline thread_local bool backlog_debt = false;
+void PayBacklogDebt();
 
 #if RCU_INTERNAL_INLINE_READ_SIDE
 // The read side, inlined: liburcu's memb protocol on liburcu's own reader
@@ -120,6 +133,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock(std::uintptr_t tagged) {
     if (ABSL_PREDICT_FALSE(__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_RELAXED) == -1)) {
       WakeGracePeriodWaiter(current);
     }
+    if (ABSL_PREDICT_FALSE(backlog_debt)) PayBacklogDebt();
   } else {
     __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);
   }
@@ -147,7 +161,7 @@ inline std::uintptr_t ReadLock() {
 inline void ReadUnlock(std::uintptr_t /*unused*/ = 0) {
   TsanReaderExit();
   urcu_memb_read_unlock();
-  --call_mode_nesting;
+  if (--call_mode_nesting == 0 && ABSL_PREDICT_FALSE(backlog_debt)) PayBacklogDebt();
 }
 #endif
 

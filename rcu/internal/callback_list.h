@@ -76,6 +76,18 @@ class CallbackList {
     return head;
   }
 
+  // Removes and returns the first entry, or null; `items_of(head)` says what
+  // it stood for.
+  template <typename ItemsOf>
+  RcuHead* PopFront(ItemsOf items_of) {
+    RcuHead* head = head_;
+    if (head == nullptr) return nullptr;
+    head_ = RcuHeadAccess::Next(head);
+    if (head_ == nullptr) tail_ = nullptr;
+    items_ -= items_of(head);
+    return head;
+  }
+
   // Calls `fn(head)` for each entry, oldest first. `fn` must not change the
   // list or the entry's link.
   template <typename F>

@@ -11,14 +11,18 @@
 //     after one grace period once the queue holds kRetireBatchSize callbacks.
 //     So callbacks queued by static destructors neither run at the same
 //     time as other destructors nor cost a grace period each;
+//     Callbacks queued inside read-side sections or by callbacks join the
+//     queue too, and wait for its next run (which they could not do here);
 //  2. then runs every thread's pending work and waits for the worker, round
-//     after round while callbacks queue further callbacks (at most
-//     kMaxDrainRounds rounds, so that one that re-queues itself forever does
-//     not hold up exit).
+//     after round while the callbacks run in a round queue further
+//     callbacks (a chain; at most kMaxDrainRounds rounds, so that one that
+//     re-queues itself forever does not hold up exit). New work of other
+//     threads does not hold up exit either.
 // What is queued after that runs at the next Barrier() or, at the latest, at
 // the very end of exit, after static destructors (a destructor function of
-// this library): a thread's last partial after-drain queue, and callbacks
-// queued inside read-side sections or by callbacks, which go to the worker.
+// this library). A thread that exits after the drain leaves its queue for
+// the next run (an earlier run may still hold the thread's earlier
+// callbacks: the worker could overtake it).
 //
 // After-drain runs keep each thread's order: a run waits, after its grace
 // period, for runs that took work before it and for the worker to finish
@@ -58,13 +62,28 @@ class AfterDrainRun {
   void Run(CallbackList&& work);
 
  private:
+  void End();
+  static std::uint64_t OldestActiveTicket();  // with the runs' lock held
+
+  friend std::uint64_t ExitDrainAfterForkChild();
+
   bool begun_ = false;
-  std::uint64_t ticket_ = 0;
+  std::uint64_t ticket_ = 0;  // order of taking work, while begun_
+  // What Run() has not run yet, guarded by the runs' lock (a fork() child
+  // adopts it).
+  CallbackList work_;
+  // Links among the runs in progress, guarded by their lock.
+  AfterDrainRun* prev_ = nullptr;
+  AfterDrainRun* next_ = nullptr;
 };
 
 // Barrier() after the drain: waits for runs begun earlier in other threads
 // and for the worker, then runs every thread's pending work here.
 void BarrierAfterDrain();
+
+// Called whenever a callback is queued: counts those that callbacks queue,
+// for the drain's rounds.
+void NoteQueuedByCallback();
 
 // Called whenever the calling thread queues a callback for the worker: its
 // next after-drain run waits for the worker first, so that the thread's
@@ -72,8 +91,12 @@ void BarrierAfterDrain();
 // too (for what it queued before the drain).
 void NoteQueuedForWorker();
 
-// fork() child: after-drain runs of other threads do not exist there.
-void ExitDrainAfterForkChild();
+// fork(): the runs' lock is held across fork(); in the child, the work of
+// runs in progress (threads that do not exist there) goes to the child's
+// worker. Returns what that work stands for.
+void ExitDrainBeforeFork();
+void ExitDrainAfterForkParent();
+std::uint64_t ExitDrainAfterForkChild();
 
 }  // namespace internal
 }  // namespace rcu

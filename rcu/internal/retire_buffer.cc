@@ -70,6 +70,9 @@ struct ThreadBuffer {
 struct Registry {
   Mutex mu;
   ThreadBuffer* head ABSL_GUARDED_BY(mu) = nullptr;  // every live buffer
+  // After the exit-time drain: the queues of threads that have exited, each
+  // in its order, for the next after-drain run to take (TakeAll...()).
+  CallbackList orphaned ABSL_GUARDED_BY(mu);
   pthread_key_t exit_key;  // its destructor hands a thread's work over at exit
 };
 
@@ -132,23 +135,25 @@ void MoveBlockToAfterDrainQueue(ThreadBuffer& buffer) ABSL_EXCLUSIVE_LOCKS_REQUI
 bool MayRunCallbacksHere() { return !InReadSection() && !in_callback; }
 
 // After the drain, with `buffer` (the caller's own) locked: if its queue has
-// grown to a batch, takes it for the caller to run after unlocking, or, where
-// the caller may not wait, hands it to the worker.
+// grown to a batch and the caller may wait here, takes it for the caller to
+// run after unlocking. Otherwise the queue keeps growing until a run that
+// may (see rcu/internal/exit_drain.h).
 CallbackList TakeFullAfterDrainQueue(ThreadBuffer& buffer)
     ABSL_EXCLUSIVE_LOCKS_REQUIRED(buffer.mu) {
   CallbackList run;
-  if (buffer.after_drain.items() < static_cast<std::uint64_t>(kRetireBatchSize)) return run;
-  if (MayRunCallbacksHere()) {
+  if (buffer.after_drain.items() >= static_cast<std::uint64_t>(kRetireBatchSize) &&
+      MayRunCallbacksHere()) {
     run.Append(std::move(buffer.after_drain));
-  } else {
-    EnqueueCallbacks(std::move(buffer.after_drain));
   }
   return run;
 }
 
 // At thread exit (a pthread key destructor). The thread's pending work goes
 // to the worker while its buffer is still listed, so that a Barrier() either
-// finds it in the buffer or queued ahead of its own wait.
+// finds it in the buffer or queued ahead of its own wait. After the exit
+// drain it joins the orphaned queues instead, for the next after-drain run:
+// an earlier run may hold the thread's earlier callbacks, and the worker
+// could overtake it.
 void ReleaseThreadBuffer(void* arg) {
   auto* buffer = static_cast<ThreadBuffer*>(arg);
   own_buffer_released = true;
@@ -160,7 +165,12 @@ void ReleaseThreadBuffer(void* arg) {
 #ifndef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
     {
       MutexLock buffer_lock(buffer->mu);
-      QueueBufferForWorker(*buffer);
+      if (DrainedAtExit()) {
+        MoveBlockToAfterDrainQueue(*buffer);
+        registry.orphaned.Append(std::move(buffer->after_drain));
+      } else {
+        QueueBufferForWorker(*buffer);
+      }
     }
 #endif
     if (buffer->prev != nullptr) buffer->prev->next = buffer->next;
@@ -212,6 +222,7 @@ bool RetireBatched(void* ptr, Reclaimer reclaim) {
 #endif
   ThreadBuffer* buffer = OwnBuffer();
   if (buffer == nullptr) return false;
+  NoteQueuedByCallback();
   bool started = false;
   bool queued_full = false;
   AfterDrainRun run;
@@ -290,6 +301,7 @@ CallbackList TakeAllQueuedAfterDrain(AfterDrainRun& run) {
   Registry& registry = GetRegistry();
   MutexLock lock(registry.mu);
   run.Begin();
+  taken.Append(std::move(registry.orphaned));
   for (ThreadBuffer* b = registry.head; b != nullptr; b = b->next) {
     MutexLock buffer_lock(b->mu);
     MoveBlockToAfterDrainQueue(*b);
@@ -360,7 +372,7 @@ std::uint64_t RetireBuffersAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   ThreadBuffer* b = registry.head;
   registry.head = nullptr;
-  std::uint64_t queued = 0;
+  std::uint64_t queued = registry.orphaned.items();
   while (b != nullptr) {
     ThreadBuffer* next = b->next;
     b->mu.Unlock();

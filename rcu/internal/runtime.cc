@@ -62,6 +62,7 @@ void BeforeFork() {
   // child that inherits the guard taken would wait for it forever. Each
   // step below waits for those it uses.
   exit_hook_mu.lock();
+  ExitDrainBeforeFork();       // no after-drain run mid-step
   RetireBuffersBeforeFork();   // no retire buffer mid-change
   WatchdogBeforeFork();
   RegistryBeforeFork();        // no reader registering or leaving
@@ -70,6 +71,7 @@ void BeforeFork() {
 
 void AfterForkParent() {
   exit_hook_mu.unlock();
+  ExitDrainAfterForkParent();
   DiagnosticsAfterForkParent();
   RegistryAfterForkParent();
   WatchdogAfterForkParent();
@@ -90,10 +92,10 @@ void AfterForkChild() {
   // had counted but not yet queued at the fork never arrive here, so the
   // counters are set to what really is pending.
   std::uint64_t queued = CallbackWorkerAfterForkChild();
+  queued += ExitDrainAfterForkChild();
   queued += RetireBuffersAfterForkChild();
   CallbacksAfterForkChild();
   RecountCallbacksInForkChild(queued);
-  ExitDrainAfterForkChild();
 }
 
 // The fork hooks are installed when the library is loaded, not on its

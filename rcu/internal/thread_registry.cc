@@ -75,6 +75,7 @@ pthread_key_t ExitKey() {
 // destructors, so guards used by those destructors are still covered.
 void OnThreadExit(void* arg) {
   auto* self = static_cast<ReaderThread*>(arg);
+  backlog_debt = false;  // an exiting thread does not wait for the backlog
   int open_guards = 0;
   while (urcu_memb_read_ongoing()) {
     ReadUnlock();
