@@ -298,6 +298,7 @@ void WatchdogAfterForkParent() { GetWatchdog().mu.unlock(); }
 // and the next grace period starts a new thread.
 void WatchdogAfterForkChild() {
   Watchdog& old = the_watchdog.ReplaceInForkChild();
+  old.mu.unlock();  // the forking thread holds it (WatchdogBeforeFork)
   Watchdog& fresh = GetWatchdog();
   fresh.timeout = old.timeout;
   fresh.handler = old.handler;

@@ -389,6 +389,7 @@ void CallbackWorkerAfterForkParent() { GetWorker().batch_mu.unlock(); }
 // Barrier()), and that stack's memory may be reused there.
 std::uint64_t CallbackWorkerAfterForkChild() {
   Worker& old = the_worker.ReplaceInForkChild();
+  old.batch_mu.unlock();  // the forking thread holds it (CallbackWorkerBeforeFork)
   Worker* fresh = &GetWorker();
   RcuHead* kept = nullptr;  // newest first, like the stack
   RcuHead** tail = &kept;

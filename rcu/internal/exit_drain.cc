@@ -171,6 +171,7 @@ void ExitDrainAfterForkParent() { GetRuns().mu.unlock(); }
 // what they had not yet run goes to the child's worker, oldest run first.
 std::uint64_t ExitDrainAfterForkChild() {
   Runs& old = the_runs.ReplaceInForkChild();
+  old.mu.unlock();  // the forking thread holds it (ExitDrainBeforeFork)
   std::uint64_t items = 0;
   while (true) {
     AfterDrainRun* oldest = nullptr;

@@ -62,8 +62,8 @@ void BeforeFork() {
   // child that inherits the guard taken would wait for it forever. Each
   // step below waits for those it uses.
   exit_hook_mu.lock();
-  ExitDrainBeforeFork();       // no after-drain run mid-step
   RetireBuffersBeforeFork();   // no retire buffer mid-change
+  ExitDrainBeforeFork();       // no after-drain run mid-step (taken under buffers)
   WatchdogBeforeFork();
   RegistryBeforeFork();        // no reader registering or leaving
   DiagnosticsBeforeFork();
