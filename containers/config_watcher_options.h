@@ -78,6 +78,12 @@ struct WatcherStatus {
   // OK when it is, or when polling was asked for.
   absl::Status watch_status;
   std::vector<std::string> watched_directories;  // empty while polling only
+  // The work done so far, for cost metrics: stat() checks made by polling,
+  // and whole-file reads (to load the file, or, while polling, to hash one
+  // whose timestamps cannot tell two writes apart) and their bytes.
+  std::uint64_t polls = 0;
+  std::uint64_t files_read = 0;
+  std::uint64_t bytes_read = 0;
 };
 
 // How a ConfigWatcher watches and loads its file. The defaults suit a

@@ -140,6 +140,7 @@ ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force, bool*
     return result;
   }
   result.bytes = contents->bytes.size();
+  CountRead(result.bytes);
   last_read_hash_ = contents->hash;
   const std::uint64_t current = current_version_();
   // Same content as last published: nothing to do. Unless a manual reload
@@ -286,8 +287,18 @@ void WatcherCore::ReloadFromThread() {
   if (Rewatch()) Schedule(ReloadTrigger::kRescan, Clock::now());
 }
 
+void WatcherCore::CountRead(std::size_t bytes) {
+  MutexLock lock(state_mu_);
+  ++state_.files_read;
+  state_.bytes_read += bytes;
+}
+
 void WatcherCore::PollTick(Clock::time_point now) {
   next_poll_ = now + ToClock(options_.poll_interval);
+  {
+    MutexLock lock(state_mu_);
+    ++state_.polls;
+  }
   if (inotify_ != nullptr && !watches_ok_) {
     Rewatch();
     // Watching again: whatever happened meanwhile was not seen.
@@ -305,6 +316,7 @@ void WatcherCore::PollTick(Clock::time_point now) {
   }
   absl::StatusOr<FileContents> contents = ReadFileLimited(path_, options_.max_file_size);
   if (!contents.ok()) return;  // the reload that follows a change reports it
+  CountRead(contents->bytes.size());
   MutexLock lock(reload_mu_);
   if (last_read_hash_ != contents->hash) Schedule(ReloadTrigger::kPoll, now);
 }

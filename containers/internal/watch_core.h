@@ -70,6 +70,8 @@ class WatcherCore {
   ReloadResult AttemptWithRetriesLocked(ReloadTrigger trigger, bool force)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
   void RecordLocked(const ReloadResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
+  // Adds a whole-file read to the status counters.
+  void CountRead(std::size_t bytes);
 
   // --- The watcher thread (and Start(), before the thread runs) ---
   void Run();
