@@ -130,9 +130,11 @@ absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_
   if (::fstat(fd.get(), &after) != 0) return ErrnoError(errno, path, "cannot stat");
   // A short or long read of a file whose size did not change means it was
   // truncated and rewritten meanwhile. (Files that report size 0, as in
-  // /proc, are taken as read.)
+  // /proc, are taken as read.) ctime too: a writer that restores mtime
+  // (rsync -t, cp -p) cannot restore it.
   if (after.st_size != before.st_size ||
       Nanoseconds(after.st_mtim) != Nanoseconds(before.st_mtim) ||
+      Nanoseconds(after.st_ctim) != Nanoseconds(before.st_ctim) ||
       (before.st_size > 0 && static_cast<std::int64_t>(used) != after.st_size)) {
     return ChangedWhileReadingError(path);
   }

@@ -57,8 +57,8 @@ std::uint64_t ContentHash(absl::string_view bytes);
 //  - FailedPrecondition if it is not a regular file (a directory, FIFO,
 //    socket or device: a FIFO would block and a device may never end);
 //  - ResourceExhausted if it is larger than `max_size` bytes;
-//  - Unavailable with "changed while being read" if its size or mtime changed
-//    during the read (a writer is still at work): retry later.
+//  - Unavailable with "changed while being read" if its size, mtime or ctime
+//    changed during the read (a writer is still at work): retry later.
 absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_t max_size);
 
 // The Unavailable status ReadFileLimited returns when the file changed while

@@ -9,10 +9,12 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace rcu_test {
@@ -30,9 +32,13 @@ std::string Basename(const std::string& path) { return path.substr(path.rfind('/
 
 }  // namespace
 
-TempDir::TempDir() {
+TempDir::TempDir() : TempDir([] {
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/config_test.XXXXXX");
+  return std::string(base != nullptr ? base : "/tmp");
+}()) {}
+
+TempDir::TempDir(const std::string& base) {
+  std::string pattern = absl::StrCat(base, "/config_test.XXXXXX");
   Check(::mkdtemp(pattern.data()) != nullptr, "mkdtemp " + pattern);
   path_ = pattern;
 }
@@ -144,6 +150,17 @@ bool RunWithoutFilePermissionOverride(const std::function<void()>& fn) {
   });
   thread.join();
   return dropped;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration bound) {
+  const absl::Time deadline = absl::Now() + bound;
+  absl::Duration backoff = absl::Microseconds(200);
+  for (;;) {
+    if (condition()) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(backoff);  // then look again: a bounded wait for the condition
+    backoff = std::min(backoff * 2, absl::Milliseconds(10));
+  }
 }
 
 bool CannotRead(const std::string& path) {

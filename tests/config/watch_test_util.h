@@ -25,6 +25,8 @@ inline constexpr absl::Duration kTimeout = absl::Seconds(60);
 class TempDir {
  public:
   TempDir();
+  // A fresh directory under `base`.
+  explicit TempDir(const std::string& base);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -89,6 +91,11 @@ class ReloadLog {
 // thread in Linux and copied on clone). Returns false if the capabilities
 // could not be dropped.
 bool RunWithoutFilePermissionOverride(const std::function<void()>& fn);
+
+// Waits until `condition` holds, checking it every few milliseconds, for at
+// most `bound`. Returns whether it held. For conditions nothing signals
+// (a counter in Status(), a flag set by another thread).
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration bound = kTimeout);
 
 // True if the calling thread cannot open `path` for reading.
 bool CannotRead(const std::string& path);
