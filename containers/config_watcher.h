@@ -40,7 +40,9 @@
 // used (not available, the instance or watch limit reached, a directory it
 // may not read, WatchOptions::force_polling), the watcher polls every
 // WatchOptions::poll_interval instead, and goes back to inotify when it can.
-// Status() says which and why.
+// Polling compares inode, size, mtime and ctime, and hashes the content once
+// more two seconds after each change, since coarse file system timestamps
+// cannot tell two quick same-size writes apart. Status() says which and why.
 //
 // Each reload reads the whole file (up to WatchOptions::max_file_size),
 // skips it if its content hashes the same as what is already published,
@@ -62,13 +64,19 @@
 //    line-by-line writer, `rsync --inplace`. Once the writer closes it (or
 //    stays silent for WatchOptions::open_writer_timeout, or truncated it by
 //    path, which no close follows), it is read after the debounce delay.
-//  - Every read is checked: a file whose size, mtime or ctime changes during
-//    the read is not used, nor, on the watcher's thread, one that inotify
-//    saw written during the read; it is read again once its writer is done.
+//  - Every read is checked, and read again later if it fails: the file's
+//    size, mtime and ctime must not change during the read; it must not
+//    have changed in the last debounce delay (the kernel queues a write's
+//    event only after the write took effect, so a writer caught inside a
+//    system call has not said so yet); and, where inotify watches it, no
+//    write may be seen during the read, and it must be as it was after the
+//    last event about it (or that change be a second old).
 //  - Not covered: a file written in place by two processes at once, through
 //    a hard link in an unwatched directory or through mmap (no events: the
-//    periodic check finds the change, but cannot tell a writer at work), or
-//    one written before the watcher started and still being written. And
+//    periodic check finds the change, but cannot tell a writer at work), one
+//    whose writer began before the watcher saw the file (at start, or before
+//    the path led to it) and pauses, or, after an inotify queue overflow,
+//    one whose writer's events were lost. And
 //    while polling: polling sees no writers, only their traces, so a file is
 //    read once two polls a poll_interval apart find the same size, mtime,
 //    ctime and inode and the read agrees; a writer that pauses longer than

@@ -46,10 +46,19 @@ constexpr int kMaxRewatchRounds = 8;
 // File systems stamp files from a coarse clock (a few milliseconds; one or
 // two seconds on some network and FAT file systems), so two same-size writes
 // close together can leave size, mtime and ctime equal. Polling therefore
-// also hashes a file whose identity it has seen for less than this, on our
-// own clock (as git re-checks "racily clean" files): a write after that
-// gets another timestamp, whatever the file system's clock says.
+// hashes a file once more when its identity has been seen for longer than
+// this, on our own clock (git re-checks "racily clean" files likewise): a
+// write after that gets another timestamp, whatever the file system's clock
+// says.
 constexpr std::chrono::seconds kRacyWindow(2);
+
+// inotify queues a change's event only after the change took effect: a
+// writer preempted (or throttled) inside write(2) or open(O_TRUNC) has
+// changed the file and not yet said so. A read that finds the file other
+// than it was right after the last event about it is therefore not trusted
+// until that change's event comes, or, for changes that never make one (a
+// write through a hard link elsewhere), until the change is this old.
+constexpr absl::Duration kUnreportedChangeWait = absl::Seconds(1);
 
 // An option's duration on the steady clock, capped so that adding it to
 // now() cannot overflow (absl::InfiniteDuration() means "a century").
@@ -158,28 +167,62 @@ void WatcherCore::Stop() {
 }
 
 ReloadResult WatcherCore::Reload() {
-  bool running;
-  {
-    MutexLock lock(state_mu_);
-    running = thread_running_;
-  }
-  if (running) {
-    // Directories on the way may have been renamed or replaced: watch what
-    // the path leads to now, so that later changes are seen too.
-    MutexLock loop(loop_mu_);
-    if (RewatchLocked()) ScheduleLocked(ReloadTrigger::kRescan, Clock::now());
-  }
-  bool writer_active;
-  {
-    MutexLock lock(state_mu_);
-    const auto deadline = std::chrono::steady_clock::now() + ToClock(options_.max_debounce);
-    while (state_.writer_active &&
-           writer_cv_.wait_until(state_mu_, deadline) != std::cv_status::timeout) {
+  const Clock::time_point give_up = Clock::now() + ToClock(options_.max_debounce);
+  bool rewatched = false;
+  for (int attempt = 1;; ++attempt) {
+    bool writer_active = false;
+    {
+      MutexLock loop(loop_mu_);
+      bool watching;
+      {
+        MutexLock lock(state_mu_);
+        watching = thread_running_;
+      }
+      const Clock::time_point now = Clock::now();
+      if (watching) {
+        if (!rewatched) {
+          // Directories on the way may have been renamed, replaced or
+          // mounted over: watch what the path leads to now, so that later
+          // changes are seen too.
+          rewatched = true;
+          if (RewatchLocked()) ScheduleLocked(ReloadTrigger::kRescan, now);
+        }
+        // The writer as of now, not as of the watcher thread's last look.
+        ProcessEventsLocked(now);
+        writer_active = WriterAtWorkLocked(now);
+      }
+      if (!writer_active) {
+        const std::uint64_t writes_before =
+            inotify_ != nullptr ? inotify_->file_write_events() : 0;
+        bool wait_more = false;
+        const ReadCheck check = [&](const FileContents& contents) {
+          loop_mu_.AssertHeld();
+          return ReadSettledLocked(contents, writes_before, &wait_more);
+        };
+        MutexLock lock(reload_mu_);
+        bool changing;
+        bool repeat;
+        const ReloadResult result =
+            AttemptLocked(ReloadTrigger::kManual, /*force=*/true, check, &changing, &repeat);
+        if (wait_more) --attempt;  // bounded by kUnreportedChangeWait instead
+        if (!changing || attempt >= kMaxChangingRetries) {
+          RecordLocked(result);
+          return result;
+        }
+      }
     }
-    writer_active = state_.writer_active;
-  }
-  MutexLock lock(reload_mu_);
-  if (writer_active) {
+    if (!writer_active) {
+      // Changed while being read, or too recently to tell: give the writer
+      // the debounce delay (at least a little, if it is zero).
+      absl::SleepFor(std::max(options_.debounce, absl::Milliseconds(1)));
+      continue;
+    }
+    if (Clock::now() < give_up) {
+      MutexLock lock(state_mu_);
+      if (state_.writer_active) writer_cv_.wait_until(state_mu_, give_up);
+      continue;
+    }
+    MutexLock lock(reload_mu_);
     ReloadResult result;
     result.outcome = ReloadResult::Outcome::kFailed;
     result.trigger = ReloadTrigger::kManual;
@@ -192,7 +235,6 @@ ReloadResult WatcherCore::Reload() {
     RecordLocked(result);
     return result;
   }
-  return AttemptWithRetriesLocked(ReloadTrigger::kManual, /*force=*/true);
 }
 
 WatcherStatus WatcherCore::Status() const {
@@ -289,10 +331,17 @@ ReloadResult WatcherCore::AttemptWithRetriesLocked(ReloadTrigger trigger, bool f
   for (int attempt = 1;; ++attempt) {
     bool changing;
     bool repeat;
-    result = AttemptLocked(trigger, force, /*check=*/nullptr, &changing, &repeat);
+    bool wait_more = false;
+    const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
+    const ReadCheck check = [&](const FileContents& contents) {
+      loop_mu_.AssertHeld();
+      return ReadSettledLocked(contents, writes_before, &wait_more);
+    };
+    result = AttemptLocked(trigger, force, check, &changing, &repeat);
+    if (wait_more) --attempt;  // bounded by kUnreportedChangeWait instead
     if (!changing || attempt >= kMaxChangingRetries) break;
     // A writer is at work on the file: give it the debounce delay.
-    absl::SleepFor(options_.debounce);
+    absl::SleepFor(std::max(options_.debounce, absl::Milliseconds(1)));
   }
   RecordLocked(result);
   return result;
@@ -396,6 +445,7 @@ bool WatcherCore::RewatchLocked() {
     racy_checked_ = false;
   }
   if (inotify_ != nullptr) SetWriterActive(inotify_->writer_active());
+  NoteFileEventsLocked();
   PublishWatchStateLocked();
   return changed;
 }
@@ -410,11 +460,47 @@ void WatcherCore::ProcessEventsLocked(Clock::time_point now) {
     writer_last_seen_ = now;  // the writer is (still) at work
   }
   writer_events_seen_ = inotify_->file_write_events();
+  NoteFileEventsLocked();
   SetWriterActive(active);
   if (effects.reload) {
     if (was_active && !active) burst_start_.reset();  // closed: debounce from here
     ScheduleLocked(effects.overflow ? ReloadTrigger::kRescan : ReloadTrigger::kFileChange, now);
   }
+}
+
+void WatcherCore::NoteFileEventsLocked() {
+  if (inotify_ == nullptr || inotify_->file_epoch() == file_epoch_seen_) return;
+  file_epoch_seen_ = inotify_->file_epoch();
+  file_known_ = StatPath(path_);  // after the events were read
+}
+
+bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
+                                    bool* wait_more) {
+  const absl::Time now = absl::Now();
+  const absl::Time ctime = absl::FromUnixNanos(contents.identity.ctime_ns);
+  // (A ctime in the future, from another clock, says nothing.)
+  const bool recent = ctime <= now;
+  // Changed less than the debounce delay ago: its writer may still be at
+  // work, or inside the system call whose event is not queued yet.
+  const bool fresh = recent && now - ctime < options_.debounce;
+  if (inotify_ != nullptr && inotify_->watching_file_directory()) {
+    ProcessEventsLocked(Clock::now());
+    if (inotify_ == nullptr || inotify_->file_write_events() != writes_before) return false;
+    // Not as it was after the last event about it: that change's event is
+    // on its way, unless it never makes one (kUnreportedChangeWait).
+    const bool unreported =
+        contents.identity != file_known_ && recent && now - ctime < kUnreportedChangeWait;
+    if (fresh || unreported) {
+      *wait_more = true;
+      return false;
+    }
+    return true;
+  }
+  if (fresh) {
+    *wait_more = true;
+    return false;
+  }
+  return true;
 }
 
 bool WatcherCore::WriterAtWorkLocked(Clock::time_point now) {
@@ -451,19 +537,16 @@ void WatcherCore::ReloadFromThreadLocked() {
   const std::uint64_t writes_before =
       inotify_ != nullptr ? inotify_->file_write_events() : 0;
   bool changed_since_poll = false;
+  bool wait_more = false;
   // Between the read and the parse: was the file written meanwhile?
   const ReadCheck check = [&](const FileContents& contents) {
     loop_mu_.AssertHeld();
-    if (inotify_ != nullptr && inotify_->watching_file_directory()) {
-      ProcessEventsLocked(Clock::now());
-      if (inotify_ != nullptr && inotify_->file_write_events() != writes_before) return false;
-    }
     if (trigger == ReloadTrigger::kPoll && contents.identity != polled_) {
       // Not what two polls agreed on: the next polls will see it settle.
       changed_since_poll = true;
       return false;
     }
-    return true;
+    return ReadSettledLocked(contents, writes_before, &wait_more);
   };
   {
     MutexLock lock(reload_mu_);
@@ -473,6 +556,12 @@ void WatcherCore::ReloadFromThreadLocked() {
     const ReloadResult result = AttemptLocked(trigger, /*force=*/false, check, &changing, &repeat);
     current_stop_request = nullptr;
     if (changing && changed_since_poll) return;
+    if (changing && wait_more) {
+      // Changed too recently to tell whether a writer is at work: look
+      // again after the debounce delay (bounded by kUnreportedChangeWait).
+      ScheduleLocked(trigger, Clock::now());
+      return;
+    }
     if (changing && ++changing_retries_ < kMaxChangingRetries) {
       // A writer is still at work: try again after the debounce delay (or,
       // if its events were seen, once it closes the file).
@@ -525,10 +614,13 @@ void WatcherCore::PollTickLocked(Clock::time_point now) {
     return;
   }
   // Unchanged for stat(). A write within the same timestamp tick as the one
-  // that made this identity could still hide behind it: hash the content
-  // until the identity is older than any tick, then once more.
+  // that made this identity could hide behind it, and would have come within
+  // kRacyWindow of our first seeing the identity: hash the content once, after
+  // that window, on our own clock (a file's clock may be ahead: NFS). Any
+  // later write gets another timestamp.
   if (reload_at_ || identity.error != 0 || racy_checked_) return;
-  if (now - polled_since_ > kRacyWindow) racy_checked_ = true;
+  if (now - polled_since_ <= kRacyWindow) return;
+  racy_checked_ = true;
   absl::StatusOr<FileContents> contents = ReadFileLimited(path_, options_.max_file_size);
   if (!contents.ok()) return;  // the reload that follows a change reports it
   CountRead(contents->bytes.size());

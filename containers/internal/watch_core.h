@@ -52,9 +52,10 @@ class WatcherCore {
   // require_initial_load, a failed first load is returned and nothing runs.
   absl::Status Start();
 
-  // Re-resolves the path and its watches, waits (up to max_debounce) for a
-  // writer at work on the file to close it, and reloads in the calling
-  // thread. A file whose content failed before is parsed and validated
+  // Re-resolves the path and its watches, catches up with their events,
+  // waits (up to max_debounce) for a writer at work on the file to close it,
+  // and reloads in the calling thread, dropping a read during which the file
+  // was written. A file whose content failed before is parsed and validated
   // again (what it depends on may have changed).
   ReloadResult Reload();
 
@@ -81,9 +82,9 @@ class WatcherCore {
                              bool* changing, bool* repeat)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
   // Attempts, retrying a few times while the file is being written, then
-  // records the result. For the first load and Reload().
+  // records the result. For the first load.
   ReloadResult AttemptWithRetriesLocked(ReloadTrigger trigger, bool force)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_, reload_mu_);
   void RecordLocked(const ReloadResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
   // Adds a whole-file read to the status counters.
   void CountRead(std::size_t bytes);
@@ -100,6 +101,13 @@ class WatcherCore {
   bool RewatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Reads and acts on pending inotify events.
   void ProcessEventsLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Whether a read of the file may be trusted: called between reading it and
+  // parsing it. False if it was written during the read, or, with
+  // *wait_more set, if it changed too recently to tell (see the .cc).
+  bool ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
+                         bool* wait_more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Takes note of the events about the file processed so far.
+  void NoteFileEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Whether inotify says a writer is at work on the file, and has not been
   // silent for open_writer_timeout.
   bool WriterAtWorkLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
@@ -166,7 +174,7 @@ class WatcherCore {
   WatchSet watch_set_ ABSL_GUARDED_BY(loop_mu_);
   // Polling: what the last tick saw, since when, whether that was a change
   // not yet confirmed by a tick that saw the same, and whether the content
-  // was hashed after it could no longer hide a same-timestamp write.
+  // was hashed once the identity could no longer hide a same-timestamp write.
   FileIdentity polled_ ABSL_GUARDED_BY(loop_mu_);
   Clock::time_point polled_since_ ABSL_GUARDED_BY(loop_mu_);
   bool poll_change_pending_ ABSL_GUARDED_BY(loop_mu_) = false;
@@ -182,6 +190,11 @@ class WatcherCore {
   // seen (to let a silent one go after open_writer_timeout).
   std::uint64_t writer_events_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
   Clock::time_point writer_last_seen_ ABSL_GUARDED_BY(loop_mu_);
+  // The file as it was right after the events about it processed so far
+  // (or when its directory began to be watched): a read that finds it
+  // otherwise found a change whose event is still on its way.
+  std::uint64_t file_epoch_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  FileIdentity file_known_ ABSL_GUARDED_BY(loop_mu_);
 };
 
 }  // namespace internal

@@ -73,6 +73,7 @@ absl::Status Inotify::Sync(const WatchSet& set) {
   names_ = set.entries;
   if (set.target_directory != target_directory_ || set.target_name != target_name_) {
     writer_active_ = false;  // another file now; its writer is unknown
+    ++file_epoch_;
   }
   target_directory_ = set.target_directory;
   target_name_ = set.target_name;
@@ -115,6 +116,7 @@ absl::Status Inotify::Sync(const WatchSet& set) {
       watch_by_dir_.erase(previous->second);
     }
     dir_by_wd_[wd] = dir;
+    if (dir == set.target_directory && watched == watch_by_dir_.end()) ++file_epoch_;
     Watch& watch = watch_by_dir_[dir];
     watch.wd = wd;
     watch.mask = mask;
@@ -138,6 +140,7 @@ void Inotify::TrackWriter(std::uint32_t mask, const std::string& dir, absl::stri
     return;
   }
   if (name != target_name_) return;
+  ++file_epoch_;
   if (mask & IN_MODIFY) {
     writer_active_ = true;
     ++file_write_events_;

@@ -101,6 +101,10 @@ class Inotify {
   // How many writes and closes-after-writing of the file were seen so far:
   // if it moved across a read, the file was written meanwhile.
   std::uint64_t file_write_events() const { return file_write_events_; }
+  // Moves on every event that names the file, and whenever watching the
+  // file's directory (re)starts: a change to the file made before the
+  // moment this last moved has been reported.
+  std::uint64_t file_epoch() const { return file_epoch_; }
   // Whether the file's directory is watched (so that its writers are seen).
   bool watching_file_directory() const;
 
@@ -123,6 +127,7 @@ class Inotify {
   std::string target_name_;
   bool writer_active_ = false;
   std::uint64_t file_write_events_ = 0;
+  std::uint64_t file_epoch_ = 0;
 };
 
 }  // namespace internal

@@ -332,6 +332,14 @@ void Scenario::Finish(const std::string& final_bytes, bool expect_polling) {
     EXPECT_TRUE(status.watch_status.ok()) << name_ << ": " << StatusLine(status);
   }
   for (const std::string& v : violations) ADD_FAILURE() << name_ << ": " << v;
+  if (setup_.failure_allowed) {
+    for (const rcu::ReloadResult& r : failed) {
+      if (!setup_.failure_allowed(r.status)) {
+        ADD_FAILURE() << name_ << ": a reload (" << rcu::ReloadTriggerName(r.trigger)
+                      << ") failed in a way this scenario rules out: " << r.status;
+      }
+    }
+  }
   if (setup_.no_failures) {
     for (const rcu::ReloadResult& r : failed) {
       ADD_FAILURE() << name_ << ": a reload failed, though the writer never exposed a missing, "

@@ -64,6 +64,8 @@ struct ScenarioSetup {
   // No reload may fail: the writer never exposes a missing, partial or
   // invalid file, so a failure means the watcher read one.
   bool no_failures = false;
+  // If set, the only failures allowed: any other is reported.
+  std::function<bool(const absl::Status&)> failure_allowed;
   // WatchOptions::require_initial_load.
   bool require_initial_load = true;
   // Lines of body per file (about 52 bytes each).

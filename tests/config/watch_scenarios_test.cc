@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
+#include <thread>
 #include <map>
 #include <string>
 
@@ -533,6 +535,174 @@ TEST_P(WatchScenario, FutureMtimeUnderPolling) {
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), future, 0), 0);
   ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "rewritten in place, same size and mtime"));
   s.Finish(third, /*expect_polling=*/true);
+}
+
+// --- Sequences the fixes were not designed for (a review's attacks) ----------------
+
+// Release swaps back to back, each followed by an in-place edit, with the
+// old trees deleted while the watcher may still be resolving them.
+TEST_P(WatchScenario, RapidReleaseSwaps) {
+  ScenarioSetup setup = Configured();
+  Scenario s("20 release swaps back to back", setup);
+  MakeDirectory(s.Path("srv"));
+  MakeDirectory(s.Path("srv/app"));
+  MakeDirectory(s.Path("srv/app/conf.d"));
+  MakeDirectory(s.Path("src"));
+  const std::string path = s.Path("srv/app/conf.d/app.json");
+  WriteInPlace(path, s.NextFile());
+  ASSERT_TRUE(s.Watch(path));
+  std::string last;
+  for (int swap = 0; swap < 20; ++swap) {
+    const std::string deployed = s.NextFile();
+    StageFile(s.Path("src/app.json"), deployed);
+    ASSERT_EQ(RunShell("cd \"$1\" && mv srv/app srv/app.old && mkdir -p srv/app/conf.d && "
+                       "cp src/app.json srv/app/conf.d/app.json && rm -rf srv/app.old",
+                       {s.Path("")}),
+              0);
+    last = s.NextFile();
+    WriteInPlace(path, last);
+  }
+  ASSERT_TRUE(s.AwaitPublished(last, absl::Now(), "edit after the 20th swap"));
+  const std::string after = s.NextFile();
+  WriteInPlace(path, after);
+  ASSERT_TRUE(s.AwaitPublished(after, absl::Now(), "one more edit"));
+  s.Finish(after);
+}
+
+// The file's directory moved away (not replaced), then moved back.
+TEST_P(WatchScenario, DirectoryMovedAwayAndBack) {
+  Scenario s("directory moved away and back", Configured());
+  MakeDirectory(s.Path("etc"));
+  MakeDirectory(s.Path("etc/conf.d"));
+  MakeDirectory(s.Path("elsewhere"));
+  const std::string path = s.Path("etc/conf.d/app.json");
+  WriteInPlace(path, s.NextFile());
+  ASSERT_TRUE(s.Watch(path));
+  const absl::Time moved = absl::Now();
+  ASSERT_EQ(::rename(s.Path("etc/conf.d").c_str(), s.Path("elsewhere/conf.d").c_str()), 0);
+  ASSERT_TRUE(s.AwaitFailure(IsNotFound, moved, "mv etc/conf.d elsewhere/ (NotFound)"));
+  const std::string next = s.NextFile();
+  WriteInPlace(s.Path("elsewhere/conf.d/app.json"), next);  // edited while away
+  ASSERT_EQ(::rename(s.Path("elsewhere/conf.d").c_str(), s.Path("etc/conf.d").c_str()), 0);
+  ASSERT_TRUE(s.AwaitPublished(next, absl::Now(), "edited while away, moved back"));
+  const std::string last = s.NextFile();
+  WriteInPlace(path, last);
+  ASSERT_TRUE(s.AwaitPublished(last, absl::Now(), "edit after coming back"));
+  s.Finish(last);
+}
+
+// A symlink loop on the way, then repaired.
+TEST_P(WatchScenario, SymlinkLoopThenRepaired) {
+  Scenario s("symlink loop, then repaired", Configured());
+  MakeDirectory(s.Path("v1"));
+  const std::string first = s.NextFile();
+  WriteInPlace(s.Path("v1/app.json"), first);
+  MakeSymlink("v1", s.Path("current"));
+  ASSERT_TRUE(s.Watch(s.Path("current/app.json")));
+  absl::Time when = absl::Now();
+  // current -> loop -> current
+  MakeSymlink("current", s.Path("loop"));
+  ASSERT_EQ(RunShell("cd \"$1\" && ln -sfn loop current", {s.Path("")}), 0);
+  ASSERT_TRUE(s.AwaitFailure(
+      [](const absl::Status& st) {
+        return std::string(st.message()).find("symbolic links") != std::string::npos;
+      },
+      when, "current -> loop -> current (ELOOP)"));
+  MakeDirectory(s.Path("v2"));
+  const std::string second = s.NextFile();
+  WriteInPlace(s.Path("v2/app.json"), second);
+  ASSERT_EQ(RunShell("cd \"$1\" && ln -sfn v2 current", {s.Path("")}), 0);
+  ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "current -> v2"));
+  const std::string third = s.NextFile();
+  WriteInPlace(s.Path("v2/app.json"), third);
+  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit in v2"));
+  s.Finish(third);
+}
+
+// Forty directories deep: forty-one watches, and a swap at the top.
+TEST_P(WatchScenario, DeepPathSwappedAtTheTop) {
+  Scenario s("40 directories deep, top swapped", Configured());
+  MakeDirectory(s.Path("src"));
+  std::string relative = "top";
+  for (int i = 0; i < 40; ++i) relative += "/d" + std::to_string(i);
+  ASSERT_EQ(RunShell("mkdir -p \"$1\"", {s.Path(relative)}), 0);
+  const std::string path = s.Path(relative + "/app.json");
+  WriteInPlace(path, s.NextFile());
+  ASSERT_TRUE(s.Watch(path));
+  EXPECT_GE(s.watcher().Status().watched_directories.size(), 41u);
+  const std::string second = s.NextFile();
+  StageFile(s.Path("src/app.json"), second);
+  ASSERT_EQ(RunShell("cd \"$1\" && mv top top.old && mkdir -p \"$2\" && cp src/app.json \"$2\"/",
+                     {s.Path(""), relative}),
+            0);
+  ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "mv top top.old; mkdir -p; cp"));
+  const std::string third = s.NextFile();
+  WriteInPlace(path, third);
+  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit 41 levels down"));
+  s.Finish(third);
+}
+
+// A write through a hard link in a directory nobody watches: no event at
+// all. The periodic check (every poll_interval) finds it.
+TEST_P(WatchScenario, WriteThroughAHardLinkElsewhere) {
+  Scenario s("write through a hard link in an unwatched directory", Configured());
+  MakeDirectory(s.Path("etc"));
+  MakeDirectory(s.Path("other"));
+  const std::string path = s.Path("etc/app.json");
+  WriteInPlace(path, s.NextFile());
+  ASSERT_EQ(::link(path.c_str(), s.Path("other/app.json").c_str()), 0);
+  ASSERT_TRUE(s.Watch(path, [](Scenario::Watcher::Options& o) {
+    o.poll_interval = absl::Milliseconds(200);
+  }));
+  const std::string next = s.NextFile();
+  WriteInPlace(s.Path("other/app.json"), next);
+  ASSERT_TRUE(s.AwaitPublished(next, absl::Now(), "written through other/app.json"));
+  s.Finish(next);
+}
+
+// Reload() called again and again from another thread while a writer
+// rewrites the file in place: no partial file may ever be read. (inotify
+// queues a write's event after the write took effect, so a reader that only
+// looked at events would read files just truncated, or half written, by a
+// writer preempted inside the system call.)
+TEST_P(WatchScenario, ReloadStormDuringInPlaceWrites) {
+  // TOML: every prefix made of whole lines parses.
+  ScenarioSetup setup = Configured(FileFormat::kToml);
+  setup.body_lines = 400;  // about 20 KB, written in 1 KB pieces
+  // Reload() may give up on the writer (Unavailable: "is being written",
+  // "changed while being read"); it must never read the file half written
+  // (which would fail to parse or validate, or be published).
+  setup.failure_allowed = [](const absl::Status& status) { return absl::IsUnavailable(status); };
+  Scenario s("Reload() storm during slow in-place writes", setup);
+  MakeDirectory(s.Path("etc"));
+  const std::string path = s.Path("etc/app.toml");
+  WriteInPlace(path, s.NextFile());
+  ASSERT_TRUE(s.Watch(path));
+  std::atomic<bool> done{false};
+  int reloads = 0;
+  std::thread reloader([&] {
+    while (!done.load()) {
+      s.watcher().Reload();
+      ++reloads;
+    }
+  });
+  std::string last;
+  for (int round = 0; round < 30; ++round) {
+    last = s.NextFile();
+    const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    for (std::size_t offset = 0; offset < last.size(); offset += 1024) {
+      const std::string piece = last.substr(offset, 1024);
+      ASSERT_EQ(::write(fd, piece.data(), piece.size()), static_cast<ssize_t>(piece.size()));
+      absl::SleepFor(absl::Milliseconds(1));  // the writer's pace
+    }
+    ASSERT_EQ(::close(fd), 0);
+  }
+  ASSERT_TRUE(s.AwaitPublished(last, absl::Now(), "last of 30 rewrites in 1 KB pieces"));
+  done = true;
+  reloader.join();
+  std::printf("[scenario Reload() storm] %d manual reloads during the writes\n", reloads);
+  s.Finish(last);
 }
 
 }  // namespace
