@@ -28,8 +28,7 @@ thread_local const std::atomic<bool>* current_stop_request = nullptr;
 }  // namespace
 
 bool ReloadStopRequested() {
-  return current_stop_request != nullptr &&
-         current_stop_request->load(std::memory_order_acquire);
+  return current_stop_request != nullptr && current_stop_request->load(std::memory_order_acquire);
 }
 
 namespace internal {
@@ -118,8 +117,7 @@ absl::Status WatcherCore::Start() {
     next_poll_ = now + ToClock(options_.poll_interval);
     next_audit_ = next_poll_;
     MutexLock lock(reload_mu_);
-    const ReloadResult first =
-        AttemptWithRetriesLocked(ReloadTrigger::kInitial, /*force=*/true);
+    const ReloadResult first = AttemptWithRetriesLocked(ReloadTrigger::kInitial, /*force=*/true);
     if (first.outcome == ReloadResult::Outcome::kFailed && options_.require_initial_load) {
       return first.status;
     }
@@ -192,8 +190,7 @@ ReloadResult WatcherCore::Reload() {
         writer_active = WriterAtWorkLocked(now);
       }
       if (!writer_active) {
-        const std::uint64_t writes_before =
-            inotify_ != nullptr ? inotify_->file_write_events() : 0;
+        const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
         bool wait_more = false;
         const ReadCheck check = [&](const FileContents& contents) {
           loop_mu_.AssertHeld();
@@ -250,8 +247,8 @@ WatcherStatus WatcherCore::Status() const {
   return status;
 }
 
-ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force,
-                                        const ReadCheck& check, bool* changing, bool* repeat) {
+ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force, const ReadCheck& check,
+                                        bool* changing, bool* repeat) {
   *changing = false;
   *repeat = false;
   ReloadResult result;
@@ -297,8 +294,7 @@ ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force,
   if (!options_.allow_empty_file && absl::StripAsciiWhitespace(contents->bytes).empty()) {
     failed_hash_ = contents->hash;
     result.status = absl::InvalidArgumentError(absl::StrCat(
-        "config file ", path_, ": is empty",
-        contents->bytes.empty() ? "" : " (only whitespace)",
+        "config file ", path_, ": is empty", contents->bytes.empty() ? "" : " (only whitespace)",
         "; an empty file is taken as a mistake unless WatchOptions::allow_empty_file is set"));
     result.version = current;
     return result;
@@ -520,8 +516,8 @@ void WatcherCore::ScheduleLocked(ReloadTrigger trigger, Clock::time_point now) {
   } else if (trigger == ReloadTrigger::kRescan) {
     pending_trigger_ = trigger;
   }
-  reload_at_ = std::min(now + ToClock(options_.debounce),
-                        *burst_start_ + ToClock(options_.max_debounce));
+  reload_at_ =
+      std::min(now + ToClock(options_.debounce), *burst_start_ + ToClock(options_.max_debounce));
 }
 
 void WatcherCore::ReloadFromThreadLocked() {
@@ -534,8 +530,7 @@ void WatcherCore::ReloadFromThreadLocked() {
   const ReloadTrigger trigger = pending_trigger_;
   reload_at_.reset();
   burst_start_.reset();
-  const std::uint64_t writes_before =
-      inotify_ != nullptr ? inotify_->file_write_events() : 0;
+  const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
   bool changed_since_poll = false;
   bool wait_more = false;
   // Between the read and the parse: was the file written meanwhile?
@@ -655,19 +650,18 @@ void WatcherCore::Run() {
     if (reload_at_) {
       // While a writer is at work, nothing is read: wake when it may be
       // taken as gone (its close wakes us earlier).
-      wake = WriterAtWorkLocked(before)
-                 ? writer_last_seen_ + ToClock(options_.open_writer_timeout)
-                 : *reload_at_;
+      wake = WriterAtWorkLocked(before) ? writer_last_seen_ + ToClock(options_.open_writer_timeout)
+                                        : *reload_at_;
     }
     wake = std::min(wake, PollingLocked() ? next_poll_ : next_audit_);
     int timeout_ms = -1;
     if (wake != Clock::time_point::max()) {
       const auto left = wake - before;
-      timeout_ms = left <= Clock::duration::zero()
-                       ? 0
-                       : static_cast<int>(std::min<std::int64_t>(
-                             std::chrono::ceil<std::chrono::milliseconds>(left).count(),
-                             24 * 3600 * 1000));
+      timeout_ms =
+          left <= Clock::duration::zero()
+              ? 0
+              : static_cast<int>(std::min<std::int64_t>(
+                    std::chrono::ceil<std::chrono::milliseconds>(left).count(), 24 * 3600 * 1000));
     }
     struct pollfd fds[2] = {{stop_fd_, POLLIN, 0}, {-1, POLLIN, 0}};
     const bool have_inotify = inotify_ != nullptr;

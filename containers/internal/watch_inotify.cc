@@ -15,9 +15,8 @@ namespace rcu {
 namespace internal {
 
 std::uint32_t DirectoryWatchMask(bool file_directory) {
-  const std::uint32_t path_mask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                                  IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR |
-                                  IN_EXCL_UNLINK;
+  const std::uint32_t path_mask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |
+                                  IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
   return file_directory ? path_mask | IN_MODIFY | IN_CLOSE_WRITE : path_mask;
 }
 

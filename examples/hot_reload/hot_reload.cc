@@ -110,7 +110,9 @@ void Print(const Args&... args) {
   std::fflush(stdout);
 }
 
-std::string Millis(absl::Duration d) { return absl::StrFormat("%.1f ms", absl::ToDoubleMilliseconds(d)); }
+std::string Millis(absl::Duration d) {
+  return absl::StrFormat("%.1f ms", absl::ToDoubleMilliseconds(d));
+}
 
 // --- Readers -------------------------------------------------------------------
 

@@ -129,12 +129,11 @@ absl::Status CheckSelfConsistent(absl::string_view bytes) {
   if (!QuotedValue(bytes.substr(sum_start, sum_end - sum_start), &sum)) {
     return absl::DataLossError(absl::StrCat("seq ", seq, ": malformed checksum line"));
   }
-  const std::string expected_sum =
-      absl::StrFormat("%016x", Fnv1a64(bytes.substr(0, sum_start)));
+  const std::string expected_sum = absl::StrFormat("%016x", Fnv1a64(bytes.substr(0, sum_start)));
   if (sum != expected_sum) {
     return absl::DataLossError(absl::StrCat("seq ", seq, ": checksum ", sum,
-                                            " does not match the bytes before it (",
-                                            expected_sum, "): a mix of two files?"));
+                                            " does not match the bytes before it (", expected_sum,
+                                            "): a mix of two files?"));
   }
   const std::size_t end_start = sum_end + 1;
   const std::size_t end_end = bytes.find('\n', end_start);

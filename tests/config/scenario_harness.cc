@@ -39,12 +39,11 @@ std::string Milliseconds(absl::Duration d) {
 }
 
 std::string StatusLine(const rcu::WatcherStatus& s) {
-  return absl::StrCat("version ", s.version, ", last_status ", s.last_status.ToString(),
-                      ", polling ", s.polling ? "yes" : "no", ", watch_status ",
-                      s.watch_status.ToString(), ", watched [",
-                      absl::StrJoin(s.watched_directories, " "), "], published ",
-                      s.reloads_published, ", unchanged ", s.reloads_unchanged, ", failed ",
-                      s.reloads_failed);
+  return absl::StrCat(
+      "version ", s.version, ", last_status ", s.last_status.ToString(), ", polling ",
+      s.polling ? "yes" : "no", ", watch_status ", s.watch_status.ToString(), ", watched [",
+      absl::StrJoin(s.watched_directories, " "), "], published ", s.reloads_published,
+      ", unchanged ", s.reloads_unchanged, ", failed ", s.reloads_failed);
 }
 
 // Any syntactically valid document, as the one-line set-ups accept.
@@ -90,8 +89,8 @@ const ::testing::Environment* const kEnvironment =
 }  // namespace
 
 std::string Resources::ToString() const {
-  return absl::StrCat(descriptors, " descriptors, ", inotify_watches, " inotify watches, ",
-                      threads, " threads");
+  return absl::StrCat(descriptors, " descriptors, ", inotify_watches, " inotify watches, ", threads,
+                      " threads");
 }
 
 Resources MeasureResources() {
@@ -217,8 +216,7 @@ void Scenario::Note(const std::string& line) {
   std::fflush(stdout);
 }
 
-bool Scenario::AwaitPublished(const std::string& bytes, absl::Time since,
-                              const std::string& step) {
+bool Scenario::AwaitPublished(const std::string& bytes, absl::Time since, const std::string& step) {
   std::unique_lock<std::mutex> lock(mu_);
   absl::Time at;
   const bool found = cv_.wait_for(lock, absl::ToChronoMilliseconds(kConvergeBound), [&] {
@@ -237,21 +235,21 @@ bool Scenario::AwaitPublished(const std::string& bytes, absl::Time since,
                   << " was not published within " << kConvergeBound
                   << ". Published now: " << Describe(current)
                   << ". Status: " << StatusLine(watcher_->Status());
-    Note(absl::StrCat(step, ": NOT CONVERGED within ", absl::FormatDuration(kConvergeBound), "; status: ",
-                      StatusLine(watcher_->Status())));
+    Note(absl::StrCat(step, ": NOT CONVERGED within ", absl::FormatDuration(kConvergeBound),
+                      "; status: ", StatusLine(watcher_->Status())));
     return false;
   }
   const absl::Duration took = at - since;
-  Note(absl::StrCat(step, ": live ",
-                    took >= absl::ZeroDuration()
-                        ? absl::StrCat(Milliseconds(took), " after the writer finished")
-                        : absl::StrCat("before the writer exited (", Milliseconds(-took),
-                                       " earlier)")));
+  Note(absl::StrCat(
+      step, ": live ",
+      took >= absl::ZeroDuration()
+          ? absl::StrCat(Milliseconds(took), " after the writer finished")
+          : absl::StrCat("before the writer exited (", Milliseconds(-took), " earlier)")));
   return true;
 }
 
-bool Scenario::AwaitFailure(const std::function<bool(const absl::Status&)>& match,
-                            absl::Time since, const std::string& step) {
+bool Scenario::AwaitFailure(const std::function<bool(const absl::Status&)>& match, absl::Time since,
+                            const std::string& step) {
   std::unique_lock<std::mutex> lock(mu_);
   absl::Time at;
   absl::Status status;
@@ -268,13 +266,13 @@ bool Scenario::AwaitFailure(const std::function<bool(const absl::Status&)>& matc
   lock.unlock();
   if (!found) {
     ADD_FAILURE() << name_ << ": step \"" << step << "\": the expected failure was not reported"
-                  << " within " << kConvergeBound
-                  << ". Status: " << StatusLine(watcher_->Status());
+                  << " within " << kConvergeBound << ". Status: " << StatusLine(watcher_->Status());
     Note(absl::StrCat(step, ": expected failure NOT REPORTED"));
     return false;
   }
-  Note(absl::StrCat(step, ": reported after ", Milliseconds(std::max(at - since, absl::ZeroDuration())),
-                    ": ", status.ToString()));
+  Note(absl::StrCat(step, ": reported after ",
+                    Milliseconds(std::max(at - since, absl::ZeroDuration())), ": ",
+                    status.ToString()));
   return true;
 }
 
@@ -356,9 +354,9 @@ void Scenario::Finish(const std::string& final_bytes, bool expect_polling) {
       name_, ": ", absl::StrJoin(steps_, "; "), " | published ", published, ", failed ",
       failed.size(), violations.empty() ? "" : absl::StrCat(", VIOLATIONS ", violations.size()),
       after == baseline_ ? ", resources back to baseline" : ", RESOURCES LEAKED");
-  Note(absl::StrCat("done: published ", published, " versions, ", failed.size(),
-                    " reloads failed", failures.empty() ? "" : " (" + absl::StrJoin(failures, "; ") + ")",
-                    ", ", violations.size(), " violations; ", after.ToString()));
+  Note(absl::StrCat("done: published ", published, " versions, ", failed.size(), " reloads failed",
+                    failures.empty() ? "" : " (" + absl::StrJoin(failures, "; ") + ")", ", ",
+                    violations.size(), " violations; ", after.ToString()));
   std::lock_guard<std::mutex> lock(summary_mu);
   SummaryLines().push_back(summary);
 }

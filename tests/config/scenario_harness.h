@@ -166,12 +166,12 @@ class Scenario {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::set<std::string> written_;           // guarded by mu_
-  std::vector<Publication> published_;      // guarded by mu_
-  std::vector<rcu::ReloadResult> failed_;   // guarded by mu_
-  std::vector<std::string> violations_;     // guarded by mu_
-  int last_seq_ = -1;                       // guarded by mu_
-  std::vector<std::string> steps_;          // this scenario's timings
+  std::set<std::string> written_;          // guarded by mu_
+  std::vector<Publication> published_;     // guarded by mu_
+  std::vector<rcu::ReloadResult> failed_;  // guarded by mu_
+  std::vector<std::string> violations_;    // guarded by mu_
+  int last_seq_ = -1;                      // guarded by mu_
+  std::vector<std::string> steps_;         // this scenario's timings
 };
 
 }  // namespace rcu_test

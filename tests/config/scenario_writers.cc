@@ -134,9 +134,9 @@ bool VimSave(const std::string& vim, const std::string& path, const std::string&
              const std::string& backupcopy) {
   // -u NONE -i NONE: no vimrc, no viminfo; -N: Vim defaults; -es: silent Ex
   // mode, no terminal. The swap file is made as usual.
-  return RunProgram({vim, "-u", "NONE", "-i", "NONE", "-N", "-es", "-c", "set backupskip=",
-                     "-c", "set backupcopy=" + backupcopy, "-c", "%d_", "-c", "0r " + source,
-                     "-c", "wq", path}) == 0;
+  return RunProgram({vim, "-u", "NONE", "-i", "NONE", "-N", "-es", "-c", "set backupskip=", "-c",
+                     "set backupcopy=" + backupcopy, "-c", "%d_", "-c", "0r " + source, "-c", "wq",
+                     path}) == 0;
 }
 
 void EmacsSave(const std::string& path, const std::string& contents, bool first_save) {
