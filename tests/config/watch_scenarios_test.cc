@@ -7,11 +7,15 @@
 // Scenarios that need another user or a user namespace are in
 // watch_scenarios_isolated_test.cc.
 #include <fcntl.h>
+#include <linux/fs.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <string>
 #include <thread>
@@ -387,6 +391,32 @@ void GrandparentScenario(bool validator, bool reload) {
 TEST_P(WatchScenario, GrandparentRenamedAndReplaced) { GrandparentScenario(GetParam(), false); }
 TEST_P(WatchScenario, GrandparentRenamedAndReplacedThenReload) {
   GrandparentScenario(GetParam(), true);
+}
+
+// A release directory exchanged atomically with a new one (renameat2 with
+// RENAME_EXCHANGE, as `mv --exchange` does): no moment without the path,
+// every name the same before and after, only the directories differ.
+TEST_P(WatchScenario, ReleaseDirectoryExchangedAtomically) {
+  Scenario s("release directory exchanged atomically (RENAME_EXCHANGE)", Configured());
+  for (const char* dir :
+       {"etc", "etc/app", "etc/app/conf.d", "etc/app.new", "etc/app.new/conf.d"}) {
+    MakeDirectory(s.Path(dir));
+  }
+  const std::string path = s.Path("etc/app/conf.d/app.json");
+  WriteInPlace(path, s.NextFile());
+  ASSERT_TRUE(
+      s.Watch(path, [](Scenario::Watcher::Options& o) { o.poll_interval = absl::Hours(1); }));
+  const std::string second = s.NextFile();
+  WriteInPlace(s.Path("etc/app.new/conf.d/app.json"), second);
+  ASSERT_EQ(::syscall(SYS_renameat2, AT_FDCWD, s.Path("etc/app").c_str(), AT_FDCWD,
+                      s.Path("etc/app.new").c_str(), RENAME_EXCHANGE),
+            0)
+      << std::strerror(errno);
+  ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "renameat2(app, app.new, RENAME_EXCHANGE)"));
+  const std::string third = s.NextFile();
+  WriteInPlace(path, third);
+  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit in the new release"));
+  s.Finish(third);
 }
 
 TEST_P(WatchScenario, ReplacedByADirectoryAndAFifo) {
