@@ -465,7 +465,12 @@ void WatcherCore::ProcessEventsLocked(Clock::time_point now) {
 }
 
 void WatcherCore::NoteFileEventsLocked() {
-  if (inotify_ == nullptr || inotify_->file_epoch() == file_epoch_seen_) return;
+  // (A file that could not be looked at, say while its directory was not
+  // searchable, is looked at again after every batch of events.)
+  if (inotify_ == nullptr ||
+      (inotify_->file_epoch() == file_epoch_seen_ && file_known_.error == 0)) {
+    return;
+  }
   file_epoch_seen_ = inotify_->file_epoch();
   file_known_ = StatPath(path_);  // after the events were read
 }

@@ -198,7 +198,7 @@ void Scenario::OnReload(const rcu::ReloadResult& result) {
                                            ": versions went backwards"));
       }
       last_seq_ = std::max(last_seq_, seq);
-      published_.push_back({version, std::move(raw), now});
+      published_.push_back({version, std::move(raw), now, result.trigger});
       break;
     }
     case rcu::ReloadResult::Outcome::kFailed:
@@ -219,10 +219,12 @@ void Scenario::Note(const std::string& line) {
 bool Scenario::AwaitPublished(const std::string& bytes, absl::Time since, const std::string& step) {
   std::unique_lock<std::mutex> lock(mu_);
   absl::Time at;
+  rcu::ReloadTrigger trigger = rcu::ReloadTrigger::kManual;
   const bool found = cv_.wait_for(lock, absl::ToChronoMilliseconds(kConvergeBound), [&] {
     for (const Publication& p : published_) {
       if (p.raw == bytes) {
         at = p.at;
+        trigger = p.trigger;
         return true;
       }
     }
@@ -244,7 +246,8 @@ bool Scenario::AwaitPublished(const std::string& bytes, absl::Time since, const 
       step, ": live ",
       took >= absl::ZeroDuration()
           ? absl::StrCat(Milliseconds(took), " after the writer finished")
-          : absl::StrCat("before the writer exited (", Milliseconds(-took), " earlier)")));
+          : absl::StrCat("before the writer exited (", Milliseconds(-took), " earlier)"),
+      " (", rcu::ReloadTriggerName(trigger), ")"));
   return true;
 }
 
@@ -289,6 +292,12 @@ bool Scenario::AwaitStatus(const std::function<bool(const rcu::WatcherStatus&)>&
     ADD_FAILURE() << name_ << ": Status() never showed " << what << ": " << StatusLine(last);
   }
   return ok;
+}
+
+bool Scenario::AwaitQuiet(absl::Duration quiet) {
+  return AwaitStatus(
+      [&](const rcu::WatcherStatus& st) { return absl::Now() - st.last_attempt_time >= quiet; },
+      absl::StrCat("no reload attempt for ", absl::FormatDuration(quiet)));
 }
 
 int Scenario::failures() const {

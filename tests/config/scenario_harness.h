@@ -124,6 +124,11 @@ class Scenario {
   bool AwaitFailure(const std::function<bool(const absl::Status&)>& match, absl::Time since,
                     const std::string& step);
 
+  // Waits until the watcher has made no reload attempt for `quiet`: nothing
+  // it scheduled is still pending. For steps that must be seen by the events
+  // they cause alone.
+  bool AwaitQuiet(absl::Duration quiet);
+
   // Waits until Status() satisfies `match`.
   bool AwaitStatus(const std::function<bool(const rcu::WatcherStatus&)>& match,
                    const std::string& what);
@@ -151,6 +156,7 @@ class Scenario {
     std::uint64_t version;
     std::string raw;
     absl::Time at;
+    rcu::ReloadTrigger trigger;
   };
   void OnReload(const rcu::ReloadResult& result);
   void Note(const std::string& line);
