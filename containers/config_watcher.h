@@ -67,10 +67,14 @@
 //  - Every read is checked, and read again later if it fails: the file's
 //    size, mtime and ctime must not change during the read; it must not
 //    have changed in the last debounce delay (the kernel queues a write's
-//    event only after the write took effect, so a writer caught inside a
-//    system call has not said so yet); and, where inotify watches it, no
-//    write may be seen during the read, and it must be as it was after the
-//    last event about it (or that change be a second old).
+//    event only after the write took effect, and a writer can be held up
+//    inside the system call, say by the file system's journal); and, where
+//    inotify watches it, no write may be seen during the read, it must be
+//    as it was after the last event about it, and no other process may
+//    hold it open since its last close after writing (IN_OPEN comes before
+//    an O_TRUNC truncation takes effect). The last two wait at most a
+//    second: for a change that makes no event, or a reader that keeps the
+//    file open.
 //  - Not covered: a file written in place by two processes at once, through
 //    a hard link in an unwatched directory or through mmap (no events: the
 //    periodic check finds the change, but cannot tell a writer at work), one

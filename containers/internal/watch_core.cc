@@ -59,6 +59,10 @@ constexpr std::chrono::seconds kRacyWindow(2);
 // write through a hard link elsewhere), until the change is this old.
 constexpr absl::Duration kUnreportedChangeWait = absl::Seconds(1);
 
+// How far ahead of absl::Now() a file's ctime may be and still be taken as
+// stamped by our own clock.
+constexpr absl::Duration kClockSlack = absl::Seconds(1);
+
 // An option's duration on the steady clock, capped so that adding it to
 // now() cannot overflow (absl::InfiniteDuration() means "a century").
 std::chrono::steady_clock::duration ToClock(absl::Duration d) {
@@ -256,7 +260,7 @@ ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force, const
   result.time = absl::Now();
   result.outcome = ReloadResult::Outcome::kFailed;
 
-  absl::StatusOr<FileContents> contents = ReadFileLimited(path_, options_.max_file_size);
+  absl::StatusOr<FileContents> contents = ReadOwnLocked();
   if (!contents.ok()) {
     *changing = IsChangedWhileReading(contents.status());
     failed_hash_.reset();  // whatever comes back must be looked at again
@@ -328,6 +332,7 @@ ReloadResult WatcherCore::AttemptWithRetriesLocked(ReloadTrigger trigger, bool f
     bool changing;
     bool repeat;
     bool wait_more = false;
+    ProcessEventsLocked(Clock::now());  // others' opens first, not merged with ours
     const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
     const ReadCheck check = [&](const FileContents& contents) {
       loop_mu_.AssertHeld();
@@ -464,7 +469,19 @@ void WatcherCore::ProcessEventsLocked(Clock::time_point now) {
   }
 }
 
+absl::StatusOr<FileContents> WatcherCore::ReadOwnLocked() {
+  if (inotify_ != nullptr) inotify_->ExpectOwnRead();
+  bool opened = false;
+  absl::StatusOr<FileContents> contents = ReadFileLimited(path_, options_.max_file_size, &opened);
+  if (!opened && inotify_ != nullptr) inotify_->CancelOwnRead();
+  return contents;
+}
+
 void WatcherCore::NoteFileEventsLocked() {
+  if (inotify_ != nullptr && inotify_->foreign_open_events() != foreign_open_events_seen_) {
+    foreign_open_events_seen_ = inotify_->foreign_open_events();
+    foreign_open_at_ = absl::Now();
+  }
   // (A file that could not be looked at, say while its directory was not
   // searchable, is looked at again after every batch of events.)
   if (inotify_ == nullptr ||
@@ -477,21 +494,27 @@ void WatcherCore::NoteFileEventsLocked() {
 
 bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
                                     bool* wait_more) {
-  const absl::Time now = absl::Now();
-  const absl::Time ctime = absl::FromUnixNanos(contents.identity.ctime_ns);
-  // (A ctime in the future, from another clock, says nothing.)
-  const bool recent = ctime <= now;
+  // How long ago the file last changed. A ctime slightly ahead of our clock
+  // is "just now" (absl::Now() and the kernel's clock differ by a little); one
+  // far ahead comes from another clock (NFS) and says nothing.
+  const absl::Duration age = absl::Now() - absl::FromUnixNanos(contents.identity.ctime_ns);
+  const bool our_clock = age > -kClockSlack;
   // Changed less than the debounce delay ago: its writer may still be at
   // work, or inside the system call whose event is not queued yet.
-  const bool fresh = recent && now - ctime < options_.debounce;
+  const bool fresh = our_clock && age < options_.debounce;
   if (inotify_ != nullptr && inotify_->watching_file_directory()) {
     ProcessEventsLocked(Clock::now());
     if (inotify_ == nullptr || inotify_->file_write_events() != writes_before) return false;
     // Not as it was after the last event about it: that change's event is
     // on its way, unless it never makes one (kUnreportedChangeWait).
     const bool unreported =
-        contents.identity != file_known_ && recent && now - ctime < kUnreportedChangeWait;
-    if (fresh || unreported) {
+        contents.identity != file_known_ && our_clock && age < kUnreportedChangeWait;
+    // Opened by another process and not closed after writing since: the
+    // opener may have changed it and not said so yet (IN_OPEN comes before
+    // an O_TRUNC truncation, whose IN_MODIFY may come long after).
+    const bool opened =
+        inotify_->foreign_opens() > 0 && absl::Now() - foreign_open_at_ < kUnreportedChangeWait;
+    if (fresh || unreported || opened) {
       *wait_more = true;
       return false;
     }
@@ -621,7 +644,7 @@ void WatcherCore::PollTickLocked(Clock::time_point now) {
   if (reload_at_ || identity.error != 0 || racy_checked_) return;
   if (now - polled_since_ <= kRacyWindow) return;
   racy_checked_ = true;
-  absl::StatusOr<FileContents> contents = ReadFileLimited(path_, options_.max_file_size);
+  absl::StatusOr<FileContents> contents = ReadOwnLocked();
   if (!contents.ok()) return;  // the reload that follows a change reports it
   CountRead(contents->bytes.size());
   MutexLock lock(reload_mu_);

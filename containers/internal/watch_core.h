@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "containers/config_watcher_options.h"
 #include "containers/internal/watch_file.h"
 #include "containers/internal/watch_inotify.h"
@@ -80,7 +81,7 @@ class WatcherCore {
   // (and !force).
   ReloadResult AttemptLocked(ReloadTrigger trigger, bool force, const ReadCheck& check,
                              bool* changing, bool* repeat)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_, reload_mu_);
   // Attempts, retrying a few times while the file is being written, then
   // records the result. For the first load.
   ReloadResult AttemptWithRetriesLocked(ReloadTrigger trigger, bool force)
@@ -108,6 +109,8 @@ class WatcherCore {
                          bool* wait_more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Takes note of the events about the file processed so far.
   void NoteFileEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // ReadFileLimited, counting the watcher's own open of the file.
+  absl::StatusOr<FileContents> ReadOwnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Whether inotify says a writer is at work on the file, and has not been
   // silent for open_writer_timeout.
   bool WriterAtWorkLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
@@ -195,6 +198,10 @@ class WatcherCore {
   // otherwise found a change whose event is still on its way.
   std::uint64_t file_epoch_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
   FileIdentity file_known_ ABSL_GUARDED_BY(loop_mu_);
+  // When another process last opened the file (Inotify::foreign_opens()):
+  // it may have changed the file and not said so yet (ReadSettledLocked).
+  std::uint64_t foreign_open_events_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  absl::Time foreign_open_at_ ABSL_GUARDED_BY(loop_mu_) = absl::InfinitePast();
 };
 
 }  // namespace internal

@@ -17,7 +17,8 @@ namespace internal {
 std::uint32_t DirectoryWatchMask(bool file_directory) {
   const std::uint32_t path_mask = IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB |
                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK;
-  return file_directory ? path_mask | IN_MODIFY | IN_CLOSE_WRITE : path_mask;
+  return file_directory ? path_mask | IN_MODIFY | IN_CLOSE_WRITE | IN_OPEN | IN_CLOSE_NOWRITE
+                        : path_mask;
 }
 
 EventEffects ClassifyEvent(std::uint32_t mask, absl::string_view name,
@@ -40,6 +41,11 @@ EventEffects ClassifyEvent(std::uint32_t mask, absl::string_view name,
     return effects;
   }
   if (names->count(std::string(name)) > 0) {
+    // Opening and reading change nothing (they are tracked for writers).
+    if ((mask & (IN_OPEN | IN_CLOSE_NOWRITE)) &&
+        !(mask & ~(IN_OPEN | IN_CLOSE_NOWRITE | IN_ISDIR))) {
+      return effects;
+    }
     effects.reload = true;
     // A renamed, created or deleted entry may be a directory or symlink on
     // the way; a directory's permissions decide whether resolution can go
@@ -72,6 +78,7 @@ absl::Status Inotify::Sync(const WatchSet& set) {
   names_ = set.entries;
   if (set.target_directory != target_directory_ || set.target_name != target_name_) {
     writer_active_ = false;  // another file now; its writer is unknown
+    foreign_opens_ = own_opens_ = own_closes_ = 0;
     ++file_epoch_;
   }
   target_directory_ = set.target_directory;
@@ -139,6 +146,23 @@ void Inotify::TrackWriter(std::uint32_t mask, const std::string& dir, absl::stri
     return;
   }
   if (name != target_name_) return;
+  if (mask & IN_OPEN) {
+    if (own_opens_ > 0) {
+      --own_opens_;
+    } else {
+      ++foreign_opens_;
+      ++foreign_open_events_;
+    }
+  }
+  if (mask & IN_CLOSE_NOWRITE) {
+    if (own_closes_ > 0) {
+      --own_closes_;
+    } else if (foreign_opens_ > 0) {
+      --foreign_opens_;  // a reader, done
+    }
+  }
+  if (mask & IN_CLOSE_WRITE) foreign_opens_ = 0;    // the writer, done
+  if (mask & (IN_OPEN | IN_CLOSE_NOWRITE)) return;  // nothing changed
   ++file_epoch_;
   if (mask & IN_MODIFY) {
     writer_active_ = true;
@@ -159,6 +183,7 @@ void Inotify::TrackWriter(std::uint32_t mask, const std::string& dir, absl::stri
   }
   if (mask & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)) {
     writer_active_ = false;  // another file, or none, under the name
+    foreign_opens_ = 0;
   }
 }
 

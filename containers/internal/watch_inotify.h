@@ -10,6 +10,11 @@
 //   IN_MODIFY        a write or truncate: a writer is at work on the file
 //                    (tracked: nothing is read until it closes the file);
 //   IN_CLOSE_WRITE   the writer closed it: its content is complete;
+//   IN_OPEN, IN_CLOSE_NOWRITE
+//                    opened, closed: an open with O_TRUNC is reported
+//                    before the truncation (whose IN_MODIFY may come much
+//                    later if the opener is preempted), so a file opened and
+//                    not yet closed may be changing (tracked, not reloaded);
 //   IN_MOVED_TO/FROM a rename over the file, of a directory or symlink on
 //                    the way (a release swap, a Kubernetes `..data` swap);
 //   IN_CREATE        recreated after a delete, a new symlink or directory;
@@ -101,6 +106,26 @@ class Inotify {
   // How many writes and closes-after-writing of the file were seen so far:
   // if it moved across a read, the file was written meanwhile.
   std::uint64_t file_write_events() const { return file_write_events_; }
+  // Opens of the file by other processes that may still be open for
+  // writing: each IN_OPEN not expected as the watcher's own counts one, each
+  // IN_CLOSE_NOWRITE not its own (a read-only opener, which changes nothing)
+  // takes one back, and IN_CLOSE_WRITE or another file under the name clears
+  // them. Best effort: two identical events in a row make one, so an open
+  // right next to the watcher's own can be missed.
+  int foreign_opens() const { return foreign_opens_; }
+  // Moves with every foreign open counted.
+  std::uint64_t foreign_open_events() const { return foreign_open_events_; }
+  // The watcher is about to open the file (and close it after reading):
+  // its IN_OPEN and IN_CLOSE_NOWRITE are not counted. Cancel if the open
+  // failed (no events come).
+  void ExpectOwnRead() {
+    ++own_opens_;
+    ++own_closes_;
+  }
+  void CancelOwnRead() {
+    --own_opens_;
+    --own_closes_;
+  }
   // Moves on every event that names the file, and whenever watching the
   // file's directory (re)starts: a change to the file made before the
   // moment this last moved has been reported.
@@ -128,6 +153,10 @@ class Inotify {
   bool writer_active_ = false;
   std::uint64_t file_write_events_ = 0;
   std::uint64_t file_epoch_ = 0;
+  int foreign_opens_ = 0;
+  std::uint64_t foreign_open_events_ = 0;
+  int own_opens_ = 0;   // expected IN_OPEN of the watcher's own reads
+  int own_closes_ = 0;  // expected IN_CLOSE_NOWRITE of the same
 };
 
 }  // namespace internal

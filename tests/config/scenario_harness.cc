@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "containers/json_config.h"
 #include "containers/toml_config.h"
@@ -87,6 +88,10 @@ const ::testing::Environment* const kEnvironment =
     ::testing::AddGlobalTestEnvironment(new ScenarioEnvironment);
 
 }  // namespace
+
+std::string ValidatorName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "WithValidator" : "NoValidator";
+}
 
 std::string Resources::ToString() const {
   return absl::StrCat(descriptors, " descriptors, ", inotify_watches, " inotify watches, ", threads,
@@ -162,6 +167,31 @@ bool Scenario::Watch(const std::string& path,
   }
   watcher_ = *std::move(created);
   return true;
+}
+
+std::string Scenario::StartWatching(const std::string& relative,
+                                    const std::function<void(Watcher::Options&)>& customize) {
+  const std::string path = Path(relative);
+  std::string dir = root_;
+  for (absl::string_view part : absl::StrSplit(relative, '/', absl::SkipEmpty())) {
+    dir = absl::StrCat(dir, "/", part);
+    if (dir == path) break;  // every component but the file's name
+    if (::access(dir.c_str(), F_OK) != 0) MakeDirectory(dir);
+  }
+  WriteInPlace(path, NextFile());
+  return Watch(path, customize) ? path : "";
+}
+
+std::string Scenario::EditInPlace(const std::string& path, const std::string& step) {
+  const std::string next = NextFile();
+  WriteInPlace(path, next);
+  return AwaitPublished(next, absl::Now(), step) ? next : "";
+}
+
+std::string Scenario::EditByRename(const std::string& path, const std::string& step) {
+  const std::string next = NextFile();
+  WriteAndRename(path, next);
+  return AwaitPublished(next, absl::Now(), step) ? next : "";
 }
 
 void Scenario::OnReload(const rcu::ReloadResult& result) {

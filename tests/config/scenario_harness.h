@@ -39,6 +39,7 @@
 #include "absl/time/time.h"
 #include "containers/config_watcher.h"
 #include "containers/snapshot.h"
+#include "gtest/gtest.h"
 #include "tests/config/scenario_files.h"
 #include "tests/config/watch_test_util.h"
 
@@ -85,6 +86,21 @@ struct Resources {
 };
 Resources MeasureResources();
 
+// A test fixture for scenarios that run with and without a validation hook:
+//
+//   class MyScenario : public ValidatorParameterized {};
+//   INSTANTIATE_TEST_SUITE_P(Validator, MyScenario, ::testing::Bool(), ValidatorName);
+class ValidatorParameterized : public ::testing::TestWithParam<bool> {
+ protected:
+  ScenarioSetup Configured(FileFormat format = FileFormat::kJson) const {
+    ScenarioSetup setup;
+    setup.format = format;
+    setup.validator = GetParam();
+    return setup;
+  }
+};
+std::string ValidatorName(const ::testing::TestParamInfo<bool>& info);
+
 class Scenario {
  public:
   using Watcher = rcu::ConfigWatcher<ScenarioConfig>;
@@ -111,6 +127,17 @@ class Scenario {
   bool Watch(const std::string& path,
              const std::function<void(Watcher::Options&)>& customize = nullptr);
   Watcher& watcher() { return *watcher_; }
+
+  // The usual start: makes the directories of `relative` (as mkdir -p),
+  // writes a first file there, and watches it. Returns its absolute path,
+  // or "" (and a test failure) if the watcher could not be made.
+  std::string StartWatching(const std::string& relative,
+                            const std::function<void(Watcher::Options&)>& customize = nullptr);
+  // The usual edit: writes the next file into `path` in place and waits for
+  // it to be published. Returns its bytes, or "" if it was not published.
+  std::string EditInPlace(const std::string& path, const std::string& step);
+  // The same, writing a temporary file and renaming it over `path`.
+  std::string EditByRename(const std::string& path, const std::string& step);
 
   // Waits until `bytes` is the published content; prints the time from
   // `since` (normally: when the writer finished) to its publication, under

@@ -25,23 +25,6 @@ extern char** environ;
 namespace rcu_test {
 namespace {
 
-void Must(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "scenario writer failed: %s: %s\n", what.c_str(), std::strerror(errno));
-    std::abort();
-  }
-}
-
-void WriteAll(int fd, const std::string& contents, const std::string& what) {
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    Must(n > 0, "write " + what);
-    done += static_cast<std::size_t>(n);
-  }
-}
-
 std::string Join(const std::string& dir, const std::string& name) { return dir + "/" + name; }
 
 bool ReadLink(const std::string& path, std::string* target) {
@@ -115,21 +98,6 @@ void StageFile(const std::string& path, const std::string& contents) {
   WriteInPlace(path, contents);
 }
 
-std::string ReadWholeFile(const std::string& path) {
-  std::string bytes;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bytes;
-  char buffer[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    bytes.append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  return bytes;
-}
-
 bool VimSave(const std::string& vim, const std::string& path, const std::string& source,
              const std::string& backupcopy) {
   // -u NONE -i NONE: no vimrc, no viminfo; -N: Vim defaults; -es: silent Ex
@@ -143,25 +111,26 @@ void EmacsSave(const std::string& path, const std::string& contents, bool first_
   const std::string dir = path.substr(0, path.rfind('/'));
   const std::string name = path.substr(path.rfind('/') + 1);
   const std::string lock = Join(dir, ".#" + name);
-  Must(::symlink(absl::StrCat("user@host.", ::getpid(), ":1700000000").c_str(), lock.c_str()) == 0,
-       "symlink " + lock);
+  SetupOrDie(
+      ::symlink(absl::StrCat("user@host.", ::getpid(), ":1700000000").c_str(), lock.c_str()) == 0,
+      "symlink " + lock);
   struct stat original;
   const bool existed = ::stat(path.c_str(), &original) == 0;
   if (first_save && existed) {
-    Must(::rename(path.c_str(), (path + "~").c_str()) == 0, "rename to backup " + path);
+    SetupOrDie(::rename(path.c_str(), (path + "~").c_str()) == 0, "rename to backup " + path);
   }
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  Must(fd >= 0, "open " + path);
+  SetupOrDie(fd >= 0, "open " + path);
   // Emacs writes the buffer in chunks of 16 KiB.
   for (std::size_t offset = 0; offset < contents.size(); offset += 16384) {
     WriteAll(fd, contents.substr(offset, 16384), path);
   }
-  Must(::fsync(fd) == 0, "fsync " + path);
-  Must(::close(fd) == 0, "close " + path);
+  SetupOrDie(::fsync(fd) == 0, "fsync " + path);
+  SetupOrDie(::close(fd) == 0, "close " + path);
   if (first_save && existed) {
-    Must(::chmod(path.c_str(), original.st_mode & 07777) == 0, "chmod " + path);
+    SetupOrDie(::chmod(path.c_str(), original.st_mode & 07777) == 0, "chmod " + path);
   }
-  Must(::unlink(lock.c_str()) == 0, "unlink " + lock);
+  SetupOrDie(::unlink(lock.c_str()) == 0, "unlink " + lock);
 }
 
 void AtomicWriter::Write(const std::map<std::string, std::string>& payload) {
@@ -169,7 +138,7 @@ void AtomicWriter::Write(const std::map<std::string, std::string>& payload) {
   // (1) The current timestamped directory.
   std::string old_ts;
   if (!ReadLink(data, &old_ts)) {
-    Must(errno == ENOENT, "readlink " + data);
+    SetupOrDie(errno == ENOENT, "readlink " + data);
     old_ts.clear();
   }
   // (2) What to remove, and whether anything changed.
@@ -195,32 +164,32 @@ void AtomicWriter::Write(const std::map<std::string, std::string>& payload) {
   char stamp[64];
   std::strftime(stamp, sizeof(stamp), "..%Y_%m_%d_%H_%M_%S.", &utc);
   std::string ts_path = Join(dir_, std::string(stamp) + "XXXXXX");
-  Must(::mkdtemp(ts_path.data()) != nullptr, "mkdtemp " + ts_path);
-  Must(::chmod(ts_path.c_str(), 0755) == 0, "chmod " + ts_path);
+  SetupOrDie(::mkdtemp(ts_path.data()) != nullptr, "mkdtemp " + ts_path);
+  SetupOrDie(::chmod(ts_path.c_str(), 0755) == 0, "chmod " + ts_path);
   const std::string ts_name = ts_path.substr(ts_path.rfind('/') + 1);
   for (const auto& [name, contents] : payload) {
     const std::string file = Join(ts_path, name);
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    Must(fd >= 0, "open " + file);
+    SetupOrDie(fd >= 0, "open " + file);
     WriteAll(fd, contents, file);
-    Must(::close(fd) == 0, "close " + file);
-    Must(::chmod(file.c_str(), 0644) == 0, "chmod " + file);
+    SetupOrDie(::close(fd) == 0, "close " + file);
+    SetupOrDie(::chmod(file.c_str(), 0644) == 0, "chmod " + file);
   }
   // (4) Swap `..data` atomically.
   const std::string data_tmp = Join(dir_, "..data_tmp");
-  Must(::symlink(ts_name.c_str(), data_tmp.c_str()) == 0, "symlink " + data_tmp);
-  Must(::rename(data_tmp.c_str(), data.c_str()) == 0, "rename " + data_tmp);
+  SetupOrDie(::symlink(ts_name.c_str(), data_tmp.c_str()) == 0, "symlink " + data_tmp);
+  SetupOrDie(::rename(data_tmp.c_str(), data.c_str()) == 0, "rename " + data_tmp);
   // (5) User-visible symlinks for new keys.
   for (const auto& [name, contents] : payload) {
     std::string target;
     const std::string visible = Join(dir_, name);
     if (!ReadLink(visible, &target) && errno == ENOENT) {
-      Must(::symlink(("..data/" + name).c_str(), visible.c_str()) == 0, "symlink " + visible);
+      SetupOrDie(::symlink(("..data/" + name).c_str(), visible.c_str()) == 0, "symlink " + visible);
     }
   }
   // (6) User-visible symlinks of removed keys.
   for (const std::string& name : to_remove) {
-    Must(::unlink(Join(dir_, name).c_str()) == 0, "unlink " + name);
+    SetupOrDie(::unlink(Join(dir_, name).c_str()) == 0, "unlink " + name);
   }
   // (7) The old timestamped directory.
   if (!old_ts.empty()) RemoveTree(Join(dir_, old_ts));

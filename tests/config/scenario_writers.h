@@ -30,7 +30,6 @@ int RunShell(const std::string& script, const std::vector<std::string>& args = {
 // Writes `contents` to `path` (open O_TRUNC, write, close): for staging
 // source files outside the watched directories.
 void StageFile(const std::string& path, const std::string& contents);
-std::string ReadWholeFile(const std::string& path);
 
 // Real vim (vim.tiny, else vim), headless: opens `path`, replaces the whole
 // buffer with the contents of `source`, and writes with 'backupcopy' set to

@@ -202,6 +202,14 @@ TEST(ClassifyEventTest, ContentChangesReload) {
   }
 }
 
+TEST(ClassifyEventTest, OpeningAndReadingDoNotReload) {
+  const std::set<std::string> names = {"config.json"};
+  for (std::uint32_t mask : {IN_OPEN, IN_CLOSE_NOWRITE}) {
+    const EventEffects effects = ClassifyEvent(mask, "config.json", &names);
+    EXPECT_FALSE(effects.reload || effects.rewatch) << mask;
+  }
+}
+
 TEST(ClassifyEventTest, NameChangesReloadAndRewatch) {
   const std::set<std::string> names = {"config.json", "..data"};
   for (std::uint32_t mask : {IN_MOVED_TO, IN_MOVED_FROM, IN_CREATE, IN_DELETE}) {
@@ -304,10 +312,16 @@ TEST(InotifyTest, TracksTheFilesWriter) {
   rcu::internal::Inotify& inotify = **created;
   ASSERT_TRUE(inotify.Sync(ResolveWatchSet(path)).ok());
   EXPECT_TRUE(inotify.watching_file_directory());
+  // Reading the file leaves no trace but the count of opens.
+  EXPECT_EQ(rcu_test::ReadWholeFile(path), "1");
+  inotify.ReadEvents();
+  EXPECT_FALSE(inotify.writer_active());
+  EXPECT_EQ(inotify.foreign_opens(), 0);  // a reader, closed
   const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   inotify.ReadEvents();
   EXPECT_TRUE(inotify.writer_active());  // O_TRUNC: IN_MODIFY
+  EXPECT_EQ(inotify.foreign_opens(), 1);  // IN_OPEN comes before the truncation
   const std::uint64_t writes = inotify.file_write_events();
   ASSERT_EQ(::write(fd, "22", 2), 2);
   inotify.ReadEvents();
@@ -316,6 +330,25 @@ TEST(InotifyTest, TracksTheFilesWriter) {
   ASSERT_EQ(::close(fd), 0);
   inotify.ReadEvents();
   EXPECT_FALSE(inotify.writer_active());  // IN_CLOSE_WRITE
+  EXPECT_EQ(inotify.foreign_opens(), 0);
+  // The watcher's own reads are expected, and not counted as others' opens.
+  inotify.ExpectOwnRead();
+  EXPECT_EQ(rcu_test::ReadWholeFile(path), "22");
+  inotify.ReadEvents();
+  EXPECT_EQ(inotify.foreign_opens(), 0);
+  // Another process opening it for writing, even before it writes: counted
+  // until it closes (IN_CLOSE_WRITE), whatever readers do meanwhile.
+  const int other = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  inotify.ReadEvents();
+  EXPECT_EQ(inotify.foreign_opens(), 1);
+  EXPECT_FALSE(inotify.writer_active());
+  inotify.ExpectOwnRead();
+  EXPECT_EQ(rcu_test::ReadWholeFile(path), "22");
+  inotify.ReadEvents();
+  EXPECT_EQ(inotify.foreign_opens(), 1);
+  ::close(other);
+  inotify.ReadEvents();
+  EXPECT_EQ(inotify.foreign_opens(), 0);
   // Replaced by a rename while a writer holds the old file: not at work on
   // the file the path leads to (IN_EXCL_UNLINK hides its later writes).
   const int old_fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);

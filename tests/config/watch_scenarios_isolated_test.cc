@@ -26,6 +26,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -183,19 +184,8 @@ TEST(IsolatedScenarios, MountOverADirectoryInAMountNamespace) {
 
 // --- Children --------------------------------------------------------------------
 
-class ChildScenario : public ::testing::TestWithParam<bool> {
- protected:
-  ScenarioSetup Configured() const {
-    ScenarioSetup setup;
-    setup.validator = GetParam();
-    return setup;
-  }
-};
-
-INSTANTIATE_TEST_SUITE_P(Validator, ChildScenario, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "WithValidator" : "NoValidator";
-                         });
+class ChildScenario : public ValidatorParameterized {};
+INSTANTIATE_TEST_SUITE_P(Validator, ChildScenario, ::testing::Bool(), ValidatorName);
 
 bool IsPermissionDenied(const absl::Status& s) { return absl::IsPermissionDenied(s); }
 
@@ -226,10 +216,8 @@ class HeldWriter {
 TEST_P(ChildScenario, DISABLED_PermissionOfTheFile) {
   ASSERT_TRUE(InChild("non-root"));
   Scenario s("file mode 000, then 644 (non-root)", Configured());
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   HeldWriter writer(path);
   ASSERT_TRUE(writer.ok());
   absl::Time when = absl::Now();
@@ -275,9 +263,8 @@ TEST_P(ChildScenario, DISABLED_PermissionOfTheDirectory) {
   const absl::Time restored = absl::Now();
   ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
   ASSERT_TRUE(s.AwaitPublished(next, restored, "chmod 755 conf.d"));
-  const std::string last = s.NextFile();
-  WriteInPlace(path, last);
-  ASSERT_TRUE(s.AwaitPublished(last, absl::Now(), "edit afterwards"));
+  const std::string last = s.EditInPlace(path, "edit afterwards");
+  ASSERT_FALSE(last.empty());
   s.Finish(last);
 }
 
@@ -360,6 +347,26 @@ class InstanceHog {
   int error_ = 0;
 };
 
+// The watcher polls because a limit is reached, and Status() says which;
+// it finds an edit by polling; once `release` frees the limit, it watches
+// with inotify again and finds the next edit at once.
+void PollThenRecover(Scenario& s, const std::string& path, const std::function<void()>& release) {
+  ASSERT_TRUE(s.AwaitStatus(
+      [](const rcu::WatcherStatus& st) {
+        return st.polling && absl::IsResourceExhausted(st.watch_status);
+      },
+      "polling, because a limit is reached"));
+  std::printf("child: status says: %s\n", s.watcher().Status().watch_status.ToString().c_str());
+  ASSERT_FALSE(s.EditByRename(path, "edit, found by polling").empty());
+  release();
+  ASSERT_TRUE(s.AwaitStatus(
+      [](const rcu::WatcherStatus& st) { return !st.polling && st.watch_status.ok(); },
+      "inotify once the limit is not reached"));
+  const std::string last = s.EditByRename(path, "edit, found by inotify");
+  ASSERT_FALSE(last.empty());
+  s.Finish(last);
+}
+
 TEST_P(ChildScenario, DISABLED_InotifyInstancesExhausted) {
   ASSERT_TRUE(InChild("userns"));
   ASSERT_TRUE(WriteProcFile("/proc/sys/user/max_inotify_instances", "2"));
@@ -368,29 +375,14 @@ TEST_P(ChildScenario, DISABLED_InotifyInstancesExhausted) {
   ASSERT_EQ(hog.error(), EMFILE);
   std::printf("child: %zu inotify instances allowed, all taken\n", hog.size());
   Scenario s("inotify instances exhausted, then one freed", Configured());
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(
-      path, [](Scenario::Watcher::Options& o) { o.poll_interval = absl::Milliseconds(100); }));
-  ASSERT_TRUE(s.AwaitStatus(
-      [](const rcu::WatcherStatus& st) {
-        return st.polling && absl::IsResourceExhausted(st.watch_status);
-      },
-      "polling, with the reason"));
-  std::printf("child: status says: %s\n", s.watcher().Status().watch_status.ToString().c_str());
-  const std::string second = s.NextFile();
-  WriteAndRename(path, second);
-  ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "edit, found by polling"));
-  hog.FreeOne();
-  s.ReleasedFromBaseline(1, 0);
-  ASSERT_TRUE(s.AwaitStatus(
-      [](const rcu::WatcherStatus& st) { return !st.polling && st.watch_status.ok(); },
-      "inotify once an instance is free"));
-  const std::string third = s.NextFile();
-  WriteAndRename(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit, found by inotify"));
-  s.Finish(third);
+  const std::string path = s.StartWatching("etc/app.json", [](Scenario::Watcher::Options& o) {
+    o.poll_interval = absl::Milliseconds(100);
+  });
+  ASSERT_FALSE(path.empty());
+  PollThenRecover(s, path, [&] {
+    hog.FreeOne();
+    s.ReleasedFromBaseline(1, 0);
+  });
 }
 
 TEST_P(ChildScenario, DISABLED_InotifyWatchesExhausted) {
@@ -408,24 +400,10 @@ TEST_P(ChildScenario, DISABLED_InotifyWatchesExhausted) {
   std::printf("child: took all %d inotify watches allowed\n", taken);
   ASSERT_TRUE(s.Watch(
       path, [](Scenario::Watcher::Options& o) { o.poll_interval = absl::Milliseconds(100); }));
-  ASSERT_TRUE(s.AwaitStatus(
-      [](const rcu::WatcherStatus& st) {
-        return st.polling && absl::IsResourceExhausted(st.watch_status);
-      },
-      "polling, because the watch limit is reached"));
-  std::printf("child: status says: %s\n", s.watcher().Status().watch_status.ToString().c_str());
-  const std::string second = s.NextFile();
-  WriteAndRename(path, second);
-  ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "edit, found by polling"));
-  hog.Release();
-  s.ReleasedFromBaseline(1, taken);
-  ASSERT_TRUE(s.AwaitStatus(
-      [](const rcu::WatcherStatus& st) { return !st.polling && st.watch_status.ok(); },
-      "inotify once watches are free"));
-  const std::string third = s.NextFile();
-  WriteAndRename(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit, found by inotify"));
-  s.Finish(third);
+  PollThenRecover(s, path, [&] {
+    hog.Release();
+    s.ReleasedFromBaseline(1, taken);
+  });
 }
 
 // A directory on the way mounted over (a bind mount: what a container
@@ -460,9 +438,8 @@ void MountScenario(bool validator, bool reload) {
     EXPECT_NE(result.outcome, rcu::ReloadResult::Outcome::kFailed) << result.status;
   }
   ASSERT_TRUE(s.AwaitPublished(second, mounted, "mount --bind new etc/conf.d"));
-  const std::string third = s.NextFile();
-  WriteInPlace(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit in the mounted directory"));
+  const std::string third = s.EditInPlace(path, "edit in the mounted directory");
+  ASSERT_FALSE(third.empty());
   s.Finish(third);
   ASSERT_EQ(::umount(s.Path("etc/conf.d").c_str()), 0);
 }

@@ -32,20 +32,8 @@
 namespace rcu_test {
 namespace {
 
-class WatchScenario : public ::testing::TestWithParam<bool> {
- protected:
-  ScenarioSetup Configured(FileFormat format = FileFormat::kJson) const {
-    ScenarioSetup setup;
-    setup.format = format;
-    setup.validator = GetParam();
-    return setup;
-  }
-};
-
-INSTANTIATE_TEST_SUITE_P(Validator, WatchScenario, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "WithValidator" : "NoValidator";
-                         });
+class WatchScenario : public ValidatorParameterized {};
+INSTANTIATE_TEST_SUITE_P(Validator, WatchScenario, ::testing::Bool(), ValidatorName);
 
 bool IsNotFound(const absl::Status& s) { return absl::IsNotFound(s); }
 
@@ -95,11 +83,9 @@ void VimScenario(bool validator, const std::string& backupcopy) {
   // missing. By rename: there is a moment with no file.
   setup.no_failures = backupcopy == "yes";
   Scenario s("vim backupcopy=" + backupcopy, setup);
-  MakeDirectory(s.Path("etc"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   std::string last;
   for (int save = 1; save <= 3; ++save) {
     last = s.NextFile();
@@ -117,10 +103,8 @@ TEST_P(WatchScenario, VimBackupcopyAuto) { VimScenario(GetParam(), "auto"); }
 
 TEST_P(WatchScenario, EmacsSaves) {
   Scenario s("emacs (replayed)", Configured());
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   const std::string first = s.NextFile();
   EmacsSave(path, first, /*first_save=*/true);
   ASSERT_TRUE(s.AwaitPublished(first, absl::Now(), "first save (backup by rename)"));
@@ -136,11 +120,9 @@ TEST_P(WatchScenario, SedInPlace) {
   ScenarioSetup setup = Configured();
   setup.no_failures = true;  // sed -i writes a temporary file and renames it
   Scenario s("sed -i", setup);
-  MakeDirectory(s.Path("etc"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   std::string last;
   for (int edit = 1; edit <= 2; ++edit) {
     last = s.NextFile();
@@ -157,11 +139,9 @@ TEST_P(WatchScenario, CpOverTheFile) {
   ScenarioSetup setup = Configured();
   setup.no_failures = true;  // in place: O_TRUNC, copy, close
   Scenario s("cp over the file", setup);
-  MakeDirectory(s.Path("etc"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   std::string last;
   for (int copy = 1; copy <= 2; ++copy) {
     last = s.NextFile();
@@ -205,11 +185,9 @@ TEST_P(WatchScenario, RsyncInplaceSameSize) {
   setup.no_failures = true;
   setup.body_lines = 9000;  // about 500 KB: rsync writes it in two 256 KiB pieces
   Scenario s("rsync --inplace, same size, slow", setup);
-  MakeDirectory(s.Path("etc"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   const std::string next = s.NextFile();
   StageFile(s.Path("src/app.json"), next);
   // -I: no quick check (same size, maybe the same mtime second).
@@ -235,11 +213,9 @@ void RenderScenario(bool validator, FileFormat format) {
   setup.validator = validator;
   setup.no_failures = true;  // nothing is read before the shell closes the file
   Scenario s("slow render > f", setup);
-  MakeDirectory(s.Path("etc"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("etc/app.conf");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.conf");
+  ASSERT_FALSE(path.empty());
   const std::string next = s.NextFile();
   const std::size_t half = next.find('\n', next.size() / 2) + 1;
   StageFile(s.Path("src/part1"), next.substr(0, half));
@@ -264,11 +240,9 @@ void LineByLineScenario(bool validator, FileFormat format) {
   setup.no_failures = true;
   setup.body_lines = 4;
   Scenario s("line-by-line writer", setup);
-  MakeDirectory(s.Path("etc"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("etc/app.conf");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.conf");
+  ASSERT_FALSE(path.empty());
   const std::string next = s.NextFile();
   StageFile(s.Path("src/next"), next);
   ASSERT_EQ(RunShell("while IFS= read -r line; do printf '%s\\n' \"$line\"; sleep 0.2; done "
@@ -300,9 +274,8 @@ TEST_P(WatchScenario, EmptiedTomlFile) {
       },
       emptied, ": > f (rejected as empty)"));
   EXPECT_EQ(s.watcher().Load()->raw, first);
-  const std::string next = s.NextFile();
-  WriteInPlace(path, next);
-  ASSERT_TRUE(s.AwaitPublished(next, absl::Now(), "filled again"));
+  const std::string next = s.EditInPlace(path, "filled again");
+  ASSERT_FALSE(next.empty());
   s.Finish(next);
 }
 
@@ -310,16 +283,13 @@ TEST_P(WatchScenario, EmptiedTomlFile) {
 
 TEST_P(WatchScenario, DeleteAndRecreate) {
   Scenario s("delete and re-create", Configured());
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   const absl::Time deleted = absl::Now();
   RemoveFile(path);
   ASSERT_TRUE(s.AwaitFailure(IsNotFound, deleted, "rm (NotFound)"));
-  const std::string second = s.NextFile();
-  WriteInPlace(path, second);
-  ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "re-created"));
+  const std::string second = s.EditInPlace(path, "re-created");
+  ASSERT_FALSE(second.empty());
   const std::string third = s.NextFile();
   RemoveFile(path);
   WriteInPlace(path, third);
@@ -329,11 +299,9 @@ TEST_P(WatchScenario, DeleteAndRecreate) {
 
 TEST_P(WatchScenario, DirectoryRenamedAndReplaced) {
   Scenario s("directory renamed and replaced", Configured());
-  MakeDirectory(s.Path("conf.d"));
   MakeDirectory(s.Path("src"));
-  const std::string path = s.Path("conf.d/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("conf.d/app.json");
+  ASSERT_FALSE(path.empty());
   const std::string second = s.NextFile();
   StageFile(s.Path("src/app.json"), second);
   ASSERT_EQ(RunShell("cd \"$1\" && mv conf.d conf.d.old && mkdir conf.d && cp src/app.json "
@@ -341,9 +309,8 @@ TEST_P(WatchScenario, DirectoryRenamedAndReplaced) {
                      {s.Path("")}),
             0);
   ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "mv conf.d conf.d.old; mkdir; cp"));
-  const std::string third = s.NextFile();
-  WriteInPlace(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit in the new directory"));
+  const std::string third = s.EditInPlace(path, "edit in the new directory");
+  ASSERT_FALSE(third.empty());
   s.Finish(third);
 }
 
@@ -378,9 +345,8 @@ void GrandparentScenario(bool validator, bool reload) {
   }
   ASSERT_TRUE(s.AwaitPublished(second, swapped, "mv app app.old; mkdir -p app/conf.d; cp"));
   // The watcher must watch the new tree now, not the old one.
-  const std::string third = s.NextFile();
-  WriteInPlace(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit after the swap"));
+  const std::string third = s.EditInPlace(path, "edit after the swap");
+  ASSERT_FALSE(third.empty());
   const std::string fourth = s.NextFile();
   WriteInPlace(s.Path("etc/app.old/conf.d/app.json"), s.NextFile());  // the old tree: ignored
   WriteAndRename(path, fourth);
@@ -413,18 +379,15 @@ TEST_P(WatchScenario, ReleaseDirectoryExchangedAtomically) {
             0)
       << std::strerror(errno);
   ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "renameat2(app, app.new, RENAME_EXCHANGE)"));
-  const std::string third = s.NextFile();
-  WriteInPlace(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit in the new release"));
+  const std::string third = s.EditInPlace(path, "edit in the new release");
+  ASSERT_FALSE(third.empty());
   s.Finish(third);
 }
 
 TEST_P(WatchScenario, ReplacedByADirectoryAndAFifo) {
   Scenario s("replaced by a directory, then a FIFO", Configured());
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   absl::Time when = absl::Now();
   RemoveFile(path);
   MakeDirectory(path);
@@ -464,9 +427,8 @@ TEST_P(WatchScenario, SymlinkRepointed) {
   ASSERT_TRUE(s.Watch(path));
   ASSERT_EQ(RunProgram({"ln", "-sfn", "../store/b.json", path}), 0);
   ASSERT_TRUE(s.AwaitPublished(b, absl::Now(), "ln -sfn ../store/b.json"));
-  const std::string c = s.NextFile();
-  WriteInPlace(s.Path("store/b.json"), c);
-  ASSERT_TRUE(s.AwaitPublished(c, absl::Now(), "edit of the new target"));
+  const std::string c = s.EditInPlace(s.Path("store/b.json"), "edit of the new target");
+  ASSERT_FALSE(c.empty());
   s.Finish(c);
 }
 
@@ -486,9 +448,9 @@ TEST_P(WatchScenario, ReleaseSymlinkSwapped) {
   ASSERT_TRUE(s.Watch(s.Path("current/conf/app.json")));
   ASSERT_EQ(RunShell("cd \"$1\" && ln -sfn releases/2 current", {s.Path("")}), 0);
   ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "ln -sfn releases/2 current"));
-  const std::string third = s.NextFile();
-  WriteInPlace(s.Path("releases/2/conf/app.json"), third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit inside the new release"));
+  const std::string third =
+      s.EditInPlace(s.Path("releases/2/conf/app.json"), "edit inside the new release");
+  ASSERT_FALSE(third.empty());
   s.Finish(third);
 }
 
@@ -502,10 +464,8 @@ void BurstScenario(bool validator, bool polling) {
   setup.body_lines = 2;
   Scenario s(polling ? "1,000 renames in a burst" : "1,000 writes in a burst (in place, rename)",
              setup);
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.json");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.json");
+  ASSERT_FALSE(path.empty());
   std::string last;
   for (int i = 0; i < 1000; ++i) {
     last = s.NextFile();
@@ -595,9 +555,8 @@ TEST_P(WatchScenario, RapidReleaseSwaps) {
     WriteInPlace(path, last);
   }
   ASSERT_TRUE(s.AwaitPublished(last, absl::Now(), "edit after the 20th swap"));
-  const std::string after = s.NextFile();
-  WriteInPlace(path, after);
-  ASSERT_TRUE(s.AwaitPublished(after, absl::Now(), "one more edit"));
+  const std::string after = s.EditInPlace(path, "one more edit");
+  ASSERT_FALSE(after.empty());
   s.Finish(after);
 }
 
@@ -617,9 +576,8 @@ TEST_P(WatchScenario, DirectoryMovedAwayAndBack) {
   WriteInPlace(s.Path("elsewhere/conf.d/app.json"), next);  // edited while away
   ASSERT_EQ(::rename(s.Path("elsewhere/conf.d").c_str(), s.Path("etc/conf.d").c_str()), 0);
   ASSERT_TRUE(s.AwaitPublished(next, absl::Now(), "edited while away, moved back"));
-  const std::string last = s.NextFile();
-  WriteInPlace(path, last);
-  ASSERT_TRUE(s.AwaitPublished(last, absl::Now(), "edit after coming back"));
+  const std::string last = s.EditInPlace(path, "edit after coming back");
+  ASSERT_FALSE(last.empty());
   s.Finish(last);
 }
 
@@ -645,9 +603,8 @@ TEST_P(WatchScenario, SymlinkLoopThenRepaired) {
   WriteInPlace(s.Path("v2/app.json"), second);
   ASSERT_EQ(RunShell("cd \"$1\" && ln -sfn v2 current", {s.Path("")}), 0);
   ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "current -> v2"));
-  const std::string third = s.NextFile();
-  WriteInPlace(s.Path("v2/app.json"), third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit in v2"));
+  const std::string third = s.EditInPlace(s.Path("v2/app.json"), "edit in v2");
+  ASSERT_FALSE(third.empty());
   s.Finish(third);
 }
 
@@ -668,9 +625,8 @@ TEST_P(WatchScenario, DeepPathSwappedAtTheTop) {
                      {s.Path(""), relative}),
             0);
   ASSERT_TRUE(s.AwaitPublished(second, absl::Now(), "mv top top.old; mkdir -p; cp"));
-  const std::string third = s.NextFile();
-  WriteInPlace(path, third);
-  ASSERT_TRUE(s.AwaitPublished(third, absl::Now(), "edit 41 levels down"));
+  const std::string third = s.EditInPlace(path, "edit 41 levels down");
+  ASSERT_FALSE(third.empty());
   s.Finish(third);
 }
 
@@ -685,9 +641,9 @@ TEST_P(WatchScenario, WriteThroughAHardLinkElsewhere) {
   ASSERT_EQ(::link(path.c_str(), s.Path("other/app.json").c_str()), 0);
   ASSERT_TRUE(s.Watch(
       path, [](Scenario::Watcher::Options& o) { o.poll_interval = absl::Milliseconds(200); }));
-  const std::string next = s.NextFile();
-  WriteInPlace(s.Path("other/app.json"), next);
-  ASSERT_TRUE(s.AwaitPublished(next, absl::Now(), "written through other/app.json"));
+  const std::string next =
+      s.EditInPlace(s.Path("other/app.json"), "written through other/app.json");
+  ASSERT_FALSE(next.empty());
   s.Finish(next);
 }
 
@@ -705,10 +661,8 @@ TEST_P(WatchScenario, ReloadStormDuringInPlaceWrites) {
   // (which would fail to parse or validate, or be published).
   setup.failure_allowed = [](const absl::Status& status) { return absl::IsUnavailable(status); };
   Scenario s("Reload() storm during slow in-place writes", setup);
-  MakeDirectory(s.Path("etc"));
-  const std::string path = s.Path("etc/app.toml");
-  WriteInPlace(path, s.NextFile());
-  ASSERT_TRUE(s.Watch(path));
+  const std::string path = s.StartWatching("etc/app.toml");
+  ASSERT_FALSE(path.empty());
   std::atomic<bool> done{false};
   int reloads = 0;
   std::thread reloader([&] {
