@@ -65,6 +65,11 @@ struct WatcherStatus {
   absl::Status last_status;
   // The most recent failure, kept after later successes; OK if none yet.
   absl::Status last_error;
+  // When the current run of failures began (the first failed attempt since
+  // the last successful one); absl::InfinitePast() while the last attempt
+  // succeeded. Alert on how long this has lasted, not on last_status alone:
+  // see "Alerting" in config_watcher.h.
+  absl::Time failing_since = absl::InfinitePast();
   absl::Time last_attempt_time = absl::InfinitePast();
   absl::Time last_success_time = absl::InfinitePast();  // last kPublished or kUnchanged
   absl::Time last_failure_time = absl::InfinitePast();
@@ -78,6 +83,15 @@ struct WatcherStatus {
   // OK when it is, or when polling was asked for.
   absl::Status watch_status;
   std::vector<std::string> watched_directories;  // empty while polling only
+  // True while a process is writing the file in place: inotify saw it
+  // written to and not yet closed. Nothing is read until it is closed.
+  bool writer_active = false;
+  // The work done so far, for cost metrics: stat() checks made by polling,
+  // and whole-file reads (to load the file, or, while polling, to hash one
+  // whose timestamps cannot tell two writes apart) and their bytes.
+  std::uint64_t polls = 0;
+  std::uint64_t files_read = 0;
+  std::uint64_t bytes_read = 0;
 };
 
 // How a ConfigWatcher watches and loads its file. The defaults suit a
@@ -97,8 +111,19 @@ struct WatchOptions {
   // Poll even if inotify works: for file systems whose changes inotify does
   // not report (NFS, FUSE, some overlay set-ups).
   bool force_polling = false;
+  // A file written in place is read once its writer closes it (inotify's
+  // IN_CLOSE_WRITE). A writer that keeps it open without writing for this
+  // long is taken as done, and so is a truncate(2) by path, which no close
+  // follows.
+  absl::Duration open_writer_timeout = absl::Seconds(10);
   // A larger file is rejected with ResourceExhausted, naming both sizes.
   std::size_t max_file_size = 16 * 1024 * 1024;
+  // An empty file (no bytes, or only whitespace) is rejected with
+  // InvalidArgument before the parser sees it: it is far more often a
+  // mistake (`: > f`, a failed `render > f`) than a config, and some
+  // formats (TOML) would parse it as a document of defaults. Set this if an
+  // empty file is a valid config for your parser.
+  bool allow_empty_file = false;
   // If true, Create() fails when the first load fails. If false, the watcher
   // starts anyway: the snapshot stays as it was (empty, or the defaults
   // already stored in a snapshot passed in) until a good file appears.
@@ -108,6 +133,13 @@ struct WatchOptions {
   // call Reload() or Stop(), or destroy the watcher.
   std::function<void(const ReloadResult&)> on_reload;
 };
+
+// True when called from a parser or validator that a ConfigWatcher runs on
+// its own thread, once that watcher's Stop() or destructor has been called.
+// They wait for a running parse to return; a parse that takes long may check
+// this now and then and give up with any error, which is then not reported.
+// False anywhere else (Create() and Reload() run in your thread).
+bool ReloadStopRequested();
 
 }  // namespace rcu
 

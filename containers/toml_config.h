@@ -22,6 +22,11 @@
 //   config file /etc/app/config.toml: TOML parse error at line 2, column 8:
 //   expected bare key starting character or string delimiter, saw '='
 //
+// An empty file (or one of only whitespace) is rejected before it is parsed:
+// TOML would read it as an empty table, and every value_or() above would
+// quietly fall back to its default. Set Options::allow_empty_file if an empty
+// file is a valid config for you.
+//
 // Options (a validation hook, timings, a snapshot to publish into) are those
 // of rcu::ConfigWatcher<T>::Options. TomlParser<T>() is the parser alone.
 // toml++ must be built with exceptions (its default).

@@ -1,14 +1,18 @@
 // Internal: the part of rcu::ConfigWatcher<T> that does not depend on T: the
-// watcher thread (inotify or polling, debouncing, re-adding lost watches),
-// the reload pipeline (read, skip if unchanged, apply, record) and the status.
-// The typed half supplies `Apply`: parse, validate, publish.
+// watcher thread (inotify or polling, debouncing, waiting for writers,
+// re-adding lost watches), the reload pipeline (read, skip if unchanged,
+// apply, record) and the status. The typed half supplies `Apply`: parse,
+// validate, publish.
 //
 // Not part of the public API; see containers/config_watcher.h.
 #ifndef CONTAINERS_INTERNAL_WATCH_CORE_H_
 #define CONTAINERS_INTERNAL_WATCH_CORE_H_
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -19,9 +23,11 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "containers/config_watcher_options.h"
 #include "containers/internal/watch_file.h"
 #include "containers/internal/watch_inotify.h"
+#include "containers/internal/watch_paths.h"
 #include "rcu/mutex.h"
 
 namespace rcu {
@@ -47,13 +53,18 @@ class WatcherCore {
   // require_initial_load, a failed first load is returned and nothing runs.
   absl::Status Start();
 
-  // Reloads now, in the calling thread. A file whose content failed before
-  // is parsed and validated again (what it depends on may have changed).
+  // Re-resolves the path and its watches, catches up with their events,
+  // waits (up to max_debounce) for a writer at work on the file to close it,
+  // and reloads in the calling thread, dropping a read during which the file
+  // was written. A file whose content failed before is parsed and validated
+  // again (what it depends on may have changed).
   ReloadResult Reload();
 
   WatcherStatus Status() const;
 
-  // Stops and joins the watcher thread. Idempotent. Reload() still works.
+  // Stops and joins the watcher thread, after any parse it is running
+  // returns (a parser may check ReloadStopRequested()). Idempotent.
+  // Reload() still works.
   void Stop();
 
   const std::string& path() const { return path_; }
@@ -61,29 +72,63 @@ class WatcherCore {
  private:
   using Clock = std::chrono::steady_clock;
 
-  // One attempt. Sets *changing if the file changed while being read, and
-  // *repeat if it holds content that already failed (and !force).
-  ReloadResult AttemptLocked(ReloadTrigger trigger, bool force, bool* changing, bool* repeat)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
-  // Attempts, retrying a few times while the file is being written, then
-  // records the result. For the first load and Reload().
-  ReloadResult AttemptWithRetriesLocked(ReloadTrigger trigger, bool force)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
-  void RecordLocked(const ReloadResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
+  // Whether a read may be applied: called between reading the file and
+  // parsing it. False means the file changed meanwhile.
+  using ReadCheck = std::function<bool(const FileContents& contents)>;
 
-  // --- The watcher thread (and Start(), before the thread runs) ---
+  // One attempt. Sets *changing if the file changed while being read (or
+  // `check` said so), and *repeat if it holds content that already failed
+  // (and !force).
+  ReloadResult AttemptLocked(ReloadTrigger trigger, bool force, const ReadCheck& check,
+                             bool* changing, bool* repeat)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_, reload_mu_);
+  // Attempts, retrying a few times while the file is being written, then
+  // records the result. For the first load.
+  ReloadResult AttemptWithRetriesLocked(ReloadTrigger trigger, bool force)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_, reload_mu_);
+  void RecordLocked(const ReloadResult& result) ABSL_EXCLUSIVE_LOCKS_REQUIRED(reload_mu_);
+  // Adds a whole-file read to the status counters.
+  void CountRead(std::size_t bytes);
+  // Records whether a writer is at work on the file, for Status() and for
+  // Reload(), which waits for it.
+  void SetWriterActive(bool active);
+
+  // --- The watcher thread (and Start() and Reload(), holding loop_mu_) ---
   void Run();
-  bool Polling() const;
-  // Re-resolves the path and re-syncs the inotify watches. Returns true if
-  // the set of directories or entries changed.
-  bool Rewatch();
-  void Schedule(ReloadTrigger trigger, Clock::time_point now);
-  void ReloadFromThread();
-  void PollTick(Clock::time_point now);
-  void PublishWatchState();
+  bool PollingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Re-resolves the path and re-syncs the inotify watches until they agree
+  // with a resolution made after they were in place. Returns true if the
+  // set of directories, their identities or the entries changed.
+  bool RewatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Reads and acts on pending inotify events.
+  void ProcessEventsLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Whether a read of the file may be trusted: called between reading it and
+  // parsing it. False if it was written during the read, or, with
+  // *wait_more set, if it changed too recently to tell (see the .cc).
+  bool ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
+                         bool* wait_more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Takes note of the events about the file processed so far.
+  void NoteFileEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // ReadFileLimited, counting the watcher's own open of the file.
+  absl::StatusOr<FileContents> ReadOwnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Whether inotify says a writer is at work on the file, and has not been
+  // silent for open_writer_timeout.
+  bool WriterAtWorkLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  void ScheduleLocked(ReloadTrigger trigger, Clock::time_point now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  void ReloadFromThreadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  void PollTickLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // While inotify is used: re-resolves the path and checks the file's
+  // identity, in case a change produced no event (a mount over a
+  // directory, a write through a hard link or mmap).
+  void AuditLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  void TryInotifyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  void PublishWatchStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
 
   const std::string path_;  // absolute
   const WatchOptions options_;
+
+  // Lock order: loop_mu_, then reload_mu_, then state_mu_.
 
   // Serializes reload attempts and the on_reload listener.
   rcu::Mutex reload_mu_;
@@ -100,28 +145,63 @@ class WatcherCore {
   // The content of the last successful read, whatever came of it. Polling
   // compares against it when stat() alone cannot tell (see PollTick()).
   std::optional<std::uint64_t> last_read_hash_ ABSL_GUARDED_BY(reload_mu_);
+  // The file's identity at the last reload attempt (an error if it was
+  // missing), for the audit.
+  FileIdentity attempted_identity_ ABSL_GUARDED_BY(reload_mu_);
 
   mutable rcu::Mutex state_mu_;
   WatcherStatus state_ ABSL_GUARDED_BY(state_mu_);
+  // Signalled when state_.writer_active turns false or the thread stops.
+  std::condition_variable_any writer_cv_;
+  bool thread_running_ ABSL_GUARDED_BY(state_mu_) = false;
 
   // Thread control. stop_fd_ is an eventfd written by Stop(); immutable
-  // after Start().
+  // after Start(). stop_requested_ is what ReloadStopRequested() reports to
+  // parsers run by the watcher thread.
   rcu::Mutex thread_mu_;
   std::thread thread_ ABSL_GUARDED_BY(thread_mu_);
   int stop_fd_ = -1;
+  std::atomic<bool> stop_requested_{false};
 
-  // Loop state: touched only by the watcher thread, and by Start() before
-  // the thread exists.
-  std::unique_ptr<Inotify> inotify_;  // null: inotify unavailable, polling
-  bool watches_ok_ = false;           // every directory of the set is watched
-  absl::Status watch_status_;         // why not, if not (WatcherStatus::watch_status)
-  WatchSet watch_set_;
-  FileIdentity polled_;                // what polling saw last
-  std::optional<Clock::time_point> reload_at_;    // debounce deadline
-  std::optional<Clock::time_point> burst_start_;  // first event of the burst
-  ReloadTrigger pending_trigger_ = ReloadTrigger::kFileChange;
-  Clock::time_point next_poll_;
-  int changing_retries_ = 0;  // consecutive "changed while being read"
+  // Loop state: the watcher thread holds loop_mu_ except while it waits in
+  // poll(); Start() and Reload() take it too.
+  rcu::Mutex loop_mu_;
+  // Null: inotify unavailable (polling). Replaced only by the watcher
+  // thread and Start().
+  std::unique_ptr<Inotify> inotify_ ABSL_GUARDED_BY(loop_mu_);
+  // Creating an instance failed for a reason that may pass (the instance
+  // limit): retried on every poll.
+  bool retry_inotify_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool watches_ok_ ABSL_GUARDED_BY(loop_mu_) = false;  // every directory of the set is watched
+  absl::Status watch_status_ ABSL_GUARDED_BY(loop_mu_);  // why not, if not
+  WatchSet watch_set_ ABSL_GUARDED_BY(loop_mu_);
+  // Polling: what the last tick saw, since when, whether that was a change
+  // not yet confirmed by a tick that saw the same, and whether the content
+  // was hashed once the identity could no longer hide a same-timestamp write.
+  FileIdentity polled_ ABSL_GUARDED_BY(loop_mu_);
+  Clock::time_point polled_since_ ABSL_GUARDED_BY(loop_mu_);
+  bool poll_change_pending_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool racy_checked_ ABSL_GUARDED_BY(loop_mu_) = false;
+  // Debouncing.
+  std::optional<Clock::time_point> reload_at_ ABSL_GUARDED_BY(loop_mu_);
+  std::optional<Clock::time_point> burst_start_ ABSL_GUARDED_BY(loop_mu_);
+  ReloadTrigger pending_trigger_ ABSL_GUARDED_BY(loop_mu_) = ReloadTrigger::kFileChange;
+  Clock::time_point next_poll_ ABSL_GUARDED_BY(loop_mu_);
+  Clock::time_point next_audit_ ABSL_GUARDED_BY(loop_mu_);
+  int changing_retries_ ABSL_GUARDED_BY(loop_mu_) = 0;  // consecutive "changed while being read"
+  // The writer inotify saw at work on the file: when its last write was
+  // seen (to let a silent one go after open_writer_timeout).
+  std::uint64_t writer_events_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  Clock::time_point writer_last_seen_ ABSL_GUARDED_BY(loop_mu_);
+  // The file as it was right after the events about it processed so far
+  // (or when its directory began to be watched): a read that finds it
+  // otherwise found a change whose event is still on its way.
+  std::uint64_t file_epoch_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  FileIdentity file_known_ ABSL_GUARDED_BY(loop_mu_);
+  // When another process last opened the file (Inotify::foreign_opens()):
+  // it may have changed the file and not said so yet (ReadSettledLocked).
+  std::uint64_t foreign_open_events_seen_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  absl::Time foreign_open_at_ ABSL_GUARDED_BY(loop_mu_) = absl::InfinitePast();
 };
 
 }  // namespace internal

@@ -82,7 +82,9 @@ std::uint64_t ContentHash(absl::string_view bytes) {
   return absl::Hash<absl::string_view>()(bytes);
 }
 
-absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_t max_size) {
+absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_t max_size,
+                                             bool* opened) {
+  if (opened != nullptr) *opened = false;
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is rejected
   // below. O_NOCTTY: a terminal device must not become ours.
   int raw;
@@ -90,6 +92,7 @@ absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_
     raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   } while (raw < 0 && errno == EINTR);
   if (raw < 0) return ErrnoError(errno, path, "cannot open");
+  if (opened != nullptr) *opened = true;
   Fd fd(raw);
 
   struct stat before;
@@ -130,9 +133,11 @@ absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_
   if (::fstat(fd.get(), &after) != 0) return ErrnoError(errno, path, "cannot stat");
   // A short or long read of a file whose size did not change means it was
   // truncated and rewritten meanwhile. (Files that report size 0, as in
-  // /proc, are taken as read.)
+  // /proc, are taken as read.) ctime too: a writer that restores mtime
+  // (rsync -t, cp -p) cannot restore it.
   if (after.st_size != before.st_size ||
       Nanoseconds(after.st_mtim) != Nanoseconds(before.st_mtim) ||
+      Nanoseconds(after.st_ctim) != Nanoseconds(before.st_ctim) ||
       (before.st_size > 0 && static_cast<std::int64_t>(used) != after.st_size)) {
     return ChangedWhileReadingError(path);
   }

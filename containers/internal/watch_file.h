@@ -57,9 +57,12 @@ std::uint64_t ContentHash(absl::string_view bytes);
 //  - FailedPrecondition if it is not a regular file (a directory, FIFO,
 //    socket or device: a FIFO would block and a device may never end);
 //  - ResourceExhausted if it is larger than `max_size` bytes;
-//  - Unavailable with "changed while being read" if its size or mtime changed
-//    during the read (a writer is still at work): retry later.
-absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_t max_size);
+//  - Unavailable with "changed while being read" if its size, mtime or ctime
+//    changed during the read (a writer is still at work): retry later.
+// If `opened` is not null, it is set to whether the file was opened (and so
+// an IN_OPEN reported).
+absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_t max_size,
+                                             bool* opened = nullptr);
 
 // The Unavailable status ReadFileLimited returns when the file changed while
 // being read, and the test for it (by a payload, not by the message).

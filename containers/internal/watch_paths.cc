@@ -71,6 +71,11 @@ WatchSet ResolveWatchSet(const std::string& absolute_path) {
   std::deque<std::string> pending;
   for (std::string& part : Components(absolute_path)) pending.push_back(std::move(part));
   std::string dir = "/";  // resolved so far: a real directory
+  auto record_directory = [&set](const std::string& path, const struct stat& st) {
+    set.ids[path] = DirectoryId{st.st_dev, st.st_ino};
+  };
+  struct stat st;
+  if (::stat("/", &st) == 0) record_directory("/", st);
   int symlinks = 0;
   while (!pending.empty()) {
     const std::string name = std::move(pending.front());
@@ -81,14 +86,20 @@ WatchSet ResolveWatchSet(const std::string& absolute_path) {
     }
     const std::string full = Join(dir, name);
     const bool last = pending.empty();
-    struct stat st;
+    // Every lookup matters: renaming, replacing or deleting this entry
+    // changes what the path leads to.
+    set.entries[dir].insert(name);
+    if (last) {
+      set.target_directory = dir;
+      set.target_name = name;
+    }
     if (::lstat(full.c_str(), &st) != 0) {
       set.error = errno;
-      set.entries[dir].insert(name);  // watch for it to appear
-      return set;
+      return set;  // its creation is watched for
     }
     if (S_ISLNK(st.st_mode)) {
-      set.entries[dir].insert(name);
+      set.target_directory.clear();
+      set.target_name.clear();
       std::string target;
       if (++symlinks > kMaxSymlinks) {
         set.error = ELOOP;
@@ -104,21 +115,24 @@ WatchSet ResolveWatchSet(const std::string& absolute_path) {
       continue;
     }
     if (last) {
-      set.entries[dir].insert(name);
       set.resolved_path = full;
       return set;
     }
     if (!S_ISDIR(st.st_mode)) {
       set.error = ENOTDIR;
-      set.entries[dir].insert(name);
       return set;
     }
     dir = full;
+    record_directory(dir, st);
   }
-  // The path ended in ".." or named "/": it resolves to a directory. Watch
-  // its entry in the parent; reading it will fail with a clear error.
+  // The path ended in ".." or named "/": it resolves to a directory, whose
+  // entry is watched in its parent; reading it fails with a clear error.
   set.resolved_path = dir;
-  if (dir != "/") set.entries[Parent(dir)].insert(Base(dir));
+  if (dir != "/") {
+    set.entries[Parent(dir)].insert(Base(dir));
+    set.target_directory = Parent(dir);
+    set.target_name = Base(dir);
+  }
   return set;
 }
 

@@ -96,7 +96,8 @@ wait_for "serving version 1: "
 say "in-place write through the symlink (greeting: hi)"
 mark=$(lines)
 routes hi api-1 100 > "$config"
-wait_for "published version 2" "$mark"
+wait_for "published version 2 .* after the file was written" "$mark"
+wait_for "all 2 readers serve version 2, the last of them .* after it was published" "$mark"
 
 say "Kubernetes ConfigMap update: new ..gen_1, ..data swapped (api -> api-2)"
 mark=$(lines)
@@ -148,8 +149,8 @@ kill -INT "$pid"
 status=0
 wait "$pid" || status=$?
 pid=
-tail -n +"$((mark + 1))" "$log" | grep -Eq "summary: .* 0 saw a torn config" ||
-  fail "no summary, or readers saw a torn config"
+tail -n +"$((mark + 1))" "$log" | grep -Eq "summary: [0-9]+ requests served; versions published 6, reloads rejected 3" ||
+  fail "no summary, or not the expected counts"
 [[ $status -eq 0 ]] || fail "hot_reload exited with status $status"
 if [[ $check -eq 1 ]]; then
   echo "--- program output ---"

@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -286,13 +287,19 @@ TEST_P(WatcherTest, WrongShapeAndValidationFailureKeepTheLastGoodVersion) {
 TEST_P(WatcherTest, TruncatedFile) {
   const std::string path = dir_.Join("config.json");
   rcu_test::WriteInPlace(path, Json(1));
-  auto watcher = Watch(path);
+  Watcher::Options options = Options();
+  // truncate(2) by path looks like a writer at work that never closes the
+  // file: it is read once the writer is taken as gone.
+  options.open_writer_timeout = absl::Milliseconds(200);
+  auto watcher = Watch(path, std::move(options));
   ASSERT_NE(watcher, nullptr);
   const std::string whole = Json(2);
   int from = log_.size();
   ASSERT_EQ(::truncate(path.c_str(), 0), 0);  // emptied
   absl::Status error = NextFailure(from);
-  EXPECT_THAT(std::string(error.message()), HasSubstr("JSON parse error: the file is empty"));
+  EXPECT_TRUE(absl::IsInvalidArgument(error)) << error;
+  EXPECT_THAT(std::string(error.message()),
+              HasSubstr(absl::StrCat("config file ", path, ": is empty")));
   from = log_.size();
   rcu_test::WriteInPlace(path, whole.substr(0, whole.size() / 2));  // cut short
   error = NextFailure(from);
@@ -538,6 +545,173 @@ TEST_P(WatcherTest, DestroyedWhileFilesChange) {
     for (int i = 0; i < 5; ++i) rcu_test::WriteAndRename(path, Json(round * 10 + i));
     watcher.reset();  // joins its thread cleanly, whatever it was doing
   }
+}
+
+// An empty file is rejected before any parser sees it, unless allowed.
+TEST_P(WatcherTest, EmptyFileIsRejectedUnlessAllowed) {
+  for (const bool allow : {false, true}) {
+    SCOPED_TRACE(allow ? "allow_empty_file" : "default");
+    rcu_test::TempDir dir;
+    ReloadLog log;
+    const std::string path = dir.Join("config.txt");
+    rcu_test::WriteInPlace(path, "first");
+    Watcher::Options options = Options();
+    options.validate = nullptr;
+    options.on_reload = log.Listener();
+    options.allow_empty_file = allow;
+    // Takes any text, as a lenient format would.
+    auto created = Watcher::Create(
+        path,
+        [](std::string_view text) -> absl::StatusOr<TestConfig> {
+          return TestConfig{std::string(text), 0, 1};
+        },
+        std::move(options));
+    ASSERT_TRUE(created.ok()) << created.status();
+    Watcher& watcher = **created;
+    for (const std::string empty : {"", " \n\t\n"}) {
+      const int from = log.size();
+      rcu_test::WriteAndRename(path, empty);
+      const int index = log.WaitFor(
+          [](const ReloadResult& r) { return r.outcome != ReloadResult::Outcome::kUnchanged; },
+          from);
+      ASSERT_GE(index, 0);
+      const ReloadResult result = log.results()[index];
+      if (allow) {
+        EXPECT_EQ(result.outcome, ReloadResult::Outcome::kPublished) << result.status;
+        EXPECT_EQ(watcher.Load()->name, empty);
+      } else {
+        EXPECT_TRUE(absl::IsInvalidArgument(result.status)) << result.status;
+        EXPECT_THAT(std::string(result.status.message()),
+                    HasSubstr(absl::StrCat("config file ", path, ": is empty")));
+        EXPECT_THAT(std::string(result.status.message()), HasSubstr("allow_empty_file"));
+        EXPECT_EQ(watcher.Load()->name, "first");
+      }
+      rcu_test::WriteAndRename(path, "first");
+      ASSERT_GE(log.WaitFor(
+                    [](const ReloadResult& r) {
+                      return r.outcome == ReloadResult::Outcome::kPublished ||
+                             r.outcome == ReloadResult::Outcome::kUnchanged;
+                    },
+                    index + 1),
+                0);
+    }
+  }
+}
+
+// Status() says when a run of failures began, and forgets it on success.
+TEST_P(WatcherTest, FailingSince) {
+  const std::string path = dir_.Join("config.json");
+  rcu_test::WriteInPlace(path, Json(1));
+  auto watcher = Watch(path);
+  ASSERT_NE(watcher, nullptr);
+  EXPECT_EQ(watcher->Status().failing_since, absl::InfinitePast());
+  int from = log_.size();
+  rcu_test::WriteAndRename(path, "{ broken");
+  ASSERT_FALSE(NextFailure(from).ok());
+  const absl::Time since = watcher->Status().failing_since;
+  EXPECT_NE(since, absl::InfinitePast());
+  from = log_.size();
+  rcu_test::WriteAndRename(path, "{ broken again");
+  ASSERT_FALSE(NextFailure(from).ok());
+  EXPECT_EQ(watcher->Status().failing_since, since);  // still the same run
+  rcu_test::WriteAndRename(path, Json(2));
+  ASSERT_TRUE(WaitForValue(*watcher, 2));
+  EXPECT_EQ(watcher->Status().failing_since, absl::InfinitePast());
+}
+
+// A file being written in place is not read until its writer closes it,
+// however long that takes (within open_writer_timeout). Status() says so.
+TEST_P(WatcherTest, WaitsForAWriterToCloseTheFile) {
+  if (GetParam() == Mode::kPolling) GTEST_SKIP() << "polling cannot see writers";
+  const std::string path = dir_.Join("config.json");
+  rcu_test::WriteInPlace(path, Json(1));
+  auto watcher = Watch(path);
+  ASSERT_NE(watcher, nullptr);
+  const std::string whole = Json(2);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, whole.data(), 10), 10);  // a prefix, then a pause
+  ASSERT_TRUE(rcu_test::WaitUntil([&] { return watcher->Status().writer_active; }));
+  // The watcher's debounce (20 ms) and max_debounce (1 s) pass many times
+  // over before the writer goes on; nothing may be read meanwhile. Reload()
+  // waits up to max_debounce for it, then says why it did not read.
+  const std::uint64_t reads = watcher->Status().files_read;
+  const ReloadResult manual = watcher->Reload();
+  EXPECT_EQ(manual.outcome, ReloadResult::Outcome::kFailed);
+  EXPECT_TRUE(absl::IsUnavailable(manual.status)) << manual.status;
+  EXPECT_THAT(std::string(manual.status.message()), HasSubstr("is being written"));
+  EXPECT_EQ(watcher->Status().files_read, reads);
+  EXPECT_EQ(watcher->Load()->value, 1);
+  ASSERT_EQ(::write(fd, whole.data() + 10, whole.size() - 10),
+            static_cast<ssize_t>(whole.size() - 10));
+  ASSERT_EQ(::close(fd), 0);
+  ASSERT_TRUE(WaitForValue(*watcher, 2));
+  EXPECT_FALSE(watcher->Status().writer_active);
+  for (const ReloadResult& r : log_.results()) {
+    if (r.trigger != rcu::ReloadTrigger::kManual) {
+      EXPECT_TRUE(r.status.ok()) << r.status;
+    }
+  }
+}
+
+// A writer that holds the file open and says nothing more is taken as done
+// after open_writer_timeout.
+TEST_P(WatcherTest, SilentWriterIsTakenAsDoneAfterTheTimeout) {
+  if (GetParam() == Mode::kPolling) GTEST_SKIP() << "polling cannot see writers";
+  const std::string path = dir_.Join("config.json");
+  rcu_test::WriteInPlace(path, Json(1));
+  Watcher::Options options = Options();
+  options.open_writer_timeout = absl::Milliseconds(300);
+  auto watcher = Watch(path, std::move(options));
+  ASSERT_NE(watcher, nullptr);
+  const std::string whole = Json(2);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, whole.data(), whole.size()), static_cast<ssize_t>(whole.size()));
+  ASSERT_TRUE(WaitForValue(*watcher, 2));  // read, though still open
+  ::close(fd);
+}
+
+// A reload while the watcher thread is stopping: the parser can see the
+// stop request and give up, and Stop() does not wait for a parse to end on
+// its own.
+TEST(StopTest, ParserSeesTheStopRequest) {
+  rcu_test::TempDir dir;
+  const std::string path = dir.Join("config.txt");
+  rcu_test::WriteInPlace(path, "1");
+  std::atomic<bool> parsing{false};
+  std::atomic<bool> saw_stop{false};
+  ReloadLog log;
+  Watcher::Options options;
+  options.debounce = absl::Milliseconds(10);
+  options.on_reload = log.Listener();
+  EXPECT_FALSE(rcu::ReloadStopRequested());
+  auto created = Watcher::Create(
+      path,
+      [&](std::string_view text) -> absl::StatusOr<TestConfig> {
+        EXPECT_FALSE(rcu::ReloadStopRequested());  // not on Create()'s thread
+        if (text == "1") return TestConfig{"1", 1, 8};
+        parsing = true;
+        // A parse that would take a minute, unless asked to stop.
+        if (!rcu_test::WaitUntil([] { return rcu::ReloadStopRequested(); },
+                                 absl::Seconds(60))) {
+          return TestConfig{"slow", 2, 15};
+        }
+        saw_stop = true;
+        return absl::CancelledError("stopping");
+      },
+      std::move(options));
+  ASSERT_TRUE(created.ok()) << created.status();
+  rcu_test::WriteAndRename(path, "2");
+  ASSERT_TRUE(rcu_test::WaitUntil([&] { return parsing.load(); }));
+  const absl::Time before = absl::Now();
+  (*created)->Stop();
+  EXPECT_LT(absl::Now() - before, absl::Seconds(30));
+  EXPECT_TRUE(saw_stop);
+  // The abandoned parse is not a failure of the file.
+  EXPECT_EQ((*created)->Status().reloads_failed, 0u);
+  EXPECT_EQ(log.size(), 1);  // the initial load only
+  EXPECT_EQ((*created)->Load()->name, "1");
 }
 
 // Reload() with no watching in the way: polling that never comes round.

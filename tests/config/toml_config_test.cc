@@ -68,6 +68,41 @@ TEST(WatchTomlConfigTest, WholeDocument) {
   EXPECT_EQ((*(*watcher)->Load())["server"]["port"].value_or(0), 2);
 }
 
+// TOML parses an empty file as an empty table, and every value_or() would
+// then quietly fall back to its default. The one-line set-up rejects it
+// unless told otherwise (issue 11, failure 3).
+TEST(WatchTomlConfigTest, EmptyFileIsRejectedUnlessAllowed) {
+  for (const bool allow : {false, true}) {
+    SCOPED_TRACE(allow ? "allow_empty_file" : "default");
+    rcu_test::TempDir dir;
+    const std::string path = dir.Join("app.toml");
+    rcu_test::WriteInPlace(path, "[server]\nport = 1\n");
+    rcu_test::ReloadLog log;
+    rcu::ConfigWatcher<toml::table>::Options options;
+    options.debounce = absl::Milliseconds(20);
+    options.on_reload = log.Listener();
+    options.allow_empty_file = allow;
+    auto watcher = rcu::WatchTomlConfig(path, options);
+    ASSERT_TRUE(watcher.ok()) << watcher.status();
+    rcu_test::WriteInPlace(path, "");  // `: > app.toml`
+    const int index = log.WaitFor([](const rcu::ReloadResult& r) {
+      return r.trigger != rcu::ReloadTrigger::kInitial;
+    });
+    ASSERT_GE(index, 0);
+    const rcu::ReloadResult result = log.results()[index];
+    if (allow) {
+      EXPECT_EQ(result.outcome, rcu::ReloadResult::Outcome::kPublished) << result.status;
+      EXPECT_TRUE((*watcher)->Load()->empty());
+    } else {
+      EXPECT_EQ(result.outcome, rcu::ReloadResult::Outcome::kFailed);
+      EXPECT_THAT(std::string(result.status.message()), HasSubstr(": is empty"));
+      EXPECT_EQ((*(*watcher)->Load())["server"]["port"].value_or(0), 1);
+    }
+  }
+  // An empty file with an explicit empty document (a comment) is a choice.
+  EXPECT_TRUE(rcu::ParseToml("# nothing to configure\n").ok());
+}
+
 TEST(WatchTomlConfigTest, ConvertedWithValidation) {
   rcu_test::TempDir dir;
   const std::string path = dir.Join("app.toml");

@@ -9,31 +9,47 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace rcu_test {
 namespace {
-
-void Check(bool ok, const std::string& what) {
-  if (!ok) {
-    std::fprintf(stderr, "test setup failed: %s: %s\n", what.c_str(), std::strerror(errno));
-    std::abort();
-  }
-}
 
 std::string Dirname(const std::string& path) { return path.substr(0, path.rfind('/')); }
 std::string Basename(const std::string& path) { return path.substr(path.rfind('/') + 1); }
 
 }  // namespace
 
-TempDir::TempDir() {
+void SetupOrDie(bool ok, const std::string& what) {
+  if (!ok) {
+    std::fprintf(stderr, "test setup failed: %s: %s\n", what.c_str(), std::strerror(errno));
+    std::abort();
+  }
+}
+
+void WriteAll(int fd, const std::string& contents, const std::string& what) {
+  std::size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    SetupOrDie(n > 0, "write " + what);
+    done += static_cast<std::size_t>(n);
+  }
+}
+
+TempDir::TempDir() : TempDir([] {
   const char* base = std::getenv("TEST_TMPDIR");
-  std::string pattern = absl::StrCat(base != nullptr ? base : "/tmp", "/config_test.XXXXXX");
-  Check(::mkdtemp(pattern.data()) != nullptr, "mkdtemp " + pattern);
+  return std::string(base != nullptr ? base : "/tmp");
+}()) {}
+
+TempDir::TempDir(const std::string& base) {
+  std::string pattern = absl::StrCat(base, "/config_test.XXXXXX");
+  SetupOrDie(::mkdtemp(pattern.data()) != nullptr, "mkdtemp " + pattern);
   path_ = pattern;
 }
 
@@ -41,32 +57,42 @@ TempDir::~TempDir() { RemoveTree(path_); }
 
 void WriteInPlace(const std::string& path, const std::string& contents) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  Check(fd >= 0, "open " + path);
-  std::size_t done = 0;
-  while (done < contents.size()) {
-    const ssize_t n = ::write(fd, contents.data() + done, contents.size() - done);
-    Check(n > 0, "write " + path);
-    done += static_cast<std::size_t>(n);
-  }
-  Check(::close(fd) == 0, "close " + path);
+  SetupOrDie(fd >= 0, "open " + path);
+  WriteAll(fd, contents, path);
+  SetupOrDie(::close(fd) == 0, "close " + path);
 }
 
 void WriteAndRename(const std::string& path, const std::string& contents) {
   const std::string temp = Dirname(path) + "/." + Basename(path) + ".tmp";
   WriteInPlace(temp, contents);
-  Check(::rename(temp.c_str(), path.c_str()) == 0, "rename " + temp);
+  SetupOrDie(::rename(temp.c_str(), path.c_str()) == 0, "rename " + temp);
+}
+
+std::string ReadWholeFile(const std::string& path) {
+  std::string bytes;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return bytes;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    bytes.append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return bytes;
 }
 
 void MakeDirectory(const std::string& path) {
-  Check(::mkdir(path.c_str(), 0755) == 0, "mkdir " + path);
+  SetupOrDie(::mkdir(path.c_str(), 0755) == 0, "mkdir " + path);
 }
 
 void MakeSymlink(const std::string& target, const std::string& link) {
-  Check(::symlink(target.c_str(), link.c_str()) == 0, "symlink " + link);
+  SetupOrDie(::symlink(target.c_str(), link.c_str()) == 0, "symlink " + link);
 }
 
 void RemoveFile(const std::string& path) {
-  Check(::unlink(path.c_str()) == 0, "unlink " + path);
+  SetupOrDie(::unlink(path.c_str()) == 0, "unlink " + path);
 }
 
 void RemoveTree(const std::string& path) {
@@ -92,7 +118,7 @@ void ConfigMapVolume::Update(const std::string& contents) {
   MakeDirectory(dir_ + "/" + data_dir);
   WriteInPlace(dir_ + "/" + data_dir + "/" + name_, contents);
   MakeSymlink(data_dir, dir_ + "/..data_tmp");
-  Check(::rename((dir_ + "/..data_tmp").c_str(), (dir_ + "/..data").c_str()) == 0,
+  SetupOrDie(::rename((dir_ + "/..data_tmp").c_str(), (dir_ + "/..data").c_str()) == 0,
         "rename ..data_tmp");
   RemoveTree(old_dir);
 }
@@ -144,6 +170,17 @@ bool RunWithoutFilePermissionOverride(const std::function<void()>& fn) {
   });
   thread.join();
   return dropped;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration bound) {
+  const absl::Time deadline = absl::Now() + bound;
+  absl::Duration backoff = absl::Microseconds(200);
+  for (;;) {
+    if (condition()) return true;
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(backoff);  // then look again: a bounded wait for the condition
+    backoff = std::min(backoff * 2, absl::Milliseconds(10));
+  }
 }
 
 bool CannotRead(const std::string& path) {

@@ -25,6 +25,8 @@ inline constexpr absl::Duration kTimeout = absl::Seconds(60);
 class TempDir {
  public:
   TempDir();
+  // A fresh directory under `base`.
+  explicit TempDir(const std::string& base);
   ~TempDir();
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
@@ -36,12 +38,20 @@ class TempDir {
   std::string path_;
 };
 
+// Aborts with `what` and errno's message unless `ok`: for test set-up steps
+// that cannot fail on a working machine.
+void SetupOrDie(bool ok, const std::string& what);
+// Writes all of `contents` to `fd`, retrying short writes.
+void WriteAll(int fd, const std::string& contents, const std::string& what);
+
 // open(O_TRUNC) + write + close: an in-place write, as `echo > file` does.
 void WriteInPlace(const std::string& path, const std::string& contents);
 // Writes `<dir>/.<name>.tmp` and renames it over `path`, as editors and
 // config management tools do.
 void WriteAndRename(const std::string& path, const std::string& contents);
 void MakeDirectory(const std::string& path);
+// The whole file, or "" if it cannot be read.
+std::string ReadWholeFile(const std::string& path);
 void MakeSymlink(const std::string& target, const std::string& link);
 void RemoveFile(const std::string& path);
 void RemoveTree(const std::string& path);
@@ -89,6 +99,11 @@ class ReloadLog {
 // thread in Linux and copied on clone). Returns false if the capabilities
 // could not be dropped.
 bool RunWithoutFilePermissionOverride(const std::function<void()>& fn);
+
+// Waits until `condition` holds, checking it every few milliseconds, for at
+// most `bound`. Returns whether it held. For conditions nothing signals
+// (a counter in Status(), a flag set by another thread).
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration bound = kTimeout);
 
 // True if the calling thread cannot open `path` for reading.
 bool CannotRead(const std::string& path);
