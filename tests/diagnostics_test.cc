@@ -7,11 +7,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <cstdio>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <thread>
 
+#include "containers/config_watcher.h"
 #include "containers/snapshot.h"
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
@@ -70,6 +74,53 @@ TEST(DiagnosticsDeathTest, SnapshotMisuseGoesThroughTheHandler) {
         snapshot.Store(std::unique_ptr<int>());
       },
       Saw(rcu::Diagnostic::Kind::kContainerMisuse) + "rcu::Snapshot: Store/CompareAndSwap given a null");
+}
+
+// A file holding `text`, in a fresh temporary directory.
+std::string TempFile(const std::string& text) {
+  char dir[] = "/tmp/diagnostics_test.XXXXXX";
+  if (mkdtemp(dir) == nullptr) return "";
+  const std::string path = std::string(dir) + "/config";
+  std::ofstream(path) << text;
+  return path;
+}
+
+absl::StatusOr<int> ParseLength(std::string_view text) { return static_cast<int>(text.size()); }
+
+TEST(DiagnosticsDeathTest, WatcherStoppedFromItsOwnThreadGoesThroughTheHandler) {
+  EXPECT_DEATH(
+      {
+        PrintingHandler();
+        const std::string path = TempFile("1");
+        std::unique_ptr<rcu::ConfigWatcher<int>> watcher;
+        rcu::ConfigWatcher<int>::Options options;
+        options.on_reload = [&watcher](const rcu::ReloadResult& r) {
+          if (r.trigger != rcu::ReloadTrigger::kManual && watcher) watcher->Stop();
+        };
+        watcher = std::move(*rcu::ConfigWatcher<int>::Create(path, ParseLength, options));
+        std::ofstream(path) << "22";  // the watcher's thread reloads, then stops itself
+        std::this_thread::sleep_for(std::chrono::seconds(30));  // until it dies
+      },
+      Saw(rcu::Diagnostic::Kind::kContainerMisuse) + "rcu::ConfigWatcher: Stop\\(\\) or the destructor called from the "
+          "watcher's own");
+}
+
+TEST(DiagnosticsTest, ThrowingWatcherListenerIsReportedAndCounted) {
+  std::atomic<int> seen{0};
+  rcu::DiagnosticHandler previous = rcu::SetDiagnosticHandler([&](const rcu::Diagnostic& d) {
+    if (d.kind == rcu::Diagnostic::Kind::kListenerThrew) seen.fetch_add(1);
+  });
+  const rcu::Stats before = rcu::GetStats();
+  {
+    rcu::ConfigWatcher<int>::Options options;
+    options.on_reload = [](const rcu::ReloadResult&) { throw std::runtime_error("listener"); };
+    auto watcher = rcu::ConfigWatcher<int>::Create(TempFile("1"), ParseLength, options);
+    ASSERT_TRUE(watcher.ok()) << watcher.status();
+    EXPECT_EQ((*watcher)->Reload().outcome, rcu::ReloadResult::Outcome::kUnchanged);
+  }
+  rcu::SetDiagnosticHandler(std::move(previous));
+  EXPECT_EQ(seen.load(), 2);  // the initial load and the Reload()
+  EXPECT_GE(rcu::GetStats().diagnostics_reported - before.diagnostics_reported, 2u);
 }
 
 TEST(DiagnosticsTest, ThrowingSubscriberIsReportedAndCounted) {

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <utility>
@@ -18,6 +17,8 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "rcu/diagnostics.h"
+#include "rcu/internal/report.h"
 
 namespace rcu {
 namespace {
@@ -148,11 +149,10 @@ void WatcherCore::Stop() {
   }
   if (!thread.joinable()) return;
   if (thread.get_id() == std::this_thread::get_id()) {
-    std::fprintf(stderr,
-                 "rcu::ConfigWatcher: Stop() or the destructor called from the watcher's own "
-                 "thread (an on_reload listener or a snapshot callback run by it?); it "
-                 "cannot join itself\n");
-    std::abort();
+    Report(Diagnostic::Kind::kContainerMisuse, true,
+           "rcu::ConfigWatcher: Stop() or the destructor called from the watcher's own "
+           "thread (an on_reload listener or a snapshot callback run by it?); it cannot "
+           "join itself");
   }
   // A parse running now may see this and give up; the thread stops after it.
   stop_requested_.store(true, std::memory_order_release);
@@ -372,7 +372,18 @@ void WatcherCore::RecordLocked(const ReloadResult& result) {
     }
     state_.last_status = Unshared(result.status);
   }
-  if (options_.on_reload) options_.on_reload(result);
+  if (!options_.on_reload) return;
+  try {
+    options_.on_reload(result);
+  } catch (const std::exception& e) {
+    Report(Diagnostic::Kind::kListenerThrew, false,
+           absl::StrCat("rcu::ConfigWatcher: the on_reload listener threw (", e.what(),
+                        "); listeners must not throw. Ignored."));
+  } catch (...) {
+    Report(Diagnostic::Kind::kListenerThrew, false,
+           "rcu::ConfigWatcher: the on_reload listener threw; listeners must not throw. "
+           "Ignored.");
+  }
 }
 
 void WatcherCore::CountRead(std::size_t bytes) {
