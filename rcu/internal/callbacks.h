@@ -35,9 +35,12 @@ void CountInvoked(std::uint64_t items);
 // Call only from a catch block.
 void ReportThrownCallback();
 
-// Backpressure: waits while more than CallbackBacklogLimit() callbacks are
-// pending, unless the caller may not wait (inside a read-side section or a
-// callback) or the stall watchdog sees the worker stuck (rcu/stall.h).
+// Backpressure: if more than CallbackBacklogLimit() callbacks are pending,
+// waits for the worker to run those queued before the call, down to half
+// the limit. Inside a read-side section it records a debt instead
+// (rcu::internal::backlog_debt, paid when the thread leaves its outermost
+// section); in a callback, or while the stall watchdog sees the worker held
+// up (rcu/stall.h), it does not wait at all.
 void ApplyBackpressure();
 
 // Wakes threads held by backpressure so that they look again (the stall
