@@ -4,24 +4,25 @@
 #include "rcu/call_rcu.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <exception>
-#include <mutex>
 #include <string>
 
 #include "rcu/diagnostics.h"
 #include "rcu/grace_period.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/cond_var.h"
 #include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/retire_buffer.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/internal/watchdog.h"
+#include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
@@ -36,8 +37,8 @@ std::atomic<std::size_t> backlog_limit{kDefaultBacklogLimit};
 // `mu`; the worker reads it without the lock to skip notifying when nobody
 // waits (see CountInvoked()).
 struct Backlog {
-  std::mutex mu;
-  std::condition_variable drained;
+  Mutex mu;           // for `drained`; the state it waits on is atomic
+  CondVar drained;
   std::atomic<int> waiters{0};
 };
 
@@ -67,17 +68,16 @@ void WaitForBacklog() {
   const std::uint64_t half = backlog_limit.load(std::memory_order_relaxed) / 2;
   const std::uint64_t queued = GetCounters().callbacks_queued.load(std::memory_order_seq_cst);
   const std::uint64_t target = queued > half ? queued - half : 0;  // invoked count to wait for
-  auto caught_up = [target] {
-    return GetCounters().callbacks_invoked.load(std::memory_order_seq_cst) >= target ||
-           WorkerHeldUp();
-  };
   Bump(GetCounters().backlog_waits);
   HurryCallbackWorker();
   Backlog& backlog = GetBacklog();
   WorkerWaitScope waiting;
-  std::unique_lock<std::mutex> lock(backlog.mu);
+  MutexLock lock(backlog.mu);
   backlog.waiters.fetch_add(1, std::memory_order_seq_cst);
-  backlog.drained.wait(lock, caught_up);
+  while (GetCounters().callbacks_invoked.load(std::memory_order_seq_cst) < target &&
+         !WorkerHeldUp()) {
+    backlog.drained.Wait(backlog.mu);
+  }
   backlog.waiters.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -111,7 +111,7 @@ void QueueForWorker(RcuHead* head) {
 // run at once, with the rest of the thread's queue, if `may_run_here`) or
 // has already run.
 bool Queue(RcuHead* head, void (*callback)(RcuHead*), bool may_run_here) {
-  EnsureProcessHooks();
+  EnsureExitDrainInstalled();
   RcuHeadAccess::SetCallback(head, callback);
 #ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
   CountQueued(1);
@@ -174,15 +174,15 @@ void CountInvoked(std::uint64_t items) {
   GetCounters().callbacks_invoked.fetch_add(items, std::memory_order_seq_cst);
   Backlog& backlog = GetBacklog();
   if (backlog.waiters.load(std::memory_order_seq_cst) > 0) {
-    std::lock_guard<std::mutex> lock(backlog.mu);
-    backlog.drained.notify_all();  // each checks its own target
+    MutexLock lock(backlog.mu);
+    backlog.drained.SignalAll();  // each checks its own target
   }
 }
 
 void WakeBacklogWaiters() {
   Backlog& backlog = GetBacklog();
-  std::lock_guard<std::mutex> lock(backlog.mu);
-  backlog.drained.notify_all();
+  MutexLock lock(backlog.mu);
+  backlog.drained.SignalAll();
 }
 
 std::uint64_t PendingCallbacks() {
@@ -221,13 +221,22 @@ bool ReclaimInlineAfterGracePeriod() {
   return true;
 }
 
-void RecountCallbacksInForkChild(std::uint64_t queued_items) {
+namespace {
+
+// fork() child, after every other stage: the counters are made to match
+// what the child really has pending: callbacks that other threads were
+// queuing at the fork never arrive there. The backlog's waiters are gone.
+void CallbacksAfterForkChild(ForkChildCallbacks& inherited) {
+  the_backlog.ReplaceInForkChild();
   Counters& c = GetCounters();
-  c.callbacks_queued.store(c.callbacks_invoked.load(std::memory_order_relaxed) + queued_items,
+  c.callbacks_queued.store(c.callbacks_invoked.load(std::memory_order_relaxed) + inherited.pending,
                            std::memory_order_relaxed);
 }
 
-void CallbacksAfterForkChild() { the_backlog.ReplaceInForkChild(); }
+[[maybe_unused]] const bool fork_hooks_registered =
+    RegisterForkHandlers(ForkStage::kCallbackCounts, {nullptr, nullptr, &CallbacksAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 

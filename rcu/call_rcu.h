@@ -9,19 +9,19 @@
 //
 // Callbacks run on one worker thread, whatever the CPU count, in batches:
 // the worker takes everything queued, waits for one grace period, and runs
-// the batch in queueing order. It starts at most one batch every 10 ms, since
-// each grace period interrupts every CPU that runs the process, but at once
-// when a thread waits for it (Barrier(), backpressure, exit) or a quarter of
-// the backlog limit is pending. These calls never block a reader and may be
-// made inside a read-side critical section.
+// the batch in queueing order. Batches are paced, since each grace period
+// interrupts every CPU that runs the process: on a quiet system a callback
+// runs within a few tens of milliseconds, at once when a thread waits for it
+// (Barrier(), backpressure, exit). These calls never block a reader and may
+// be made inside a read-side critical section.
 //
 // Batching: Retire(p) and Retire(p, deleter) with a stateless deleter (such as
-// std::default_delete) allocate no node per object. Each thread collects its
-// retired pointers in blocks of kRetireBatchSize and hands a block to the
-// worker when it is full, before the thread queues any other callback, when
-// the thread exits, on Barrier(), and otherwise within about 10 ms. So one
+// std::default_delete) allocate no node per object: each thread collects its
+// retired pointers in blocks of a few dozen, handed to the worker when full,
+// before the thread queues any other callback, and otherwise soon. So one
 // thread's callbacks still run in the order it queued them, and callbacks
-// from different threads were never ordered anyway.
+// from different threads were never ordered anyway. (The policy and its
+// reasons: rcu/internal/batching.h.)
 //
 // No allocation: an object that derives from `rcu::RcuObjBase<T>` carries its
 // own queue link, and `rcu::Retire(obj)` then allocates nothing. For C-style
@@ -76,7 +76,7 @@
 //    constructed before that first call are destroyed, and leak checkers see
 //    no pending objects. Callbacks queued after that (by static destructors,
 //    say) are batched in the thread that queues them: it runs them itself,
-//    after one grace period per kRetireBatchSize callbacks, and never at the
+//    after one grace period per block's worth of callbacks, and never at the
 //    same time as other destructors. A thread's last partial batch runs at
 //    its next Barrier() (call one at the end of a destructor whose deleters
 //    use other static objects), or else at the very end of exit, after all
@@ -131,7 +131,7 @@ void CallRcu(F&& fn);
 
 // kfree_rcu: `delete ptr` after a grace period. Allocates nothing when T
 // derives from RcuObjBase<T>; otherwise a slot in the thread's retire block
-// (see "Batching" above), one block allocation per kRetireBatchSize objects.
+// (see "Batching" above), one block allocation per few dozen objects.
 template <typename T>
 void Retire(T* ptr);
 
@@ -142,9 +142,6 @@ void Retire(T* ptr, Deleter deleter);
 // Waits until every callback queued before the call has run. Must not be
 // called inside a read-side section or from a callback (diagnosed, fatal).
 void Barrier();
-
-// Retire() hands objects to the worker in blocks of this many.
-inline constexpr int kRetireBatchSize = 62;
 
 // Backpressure threshold (see the file comment). The default is 100,000.
 void SetCallbackBacklogLimit(std::size_t limit);

@@ -4,21 +4,23 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
 #include <string>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "rcu/internal/checks.h"
 #include "rcu/internal/report.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
+#include "rcu/internal/fork_hooks.h"
+#include "rcu/mutex.h"
 
 namespace rcu {
 namespace internal {
 namespace {
 
 struct DiagnosticState {
-  std::mutex mu;
-  DiagnosticHandler handler;  // guarded by mu; empty means the default
+  Mutex mu;
+  DiagnosticHandler handler ABSL_GUARDED_BY(mu);  // empty means the default
 };
 
 DiagnosticState& GetDiagnosticState() {
@@ -33,7 +35,7 @@ void Report(Diagnostic::Kind kind, bool fatal, std::string message) {
   DiagnosticHandler handler;
   {
     DiagnosticState& state = GetDiagnosticState();
-    std::lock_guard<std::mutex> lock(state.mu);
+    MutexLock lock(state.mu);
     handler = state.handler;
   }
   Diagnostic diagnostic{kind, fatal, std::move(message)};
@@ -53,18 +55,32 @@ void CheckFailed(const char* message, const char* file, int line) {
   std::abort();  // Report() has aborted already
 }
 
-void DiagnosticsBeforeFork() { GetDiagnosticState().mu.lock(); }
+namespace {
 
-void DiagnosticsAfterForkParent() { GetDiagnosticState().mu.unlock(); }
+// fork(): the channel's lock is held across it, so that the child never
+// inherits it locked by a thread that does not exist there.
+void DiagnosticsBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetDiagnosticState().mu.Lock(); }
+
+void DiagnosticsAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  GetDiagnosticState().mu.Unlock();
+}
 
 // The forking thread locked it before the fork, so it may unlock it here.
-void DiagnosticsAfterForkChild() { GetDiagnosticState().mu.unlock(); }
+void DiagnosticsAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  GetDiagnosticState().mu.Unlock();
+}
+
+[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
+    ForkStage::kDiagnostics,
+    {&DiagnosticsBeforeFork, &DiagnosticsAfterForkParent, &DiagnosticsAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 
 DiagnosticHandler SetDiagnosticHandler(DiagnosticHandler handler) {
   internal::DiagnosticState& state = internal::GetDiagnosticState();
-  std::lock_guard<std::mutex> lock(state.mu);
+  MutexLock lock(state.mu);
   std::swap(state.handler, handler);
   return handler;
 }

@@ -8,23 +8,25 @@
 #include "rcu/grace_period.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/cond_var.h"
 #include "rcu/internal/fork_replaced.h"
-#include "rcu/internal/grace_periods.h"
+#include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/report.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/internal/urcu.h"
 #include "rcu/internal/watchdog.h"
+#include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
@@ -77,31 +79,31 @@ class ForkGate {
   };
 
   void EnterGracePeriod() {
-    std::unique_lock<std::mutex> lock(mu_);
-    changed_.wait(lock, [this] { return forks_waiting_ == 0; });
+    MutexLock lock(mu_);
+    while (forks_waiting_ != 0) changed_.Wait(mu_);
     ++grace_periods_;
   }
   void ExitGracePeriod() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (--grace_periods_ == 0 && forks_waiting_ > 0) changed_.notify_all();
+    MutexLock lock(mu_);
+    if (--grace_periods_ == 0 && forks_waiting_ > 0) changed_.SignalAll();
   }
   // Returns once no grace period runs; none starts until AllowGracePeriods().
   void HoldForFork() {
-    std::unique_lock<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     ++forks_waiting_;
-    changed_.wait(lock, [this] { return grace_periods_ == 0; });
+    while (grace_periods_ != 0) changed_.Wait(mu_);
   }
   void AllowGracePeriods() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     --forks_waiting_;
-    changed_.notify_all();
+    changed_.SignalAll();
   }
 
  private:
-  std::mutex mu_;
-  std::condition_variable changed_;
-  int grace_periods_ = 0;  // guarded by mu_: running now
-  int forks_waiting_ = 0;  // guarded by mu_: forks holding new ones back
+  Mutex mu_;
+  CondVar changed_;
+  int grace_periods_ ABSL_GUARDED_BY(mu_) = 0;  // running now
+  int forks_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // forks holding new ones back
 };
 
 // Replaced in a forked child, whose copy may count the parent's threads.
@@ -135,18 +137,25 @@ void CheckMayBlock(const char* what) {
   }
 }
 
-}  // namespace
-
+// fork(): waits for the grace periods in progress (which wait for readers)
+// and holds new ones back until after the fork, so that no thread is inside
+// liburcu's synchronize_rcu() when the process forks. The child has no grace
+// period in progress: it starts with a new gate.
 void GracePeriodsBeforeFork() { GetForkGate().HoldForFork(); }
 void GracePeriodsAfterForkParent() { GetForkGate().AllowGracePeriods(); }
-// The child has no grace period in progress: it starts with a new gate.
-void GracePeriodsAfterForkChild() { fork_gate.ReplaceInForkChild(); }
+void GracePeriodsAfterForkChild(ForkChildCallbacks&) { fork_gate.ReplaceInForkChild(); }
+
+[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
+    ForkStage::kGracePeriods,
+    {&GracePeriodsBeforeFork, &GracePeriodsAfterForkParent, &GracePeriodsAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 
 void Synchronize() {
   internal::CheckMayBlock("rcu::Synchronize()");
-  internal::EnsureProcessHooks();
+  internal::EnsureExitDrainInstalled();
   const std::uint64_t ticket = internal::TakeTicket();
   {
     internal::ForkGate::GracePeriod through_gate(internal::GetForkGate());

@@ -26,36 +26,43 @@
 
 #include <atomic>
 #include <mutex>
-#include <thread>
 
 #include "absl/base/thread_annotations.h"
 
 namespace rcu {
+namespace internal {
+class CondVar;
+// A per-thread object whose address identifies the calling thread (the same
+// in a fork() child as in the thread that forked).
+inline thread_local char thread_identity;
+}  // namespace internal
 
 class ABSL_LOCKABLE Mutex {
  public:
-  Mutex() = default;
+  // Constant-initialized: a Mutex with static storage duration may be used
+  // from any static initializer or destructor.
+  constexpr Mutex() = default;
   Mutex(const Mutex&) = delete;
   Mutex& operator=(const Mutex&) = delete;
 
   void Lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     mu_.lock();
-    owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    owner_.store(&internal::thread_identity, std::memory_order_relaxed);
   }
   void Unlock() ABSL_UNLOCK_FUNCTION() {
-    owner_.store(std::thread::id(), std::memory_order_relaxed);
+    owner_.store(nullptr, std::memory_order_relaxed);
     mu_.unlock();
   }
   bool TryLock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
     if (!mu_.try_lock()) return false;
-    owner_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    owner_.store(&internal::thread_identity, std::memory_order_relaxed);
     return true;
   }
 
   // True if the calling thread holds the lock. Exact for the caller: only
-  // the owner stores its own id, and it clears it before unlocking.
+  // the owner stores its own identity, and it clears it before unlocking.
   bool HeldByCurrentThread() const {
-    return owner_.load(std::memory_order_relaxed) == std::this_thread::get_id();
+    return owner_.load(std::memory_order_relaxed) == &internal::thread_identity;
   }
 
   // Aborts with a message unless the calling thread holds the lock; also
@@ -68,11 +75,14 @@ class ABSL_LOCKABLE Mutex {
   bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) { return TryLock(); }
 
  private:
+  friend class internal::CondVar;  // waits on mu_ (rcu/internal/cond_var.h)
+
   std::mutex mu_;
-  // The holder's id, or the null id while unlocked. Written only by the
-  // holder while it holds mu_; read racily by HeldByCurrentThread(), which
-  // only needs to know whether it equals the reader's own id.
-  std::atomic<std::thread::id> owner_{};
+  // The holder's internal::thread_identity, or null while unlocked. Written
+  // only by the holder while it holds mu_; read racily by
+  // HeldByCurrentThread(), which only needs to know whether it is the
+  // reader's own.
+  std::atomic<const char*> owner_{nullptr};
 };
 
 // Holds a Mutex for the lifetime of the object.

@@ -21,24 +21,26 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/debugging/symbolize.h"
 #include "absl/time/clock.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/cond_var.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/fork_replaced.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
 #include "rcu/internal/thread_registry.h"
 #include "rcu/internal/urcu.h"
 #include "rcu/internal/watchdog.h"
+#include "rcu/mutex.h"
 
 // Layouts of liburcu's reader word and global grace-period state.
 #include <urcu/static/urcu-memb.h>
@@ -58,12 +60,12 @@ struct CallbackWatch {
 };
 
 struct Watchdog {
-  std::mutex mu;
-  std::condition_variable wake;
-  bool running = false;                        // guarded by mu
+  Mutex mu;
+  CondVar wake;
+  bool running ABSL_GUARDED_BY(mu) = false;
   std::atomic<int> grace_period_waits{0};      // Synchronize() calls in progress
-  absl::Duration timeout = kDefaultStallTimeout;  // guarded by mu
-  StallHandler handler;                        // guarded by mu
+  absl::Duration timeout ABSL_GUARDED_BY(mu) = kDefaultStallTimeout;
+  StallHandler handler ABSL_GUARDED_BY(mu);
   std::atomic<bool> started{false};            // fast-path copy of `running`
   // Set while the last scan found the callback worker held up for longer
   // than the timeout (see WorkerHeldUp()).
@@ -216,12 +218,12 @@ void SetWorkerHeldUp(Watchdog& w, bool held_up) {
 void WatchdogLoop() {
   pthread_setname_np(pthread_self(), "rcu-watchdog");
   Watchdog& w = GetWatchdog();
-  std::unique_lock<std::mutex> lock(w.mu);
+  w.mu.Lock();
   while (true) {
     const absl::Duration timeout = w.timeout;
     if (timeout == absl::InfiniteDuration()) {
       SetWorkerHeldUp(w, false);
-      w.wake.wait(lock);
+      w.wake.Wait(w.mu);
       continue;
     }
     // Four samples per timeout, so a stall is reported at most a quarter of
@@ -229,13 +231,13 @@ void WatchdogLoop() {
     // would put a futex call on every Synchronize().
     const absl::Duration period =
         std::clamp(timeout / 4, absl::Milliseconds(1), absl::Milliseconds(2500));
-    w.wake.wait_for(lock, absl::ToChronoNanoseconds(period));
+    w.wake.WaitFor(w.mu, absl::ToChronoNanoseconds(period));
     if (w.grace_period_waits.load(std::memory_order_relaxed) == 0 && PendingCallbacks() == 0) {
       SetWorkerHeldUp(w, false);
       continue;  // no grace period is waiting, no callback pending: no stall
     }
     StallHandler handler = w.handler;
-    lock.unlock();
+    w.mu.Unlock();
     const absl::Time now = absl::Now();
     bool reader_stalled = false;
     bool callback_stuck = false;
@@ -255,7 +257,7 @@ void WatchdogLoop() {
         DefaultStallHandler(report);
       }
     }
-    lock.lock();
+    w.mu.Lock();
   }
 }
 
@@ -265,7 +267,7 @@ void WatchdogLoop() {
 void EnsureWatchdog() noexcept {
   Watchdog& w = GetWatchdog();
   if (w.started.load(std::memory_order_acquire)) return;
-  std::lock_guard<std::mutex> lock(w.mu);
+  MutexLock lock(w.mu);
   if (w.running) return;
   try {
     std::thread(&WatchdogLoop).detach();
@@ -289,39 +291,47 @@ GracePeriodWaitScope::~GracePeriodWaitScope() {
 
 bool WorkerHeldUp() { return GetWatchdog().worker_held_up.load(std::memory_order_seq_cst); }
 
-void WatchdogBeforeFork() { GetWatchdog().mu.lock(); }
+namespace {
 
-void WatchdogAfterForkParent() { GetWatchdog().mu.unlock(); }
+// fork(): the child gets a new watchdog (started on demand).
+void WatchdogBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetWatchdog().mu.Lock(); }
+
+void WatchdogAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetWatchdog().mu.Unlock(); }
 
 // The watchdog thread does not exist in the child: the child gets a fresh
 // Watchdog with the same settings,
 // and the next grace period starts a new thread.
-void WatchdogAfterForkChild() {
+void WatchdogAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Watchdog& old = the_watchdog.ReplaceInForkChild();
-  old.mu.unlock();  // the forking thread holds it (WatchdogBeforeFork)
+  old.mu.Unlock();  // the forking thread holds it (WatchdogBeforeFork)
   Watchdog& fresh = GetWatchdog();
   fresh.timeout = old.timeout;
   fresh.handler = old.handler;
 }
 
+[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
+    ForkStage::kWatchdog, {&WatchdogBeforeFork, &WatchdogAfterForkParent, &WatchdogAfterForkChild});
+
+}  // namespace
+
 }  // namespace internal
 
 void SetStallTimeout(absl::Duration timeout) {
   internal::Watchdog& w = internal::GetWatchdog();
-  std::lock_guard<std::mutex> lock(w.mu);
+  MutexLock lock(w.mu);
   w.timeout = timeout <= absl::ZeroDuration() ? absl::InfiniteDuration() : timeout;
-  w.wake.notify_all();
+  w.wake.SignalAll();
 }
 
 absl::Duration StallTimeout() {
   internal::Watchdog& w = internal::GetWatchdog();
-  std::lock_guard<std::mutex> lock(w.mu);
+  MutexLock lock(w.mu);
   return w.timeout;
 }
 
 StallHandler SetStallHandler(StallHandler handler) {
   internal::Watchdog& w = internal::GetWatchdog();
-  std::lock_guard<std::mutex> lock(w.mu);
+  MutexLock lock(w.mu);
   std::swap(w.handler, handler);
   return handler;
 }

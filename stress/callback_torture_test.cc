@@ -47,6 +47,7 @@
 #include <thread>
 #include <vector>
 
+#include "rcu/internal/batching.h"
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/rcu.h"
 #include "stress/stress_util.h"
@@ -212,7 +213,7 @@ void Spawner(const std::atomic<bool>& stop) {
   SetThreadName("spawner");
   Rng rng(99);
   while (!stop.load(std::memory_order_relaxed)) {
-    const int count = 1 + rng.Below(rcu::kRetireBatchSize - 1);
+    const int count = 1 + rng.Below(rcu::internal::kRetireBatchSize - 1);
     std::thread([count] {
       for (int i = 0; i < count; ++i) rcu::Retire(new Counted);
       exited_retired.fetch_add(count, std::memory_order_release);

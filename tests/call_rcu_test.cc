@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "rcu/diagnostics.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/batching.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/allocation_counter.h"
@@ -215,7 +216,7 @@ TEST_F(CallRcuTest, RetireStormFromOneThreadStaysBounded) {
   // Each Retire either finds the backlog under the limit or waits until it
   // is down to half of it. The backlog exceeds the limit by at most one
   // retire block that the worker handed over without making anyone wait.
-  EXPECT_LE(max_pending, 1000u + rcu::kRetireBatchSize);
+  EXPECT_LE(max_pending, 1000u + rcu::internal::kRetireBatchSize);
   EXPECT_GT(rcu::GetStats().backlog_waits, before.backlog_waits);
 }
 

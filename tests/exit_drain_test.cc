@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "rcu/call_rcu.h"
+#include "rcu/internal/batching.h"
 #include "rcu/stats.h"
 
 namespace {
@@ -79,7 +80,7 @@ struct Verifier {
     const unsigned long grace_periods = after.grace_periods - before.grace_periods;
     // One per block, and one for the worker, which the first after-drain run
     // waits for (it may hold callbacks this thread queued before the drain).
-    const unsigned long bound = kRetiredDuringDestruction / rcu::kRetireBatchSize + 2;
+    const unsigned long bound = kRetiredDuringDestruction / rcu::internal::kRetireBatchSize + 2;
     std::printf("exit_drain_test: %d objects retired during static destruction took %lu grace "
                 "periods (at most %lu allowed)\n",
                 kRetiredDuringDestruction, grace_periods, bound);

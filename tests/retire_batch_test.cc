@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
 #include "rcu/diagnostics.h"
+#include "rcu/internal/batching.h"
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
@@ -51,7 +52,7 @@ class RetireBatchTest : public ::testing::Test {
 };
 
 TEST_F(RetireBatchTest, AllocatesOneBlockPerBatchNotANodePerObject) {
-  constexpr int kCount = rcu::kRetireBatchSize * 10;
+  constexpr int kCount = rcu::internal::kRetireBatchSize * 10;
   std::vector<Tracked*> objects;
   objects.reserve(kCount);
   const long start = rcu_test::ThreadAllocations();
@@ -60,7 +61,7 @@ TEST_F(RetireBatchTest, AllocatesOneBlockPerBatchNotANodePerObject) {
   ASSERT_EQ(before - start, kCount);  // the counter sees this thread's news
   for (Tracked* t : objects) rcu::Retire(t);
   // At most one block per batch, plus this thread's buffer on first use.
-  EXPECT_LE(rcu_test::ThreadAllocations() - before, kCount / rcu::kRetireBatchSize + 1);
+  EXPECT_LE(rcu_test::ThreadAllocations() - before, kCount / rcu::internal::kRetireBatchSize + 1);
   rcu::Barrier();
   EXPECT_EQ(destroyed.load(), kCount);
 }
@@ -69,17 +70,17 @@ TEST_F(RetireBatchTest, AFullBlockStillWaitsForPreexistingReaders) {
   DisableTimedFlush();  // only a full block may go (the worker could take a part)
   rcu_test::ParkedReader reader;
   const rcu::Stats before = rcu::GetStats();
-  for (int i = 0; i < rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  for (int i = 0; i < rcu::internal::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
   // The block is full, so it is with the worker now.
   EXPECT_EQ(rcu::GetStats().callbacks_queued - before.callbacks_queued,
-            static_cast<std::uint64_t>(rcu::kRetireBatchSize));
+            static_cast<std::uint64_t>(rcu::internal::kRetireBatchSize));
   for (int i = 0; i < 2000; ++i) {
     ASSERT_EQ(destroyed.load(), 0);
     std::this_thread::yield();
   }
   reader.Release();
   rcu::Barrier();
-  EXPECT_EQ(destroyed.load(), rcu::kRetireBatchSize);
+  EXPECT_EQ(destroyed.load(), rcu::internal::kRetireBatchSize);
 }
 
 TEST_F(RetireBatchTest, AThreadsCallbacksRunInTheOrderItQueuedThem) {
@@ -173,13 +174,13 @@ TEST_F(RetireBatchTest, StartingBlocksDoesNotWakeAWorkerThatHasWorkQueued) {
   DisableTimedFlush();
   constexpr int kBlocks = 200;
   // One batch runs, so that the next one is not due for 10 ms.
-  for (int i = 0; i < rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
-  ASSERT_TRUE(Eventually([] { return destroyed.load() == rcu::kRetireBatchSize; }));
+  for (int i = 0; i < rcu::internal::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  ASSERT_TRUE(Eventually([] { return destroyed.load() == rcu::internal::kRetireBatchSize; }));
   // This block wakes the idle worker, which finds it queued and goes back
   // to sleep until its batch is due.
-  for (int i = 0; i < rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  for (int i = 0; i < rcu::internal::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
   const rcu::Stats before = rcu::GetStats();
-  for (int i = 0; i < kBlocks * rcu::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
+  for (int i = 0; i < kBlocks * rcu::internal::kRetireBatchSize; ++i) rcu::Retire(new Tracked);
   const rcu::Stats after = rcu::GetStats();
   rcu::Barrier();
   const std::uint64_t wakeups = after.worker_wakeups - before.worker_wakeups;
@@ -190,11 +191,11 @@ TEST_F(RetireBatchTest, StartingBlocksDoesNotWakeAWorkerThatHasWorkQueued) {
   // The worker's own batches (if the loop outlasts 10 ms) may each be
   // followed by one wake-up for the work queued while they ran.
   EXPECT_LE(wakeups, 2 + batches);
-  EXPECT_EQ(destroyed.load(), (kBlocks + 2) * rcu::kRetireBatchSize);
+  EXPECT_EQ(destroyed.load(), (kBlocks + 2) * rcu::internal::kRetireBatchSize);
 }
 
 TEST_F(RetireBatchTest, CountsEachObjectNotEachBlock) {
-  constexpr int kCount = rcu::kRetireBatchSize * 3 + 5;
+  constexpr int kCount = rcu::internal::kRetireBatchSize * 3 + 5;
   const rcu::Stats before = rcu::GetStats();
   for (int i = 0; i < kCount; ++i) rcu::Retire(new Tracked);
   rcu::Barrier();

@@ -5,18 +5,22 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
 #include "rcu/call_rcu.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/batching.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/cond_var.h"
 #include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/retire_buffer.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/thread_registry.h"
+#include "rcu/internal/counters.h"
+#include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
@@ -35,7 +39,7 @@ struct Worker {
   // Queued callbacks, newest first, linked through RcuHead::next_.
   std::atomic<RcuHead*> pending{nullptr};
   // Held by the worker while it takes and runs a batch, and across fork().
-  std::mutex batch_mu;
+  Mutex batch_mu;
   // For sleeping and waking. `sleeping` (a SleepKind) is set under
   // `sleep_mu` just before the worker waits; a producer whose event ends
   // that kind of sleep takes the lock and notifies (both sides use seq_cst,
@@ -44,8 +48,8 @@ struct Worker {
   // costs two context switches, and on a 2-core machine it preempts a
   // reader (a writer starting 18,000 retire blocks a second once caused
   // 38,000 context switches a second that way).
-  std::mutex sleep_mu;
-  std::condition_variable wake;
+  Mutex sleep_mu;
+  CondVar wake;
   std::atomic<int> sleeping{kAwake};
   // Set by a thread that waits for the worker (Barrier(), backpressure, the
   // exit drain) or finds the backlog large: run the next batch without
@@ -78,22 +82,22 @@ Worker& GetWorker() { return the_worker.Get(); }
 
 // Barrier() queues one of these and waits for it to run.
 struct BarrierNode : RcuHead {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;  // guarded by mu
+  Mutex mu;
+  CondVar cv;
+  bool done ABSL_GUARDED_BY(mu) = false;
 };
 
 void ReleaseBarrier(RcuHead* head) {
   auto* node = static_cast<BarrierNode*>(head);
-  std::lock_guard<std::mutex> lock(node->mu);
+  MutexLock lock(node->mu);
   node->done = true;
-  node->cv.notify_all();
+  node->cv.SignalAll();
 }
 
 // Takes the queued callbacks, if any, waits for a grace period and runs
 // them.
 void RunOneBatch(Worker* w) {
-  std::lock_guard<std::mutex> batch_lock(w->batch_mu);
+  MutexLock batch_lock(w->batch_mu);
   RcuHead* batch = w->pending.exchange(nullptr, std::memory_order_acq_rel);
   if (batch == nullptr) return;
   RcuHead* fifo = nullptr;  // reverse into queueing order
@@ -138,7 +142,7 @@ void RunOneBatch(Worker* w) {
 // While it sleeps, `sleeping` tells producers to wake it.
 void Sleep(Worker* w, bool idle, const Clock::time_point* deadline) {
   const int kind = !idle ? kUntilUrgent : deadline != nullptr ? kUntilWork : kUntilWorkOrBlocks;
-  std::unique_lock<std::mutex> lock(w->sleep_mu);
+  MutexLock lock(w->sleep_mu);
   // Evaluated under the lock before each wait: (re)announces the sleep,
   // which a waker may have cleared, then looks for the events that end it.
   auto woken = [w, kind] {
@@ -149,10 +153,12 @@ void Sleep(Worker* w, bool idle, const Clock::time_point* deadline) {
     return w->pending.load(std::memory_order_seq_cst) != nullptr ||
            (kind == kUntilWorkOrBlocks && RetireBlocksPending());
   };
-  if (deadline != nullptr) {
-    w->wake.wait_until(lock, *deadline, woken);
-  } else {
-    w->wake.wait(lock, woken);
+  while (!woken()) {
+    if (deadline == nullptr) {
+      w->wake.Wait(w->sleep_mu);
+    } else if (!w->wake.WaitUntil(w->sleep_mu, *deadline)) {
+      break;  // the deadline passed
+    }
   }
   w->sleeping.store(kAwake, std::memory_order_relaxed);
 }
@@ -175,22 +181,13 @@ void WakeFor(Worker& w, SleepKind least, SleepKind most = kUntilWorkOrBlocks) {
   // Taking the lock orders this after the worker's check of `woken` or
   // before it; notifying after unlocking lets the worker run at once
   // instead of blocking on the lock still held here.
-  { std::lock_guard<std::mutex> lock(w.sleep_mu); }
-  w.wake.notify_one();
+  { MutexLock lock(w.sleep_mu); }
+  w.wake.Signal();
   Bump(GetCounters().worker_wakeups);
 }
 
-// Each grace period costs at least two membarrier() calls, which interrupt
-// every CPU running one of this process's threads, and while a reader it
-// waits for is off its CPU, liburcu's wait loop repeats them. Measured on 2
-// cores with a read-mostly map taking 1% erases: one grace period per small
-// batch kept the worker half busy (37,000 membarrier() calls a second) and
-// cost the readers a quarter of their wall-clock rate. So the worker starts
-// at most one batch per kBatchInterval (liburcu's own call_rcu thread also
-// waits 10 ms), unless somebody waits for it (urgent); callbacks queued
-// meanwhile join the next batch.
-constexpr std::chrono::milliseconds kBatchInterval{10};
-
+// The pace of batches and of collecting partial retire blocks is the
+// batching policy (rcu/internal/batching.h).
 void WorkerLoop(Worker* w) {
   pthread_setname_np(pthread_self(), "rcu-callbacks");
   on_worker = true;
@@ -200,9 +197,6 @@ void WorkerLoop(Worker* w) {
   Clock::time_point last_batch = last_flush - kBatchInterval;
   while (true) {
     const Clock::time_point now = Clock::now();
-    // Partial retire blocks go to the queue at most once per
-    // RetireFlushDelay(): a lone Retire() after a quiet spell goes at once,
-    // and a storm's blocks fill up in between.
     // After the exit-time drain, partial blocks stay with their threads
     // (rcu/internal/exit_drain.h).
     const bool blocks = RetireBlocksPending() && !DrainedAtExit();
@@ -237,7 +231,7 @@ void WorkerLoop(Worker* w) {
 // them itself (see WaitForQueuedCallbacks()).
 bool StartWorkerThread(Worker& w) noexcept {
   if (w.started.load(std::memory_order_acquire)) return true;
-  std::lock_guard<std::mutex> lock(w.sleep_mu);
+  MutexLock lock(w.sleep_mu);
   if (w.started.load(std::memory_order_relaxed)) return true;
   try {
     std::thread(&WorkerLoop, &w).detach();
@@ -338,7 +332,11 @@ void WakeIdleCallbackWorker() {
   WakeFor(w, kUntilWorkOrBlocks);
 }
 
-void AdoptCallbacksInForkChild(CallbackList&& list) {
+namespace {
+
+// Queues `list` for the child's worker without starting or waking it (it
+// starts on demand).
+void AdoptInForkChild(CallbackList&& list) {
   Worker& w = GetWorker();  // the child has one thread: plain stores suffice
   RcuHead* head = list.TakeAll();
   while (head != nullptr) {
@@ -349,6 +347,8 @@ void AdoptCallbacksInForkChild(CallbackList&& list) {
   }
 }
 
+}  // namespace
+
 void WaitForQueuedCallbacks() {
   BarrierNode node;
   RcuHeadAccess::Next(&node) = nullptr;
@@ -357,27 +357,31 @@ void WaitForQueuedCallbacks() {
   HurryCallbackWorker();
   Worker& w = GetWorker();
   auto done = [&node] {
-    std::lock_guard<std::mutex> lock(node.mu);
+    MutexLock lock(node.mu);
     return node.done;
   };
   // No worker thread could be started: run the batches here.
   while (!w.started.load(std::memory_order_acquire) && !done()) RunOneBatch(&w);
   WorkerWaitScope waiting;
-  std::unique_lock<std::mutex> lock(node.mu);
-  node.cv.wait(lock, [&node] { return node.done; });
+  MutexLock lock(node.mu);
+  while (!node.done) node.cv.Wait(node.mu);
 }
 
 bool CallbackWorkerRunning() { return GetWorker().started.load(std::memory_order_acquire); }
 
-// Waits for the batch in progress, which waits for a grace period: the
+namespace {
+
+// fork(). Before: waits for the batch in progress, which waits for a grace period: the
 // caller must hold nothing that a reader or a callback may wait for.
-void CallbackWorkerBeforeFork() {
+void CallbackWorkerBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Worker& w = GetWorker();
   WorkerWaitScope waiting;  // a callback that never returns is reported
-  w.batch_mu.lock();
+  w.batch_mu.Lock();
 }
 
-void CallbackWorkerAfterForkParent() { GetWorker().batch_mu.unlock(); }
+void CallbackWorkerAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  GetWorker().batch_mu.Unlock();
+}
 
 // The worker thread does not exist in the child. The child gets a fresh
 // worker state (the parent's, whose mutexes and condition variable may be
@@ -387,9 +391,12 @@ void CallbackWorkerAfterForkParent() { GetWorker().batch_mu.unlock(); }
 // Queued Barrier() waits are dropped: each lives on the stack of a thread
 // that does not exist in the child (the forking thread is in fork(), not in
 // Barrier()), and that stack's memory may be reused there.
-std::uint64_t CallbackWorkerAfterForkChild() {
+//
+// Runs after the other stages' child handlers: what they found orphaned
+// joins the queue behind what the worker had.
+void CallbackWorkerAfterForkChild(ForkChildCallbacks& inherited) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Worker& old = the_worker.ReplaceInForkChild();
-  old.batch_mu.unlock();  // the forking thread holds it (CallbackWorkerBeforeFork)
+  old.batch_mu.Unlock();  // the forking thread holds it (CallbackWorkerBeforeFork)
   Worker* fresh = &GetWorker();
   RcuHead* kept = nullptr;  // newest first, like the stack
   RcuHead** tail = &kept;
@@ -405,8 +412,15 @@ std::uint64_t CallbackWorkerAfterForkChild() {
   }
   *tail = nullptr;
   fresh->pending.store(kept, std::memory_order_relaxed);
-  return items;
+  inherited.pending += items + inherited.orphaned.items();
+  AdoptInForkChild(std::move(inherited.orphaned));
 }
+
+[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
+    ForkStage::kCallbackWorker,
+    {&CallbackWorkerBeforeFork, &CallbackWorkerAfterForkParent, &CallbackWorkerAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 }  // namespace rcu

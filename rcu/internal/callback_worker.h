@@ -3,13 +3,9 @@
 // Callbacks are pushed onto a lock-free stack. The worker takes the whole
 // stack at once, waits for one grace period (rcu::Synchronize(), so it is
 // counted, feeds the polling cookies and is seen by the stall watchdog), and
-// runs the batch in the order it was queued. It starts at most one batch
-// every 10 ms, since a grace period interrupts every CPU running the process,
-// but at once when a thread waits for it (Barrier(), backpressure, exit) or
-// the backlog passes a quarter of its limit; so a storm is bounded by the
-// callbacks themselves, not by the pace. (liburcu's own call_rcu worker
-// sleeps 10 ms after every batch however much is pending, which capped
-// Retire() at a few million per second.)
+// runs the batch in the order it was queued, at the pace of the batching
+// policy (rcu/internal/batching.h). It also collects the threads' partial
+// retire blocks (rcu/internal/retire_buffer.h).
 //
 // This file only moves callbacks; counting them (rcu::Stats) and
 // backpressure belong to the callers (rcu/call_rcu.cc).
@@ -38,7 +34,7 @@ void EnqueueCallback(RcuHead* head);
 void EnqueueCallbacks(CallbackList&& list);
 
 // Makes the worker start its next batch now rather than at its usual pace
-// (see kBatchInterval in callback_worker.cc); for threads that wait for it.
+// (kBatchInterval); for threads that wait for it.
 void HurryCallbackWorker();
 
 // Wakes the worker if it sleeps with nothing to do, so that it notices a
@@ -84,19 +80,6 @@ class WorkerWaitScope {
   WorkerWaitScope(const WorkerWaitScope&) = delete;
   WorkerWaitScope& operator=(const WorkerWaitScope&) = delete;
 };
-
-// fork() support. Before: waits for the batch in progress and holds the
-// worker between batches. In the child: a fresh worker (started on demand)
-// inherits the queued callbacks, less the Barrier() waits of threads that do
-// not exist there; returns what the inherited callbacks stand for.
-void CallbackWorkerBeforeFork();
-void CallbackWorkerAfterForkParent();
-std::uint64_t CallbackWorkerAfterForkChild();
-
-// For a fork() child handler, after CallbackWorkerAfterForkChild(): queues
-// `list` for the child's worker without starting or waking it (it starts on
-// demand).
-void AdoptCallbacksInForkChild(CallbackList&& list);
 
 }  // namespace internal
 }  // namespace rcu

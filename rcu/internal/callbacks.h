@@ -51,11 +51,17 @@ void WakeBacklogWaiters();
 // must never block (StartPoll()).
 void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));
 
-// fork() child: the counters are made to match what the child really has
-// queued (`queued_items`): callbacks that other threads were queuing at the
-// fork never arrive there.
-void RecountCallbacksInForkChild(std::uint64_t queued_items);
-void CallbacksAfterForkChild();
+// True while the calling thread runs an RCU callback (on the worker, or
+// after the exit-time drain in the thread that queued it).
+inline thread_local bool in_callback = false;
+
+// Set when the thread queued a callback inside a read-side section while
+// the callback backlog was over its limit, where it could not wait
+// (rcu/call_rcu.h, "Backpressure"); paid, by waiting as backpressure would
+// have, when the thread leaves its outermost section
+// (rcu/internal/read_side.h).
+inline thread_local bool backlog_debt = false;
+void PayBacklogDebt();
 
 }  // namespace internal
 }  // namespace rcu

@@ -1,20 +1,23 @@
 #include "rcu/internal/exit_drain.h"
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
+#include <cstdlib>
 
+#include "absl/base/thread_annotations.h"
 #include "rcu/diagnostics.h"
 #include "rcu/grace_period.h"
 #include "rcu/internal/callback_list.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/cond_var.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/retire_buffer.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
+#include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
@@ -34,19 +37,23 @@ std::atomic<std::uint64_t> queued_by_callbacks{0};
 // See NoteQueuedForWorker().
 thread_local bool worker_may_hold_own_callbacks = true;
 
-// After-drain runs in progress, by ticket, in the order they took their work.
 // After-drain runs in progress, in the order they took their work: each
 // AfterDrainRun links itself in while it runs, so tracking allocates nothing.
 struct Runs {
-  std::mutex mu;
-  std::condition_variable ended;
-  std::uint64_t next_ticket = 0;     // guarded by mu
-  AfterDrainRun* active = nullptr;   // guarded by mu: begun, not yet ended
+  Mutex mu;
+  CondVar ended;
+  std::uint64_t next_ticket ABSL_GUARDED_BY(mu) = 0;
+  AfterDrainRun* active ABSL_GUARDED_BY(mu) = nullptr;  // begun, not yet ended
 };
 
 // Replaced in a forked child, whose copy may list runs of threads that do
 // not exist there.
 ForkReplaced<Runs> the_runs;
+
+// Set once DrainCallbacksAtExit() is registered with atexit(); the slow path
+// holds the lock.
+std::atomic<bool> exit_hook_installed{false};
+ABSL_CONST_INIT Mutex exit_hook_mu;
 
 Runs& GetRuns() { return the_runs.Get(); }
 
@@ -89,9 +96,9 @@ void NoteQueuedByCallback() {
   if (in_callback) queued_by_callbacks.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::uint64_t AfterDrainRun::OldestActiveTicket() {
+std::uint64_t AfterDrainRun::OldestTicket(const AfterDrainRun* active) {
   std::uint64_t oldest = ~std::uint64_t{0};
-  for (AfterDrainRun* r = GetRuns().active; r != nullptr; r = r->next_) {
+  for (const AfterDrainRun* r = active; r != nullptr; r = r->next_) {
     if (r->ticket_ < oldest) oldest = r->ticket_;
   }
   return oldest;
@@ -103,7 +110,7 @@ AfterDrainRun::~AfterDrainRun() {
 
 void AfterDrainRun::Begin() {
   Runs& runs = GetRuns();
-  std::lock_guard<std::mutex> lock(runs.mu);
+  MutexLock lock(runs.mu);
   ticket_ = runs.next_ticket++;
   next_ = runs.active;
   prev_ = nullptr;
@@ -115,12 +122,12 @@ void AfterDrainRun::Begin() {
 void AfterDrainRun::End() {
   Runs& runs = GetRuns();
   {
-    std::lock_guard<std::mutex> lock(runs.mu);
+    MutexLock lock(runs.mu);
     if (prev_ != nullptr) prev_->next_ = next_;
     if (next_ != nullptr) next_->prev_ = prev_;
     if (runs.active == this) runs.active = next_;
   }
-  runs.ended.notify_all();
+  runs.ended.SignalAll();
   begun_ = false;
 }
 
@@ -128,15 +135,15 @@ void AfterDrainRun::Run(CallbackList&& work) {
   Runs& runs = GetRuns();
   {
     // Kept where a fork() child can find it until each callback runs.
-    std::lock_guard<std::mutex> lock(runs.mu);
+    MutexLock lock(runs.mu);
     work_ = std::move(work);
   }
   if (!work_.empty()) Synchronize();
   // Whatever took work before this run was queued earlier, as was what this
   // thread queued for the worker: it runs first.
   {
-    std::unique_lock<std::mutex> lock(runs.mu);
-    runs.ended.wait(lock, [this] { return OldestActiveTicket() >= ticket_; });
+    MutexLock lock(runs.mu);
+    while (OldestTicket(runs.active) < ticket_) runs.ended.Wait(runs.mu);
   }
   if (worker_may_hold_own_callbacks) {
     WaitForQueuedCallbacks();
@@ -145,7 +152,7 @@ void AfterDrainRun::Run(CallbackList&& work) {
   while (true) {
     RcuHead* head;
     {
-      std::lock_guard<std::mutex> lock(runs.mu);
+      MutexLock lock(runs.mu);
       head = work_.PopFront(ItemsIn);
     }
     if (head == nullptr) break;
@@ -163,27 +170,47 @@ void BarrierAfterDrain() {
 
 void NoteQueuedForWorker() { worker_may_hold_own_callbacks = true; }
 
-void ExitDrainBeforeFork() { GetRuns().mu.lock(); }
-
-void ExitDrainAfterForkParent() { GetRuns().mu.unlock(); }
+void EnsureExitDrainInstalled() {
+  if (exit_hook_installed.load(std::memory_order_acquire)) return;
+  MutexLock lock(exit_hook_mu);
+  if (exit_hook_installed.load(std::memory_order_relaxed)) return;
+  std::atexit(&DrainCallbacksAtExit);
+  exit_hook_installed.store(true, std::memory_order_release);
+}
 
 // The runs in progress belong to threads that do not exist in the child:
 // what they had not yet run goes to the child's worker, oldest run first.
-std::uint64_t ExitDrainAfterForkChild() {
+void ExitDrainRunsAfterForkChild(ForkChildCallbacks& inherited) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Runs& old = the_runs.ReplaceInForkChild();
-  old.mu.unlock();  // the forking thread holds it (ExitDrainBeforeFork)
-  std::uint64_t items = 0;
+  old.mu.Unlock();  // the forking thread holds it (stage kExitDrainRuns)
   while (true) {
     AfterDrainRun* oldest = nullptr;
     for (AfterDrainRun* r = old.active; r != nullptr; r = r->next_) {
       if (!r->work_.empty() && (oldest == nullptr || r->ticket_ < oldest->ticket_)) oldest = r;
     }
     if (oldest == nullptr) break;
-    items += oldest->work_.items();
-    AdoptCallbacksInForkChild(std::move(oldest->work_));
+    inherited.orphaned.Append(std::move(oldest->work_));
   }
-  return items;
 }
+
+namespace {
+
+// The exit hook's lock is held across fork(), so that no child inherits
+// the hook half installed; the runs' lock, so that no child inherits a run
+// mid-step.
+void ExitHookBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { exit_hook_mu.Lock(); }
+void ExitHookAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { exit_hook_mu.Unlock(); }
+void ExitHookAfterForkChild(ForkChildCallbacks&) { ExitHookAfterFork(); }
+void RunsBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetRuns().mu.Lock(); }
+void RunsAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetRuns().mu.Unlock(); }
+
+[[maybe_unused]] const bool fork_hooks_registered =
+    RegisterForkHandlers(ForkStage::kExitHook,
+                         {&ExitHookBeforeFork, &ExitHookAfterFork, &ExitHookAfterForkChild}) &&
+    RegisterForkHandlers(ForkStage::kExitDrainRuns,
+                         {&RunsBeforeFork, &RunsAfterForkParent, &ExitDrainRunsAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 }  // namespace rcu

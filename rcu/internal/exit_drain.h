@@ -37,10 +37,19 @@
 namespace rcu {
 namespace internal {
 
+struct ForkChildCallbacks;
+
 // True once the exit-time drain has begun.
 bool DrainedAtExit();
 
-// The atexit handler (registered by EnsureProcessHooks()).
+// Registers DrainCallbacksAtExit() with atexit(), once; cheap after the
+// first call. Called on the library's first use (not at load: the drain must
+// run before the destructors of static objects constructed before that use,
+// and atexit handlers and those destructors run in reverse order of
+// registration).
+void EnsureExitDrainInstalled();
+
+// The atexit handler.
 void DrainCallbacksAtExit();
 
 // One run of after-drain work in the calling thread, which must be outside
@@ -63,9 +72,11 @@ class AfterDrainRun {
 
  private:
   void End();
-  static std::uint64_t OldestActiveTicket();  // with the runs' lock held
+  // The oldest ticket among `active` and the runs linked after it; the
+  // caller holds the runs' lock.
+  static std::uint64_t OldestTicket(const AfterDrainRun* active);
 
-  friend std::uint64_t ExitDrainAfterForkChild();
+  friend void ExitDrainRunsAfterForkChild(ForkChildCallbacks& inherited);
 
   bool begun_ = false;
   std::uint64_t ticket_ = 0;  // order of taking work, while begun_
@@ -91,12 +102,10 @@ void NoteQueuedByCallback();
 // too (for what it queued before the drain).
 void NoteQueuedForWorker();
 
-// fork(): the runs' lock is held across fork(); in the child, the work of
-// runs in progress (threads that do not exist there) goes to the child's
-// worker. Returns what that work stands for.
-void ExitDrainBeforeFork();
-void ExitDrainAfterForkParent();
-std::uint64_t ExitDrainAfterForkChild();
+// The child handler of the kExitDrainRuns fork stage (registered in
+// exit_drain.cc): the work of runs in progress, whose threads do not exist
+// in the child, goes to the child's worker.
+void ExitDrainRunsAfterForkChild(ForkChildCallbacks& inherited);
 
 }  // namespace internal
 }  // namespace rcu

@@ -16,12 +16,6 @@ namespace internal {
 // "rcu::Snapshot: ", ...).
 void Report(Diagnostic::Kind kind, bool fatal, std::string message);
 
-// fork(): the channel's lock is held across fork(), so that the child never
-// inherits it locked by a thread that does not exist there.
-void DiagnosticsBeforeFork();
-void DiagnosticsAfterForkParent();
-void DiagnosticsAfterForkChild();
-
 }  // namespace internal
 }  // namespace rcu
 

@@ -14,8 +14,9 @@
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/checks.h"
 #include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/rcu_head_access.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
@@ -76,7 +77,8 @@ struct Registry {
   pthread_key_t exit_key;  // its destructor hands a thread's work over at exit
 };
 
-std::atomic<std::int64_t> flush_delay_ns{10'000'000};
+std::atomic<std::int64_t> flush_delay_ns{
+    std::chrono::duration_cast<std::chrono::nanoseconds>(kRetireFlushDelay).count()};
 
 // Set when a thread starts a block; cleared by FlushAllRetireBlocks() before
 // it looks at the buffers (see the comment there).
@@ -210,7 +212,7 @@ ThreadBuffer* CreateOwnBuffer() {
 ThreadBuffer* OwnBuffer() {
   if (own_buffer != nullptr) return own_buffer;
   if (own_buffer_released) return nullptr;
-  EnsureProcessHooks();
+  EnsureExitDrainInstalled();
   return CreateOwnBuffer();
 }
 
@@ -262,16 +264,20 @@ bool RetireBatched(void* ptr, Reclaimer reclaim) {
   return true;
 }
 
+#ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+// The old check: "is my block empty?" without the lock, while the worker
+// may have emptied it under the lock and not yet queued it.
+bool LooksEmptyWithoutLock(ThreadBuffer* buffer) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return __atomic_load_n(&buffer->block, __ATOMIC_RELAXED) == nullptr &&
+         buffer->after_drain.empty();
+}
+#endif
+
 void FlushOwnRetireBlock() {
   if (!own_buffer_may_hold_work) return;  // nothing added since it was empty
   ThreadBuffer* buffer = own_buffer;
 #ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
-  // The old check: "is my block empty?" without the lock, while the worker
-  // may have emptied it under the lock and not yet queued it.
-  if (__atomic_load_n(&buffer->block, __ATOMIC_RELAXED) == nullptr &&
-      buffer->after_drain.empty()) {
-    return;
-  }
+  if (LooksEmptyWithoutLock(buffer)) return;
 #endif
   MutexLock lock(buffer->mu);
   QueueBufferForWorker(*buffer);
@@ -350,8 +356,11 @@ std::uint64_t BufferedRetirements() {
   return total;
 }
 
-// Nothing is waited for while these locks are held (see the fork comment in
-// rcu/internal/runtime.cc), so taking them cannot deadlock with a reader.
+namespace {
+
+// fork(): every buffer is locked across it. Nothing is waited for while
+// these locks are held (see ForkStage in rcu/internal/fork_hooks.h), so
+// taking them cannot deadlock with a reader.
 void RetireBuffersBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   registry.mu.Lock();
@@ -368,32 +377,35 @@ void RetireBuffersAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
 // are removed (their key destructors will never run) and their pending work
 // queued for the child's worker, which starts on demand; no thread is
 // started here.
-std::uint64_t RetireBuffersAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void RetireBuffersAfterForkChild(ForkChildCallbacks& inherited) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   ThreadBuffer* b = registry.head;
   registry.head = nullptr;
-  std::uint64_t queued = registry.orphaned.items();
+  inherited.pending += registry.orphaned.items();
   while (b != nullptr) {
     ThreadBuffer* next = b->next;
     b->mu.Unlock();
     if (b == own_buffer) {
-      queued += b->after_drain.items();
+      inherited.pending += b->after_drain.items();
       b->prev = nullptr;
       b->next = registry.head;
       if (registry.head != nullptr) registry.head->prev = b;
       registry.head = b;
     } else {
-      CallbackList adopted(std::move(b->after_drain));
-      if (RetireBlock* block = b->block) adopted.Append(block, block->count);
-      queued += adopted.items();
-      AdoptCallbacksInForkChild(std::move(adopted));
+      inherited.orphaned.Append(std::move(b->after_drain));
+      if (RetireBlock* block = b->block) inherited.orphaned.Append(block, block->count);
       delete b;
     }
     b = next;
   }
   registry.mu.Unlock();
-  return queued;
 }
+
+[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
+    ForkStage::kRetireBuffers,
+    {&RetireBuffersBeforeFork, &RetireBuffersAfterForkParent, &RetireBuffersAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 }  // namespace rcu

@@ -9,16 +9,8 @@
 // keeps cross-thread frees (the worker freeing what the producer allocated) to
 // the retired objects themselves.
 //
-// A partial block is handed over, at the latest:
-//  - before the same thread queues any other callback (CallRcu, RcuObjBase),
-//    so one thread's callbacks still run in the order it queued them;
-//  - by Barrier() and the exit-time drain, which flush every thread's block;
-//  - when its thread exits;
-//  - by the callback worker, which hands over every partial block at most
-//    once per RetireFlushDelay() (10 ms), and at once when it finds blocks
-//    after a quiet spell; so a thread that retires a few objects and goes
-//    idle does not hold them indefinitely.
-// Backpressure (rcu/internal/callbacks.h) counts only handed-over blocks and
+// When a partial block is handed over is the batching policy
+// (rcu/internal/batching.h). Backpressure (rcu/internal/callbacks.h) counts only handed-over blocks and
 // flushes none: a thread's partial block is at most kRetireBatchSize - 1
 // objects.
 //
@@ -39,14 +31,16 @@
 #include <cstdint>
 
 #include "rcu/call_rcu.h"
+#include "rcu/internal/batching.h"
 #include "rcu/internal/callback_list.h"
 #include "rcu/internal/exit_drain.h"
 
 namespace rcu {
 namespace internal {
 
-// How often the worker hands over partial blocks: 10 ms unless a test
-// changes it (a test that checks the other hand-over points sets it to hours).
+// How often the worker hands over partial blocks: kRetireFlushDelay unless a
+// test changes it (a test that checks the other hand-over points sets it to
+// hours).
 std::chrono::nanoseconds RetireFlushDelay();
 void SetRetireFlushDelayForTesting(std::chrono::nanoseconds delay);
 
@@ -84,13 +78,6 @@ std::uint64_t ItemsIn(RcuHead* head);
 
 // Objects waiting in partial blocks, for rcu::GetStats().
 std::uint64_t BufferedRetirements();
-
-// fork(): every buffer is locked across fork(). In the child, the pending
-// work of threads that do not exist there goes to the child's worker;
-// returns what the child's after-drain queues and adopted work stand for.
-void RetireBuffersBeforeFork();
-void RetireBuffersAfterForkParent();
-std::uint64_t RetireBuffersAfterForkChild();
 
 }  // namespace internal
 }  // namespace rcu

@@ -11,10 +11,12 @@
 #include <string>
 
 #include "absl/base/thread_annotations.h"
-#include "liburcu_config/version.h"
+#include "rcu/internal/callbacks.h"
 #include "rcu/internal/checks.h"
+#include "rcu/internal/exit_drain.h"
+#include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/report.h"
-#include "rcu/internal/runtime.h"
+#include "rcu/internal/counters.h"
 #include "rcu/internal/urcu.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
@@ -106,50 +108,11 @@ void OnThreadExit(void* arg) {
 
 }  // namespace
 
-#if RCU_INTERNAL_INLINE_READ_SIDE
-// A grace period waits only for sections that began in the other phase than
-// the current one (liburcu's RCU_READER_ACTIVE_OLD). liburcu's read side wakes
-// the waiter whenever any section ends while it sleeps; on a machine with
-// fewer cores than threads that turned one grace period into hundreds of
-// membarrier() calls: the waiter sleeps because a preempted reader holds it
-// up, a running reader ends a section of the current phase and wakes it, it
-// checks again (membarrier()), sleeps again, and so on until the preempted
-// reader gets a CPU, which the spinning waiter keeps from it. Sections of
-// the current phase therefore leave it asleep.
-//
-// Why no wake-up a waiter needs is lost: the waiter flips the phase and then
-// (after a full barrier) sets the futex to -1, then sends membarrier() and
-// reads the reader words. If it read this section as still active, this
-// thread's loads after ending the section follow that membarrier(), so they
-// see the futex at -1 (acquire, below) and, written before it, the flipped
-// phase: an old section sees the phase differ and wakes the waiter. At most
-// one flip can happen during a section (the grace period after it waits for
-// the section), so "same phase" means no flip, and then the waiter is not
-// waiting for this section.
-//
-// This rests on how liburcu's synchronize_rcu() waits, which its inline
-// read side does not pin down (that side wakes unconditionally). It was
-// checked against liburcu 0.13's urcu.c; with any other version the filter
-// is off and every section wakes the waiter, as liburcu's own does.
-#if RCU_LIBURCU_VERSION_MAJOR == 0 && RCU_LIBURCU_VERSION_MINOR == 13
-inline constexpr bool kWakeOnlyForOldSections = true;
-#else
-inline constexpr bool kWakeOnlyForOldSections = false;
-#endif
-
-void WakeGracePeriodWaiter(unsigned long section) {
-  if (__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_ACQUIRE) != -1) return;
-  const unsigned long phase = __atomic_load_n(&urcu_memb_gp.ctr, __ATOMIC_RELAXED);
-  if (kWakeOnlyForOldSections && ((section ^ phase) & URCU_GP_CTR_PHASE) == 0) return;
-  urcu_common_wake_up_gp(&urcu_memb_gp);
-}
-#endif
-
 pid_t CurrentThreadId() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
 void RegisterCurrentThread() {
   if (thread_registered) return;
-  EnsureProcessHooks();
+  EnsureExitDrainInstalled();
 #if RCU_INTERNAL_INLINE_READ_SIDE
   const std::atomic<std::uint64_t>* sections = nullptr;  // in the reader word
 #else
@@ -186,6 +149,9 @@ void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn) {
   for (ReaderThread* t = registry.head; t != nullptr; t = t->next) fn(*t);
 }
 
+namespace {
+
+// fork(): no thread registers or leaves across it.
 void RegistryBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   (void)ExitKey();  // made by now (waits if another thread is making it)
   GetRegistry().mu.Lock();
@@ -203,7 +169,7 @@ void RegistryAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS { GetRegistry().mu
 // liburcu's own unregistration does), and our record of it dropped. Threads
 // registered with liburcu directly, not through this library, are not known
 // here; the caveat in rcu/call_rcu.h applies to them.
-void RegistryAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void RegistryAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   Registry& registry = GetRegistry();
   const pthread_t me = pthread_self();
   ReaderThread* t = registry.head;
@@ -223,6 +189,12 @@ void RegistryAfterForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   }
   registry.mu.Unlock();
 }
+
+[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
+    ForkStage::kThreadRegistry,
+    {&RegistryBeforeFork, &RegistryAfterForkParent, &RegistryAfterForkChild});
+
+}  // namespace
 
 }  // namespace internal
 }  // namespace rcu

@@ -43,11 +43,13 @@ struct ReaderThread {
 // must not register threads or block.
 void ForEachReaderThread(const std::function<void(ReaderThread&)>& fn);
 
-// fork() support: no thread registers or leaves across fork(); in the child
-// the threads that do not exist there are removed from liburcu's registry.
-void RegistryBeforeFork();
-void RegistryAfterForkParent();
-void RegistryAfterForkChild();
+// Registers the calling thread with liburcu and with the stall watchdog,
+// and arranges for it to be unregistered when the thread exits (the slow
+// path of rcu/internal/read_side.h).
+void RegisterCurrentThread();
+
+// The calling thread's kernel thread id.
+pid_t CurrentThreadId();
 
 }  // namespace internal
 }  // namespace rcu

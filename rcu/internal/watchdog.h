@@ -22,11 +22,6 @@ class GracePeriodWaitScope {
 // forever).
 bool WorkerHeldUp();
 
-// fork() support: the child gets a new watchdog (started on demand).
-void WatchdogBeforeFork();
-void WatchdogAfterForkParent();
-void WatchdogAfterForkChild();
-
 }  // namespace internal
 }  // namespace rcu
 

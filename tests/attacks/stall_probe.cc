@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "rcu/internal/batching.h"
 #include "rcu/rcu.h"
 #include "tests/attacks/util.h"
 
@@ -189,7 +190,7 @@ int SlowBatch() {
   int callback_reports = 0;
   for (auto& r : rs)
     if (r.kind == rcu::StallReport::Kind::kCallback) ++callback_reports;
-  const std::int64_t bound = 400 + 2 * rcu::kRetireBatchSize + rcu::kRetireBatchSize;
+  const std::int64_t bound = 400 + 2 * rcu::internal::kRetireBatchSize + rcu::internal::kRetireBatchSize;
   std::printf("slow_batch: each callback 2 ms, timeout 300 ms, limit 400: max backlog %" PRId64
               " (bound %" PRId64 "), %d callback stall reports, %" PRIu64 " backlog waits\n",
               max_backlog.load(), bound, callback_reports, rcu::GetStats().backlog_waits);
@@ -238,7 +239,7 @@ int ReaderBound() {
   const std::int64_t limit = 2000;
   rcu::SetCallbackBacklogLimit(limit);
   const int kWriters = 3;
-  const std::int64_t bound = limit + (kWriters + 1) * rcu::kRetireBatchSize;
+  const std::int64_t bound = limit + (kWriters + 1) * rcu::internal::kRetireBatchSize;
   std::atomic<int> phase{0};  // 0 calm, 1 reader stalled, 2 after the stall
   std::atomic<std::int64_t> max_backlog[3] = {{0}, {0}, {0}};
   std::atomic<bool> stop{false};

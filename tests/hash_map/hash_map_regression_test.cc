@@ -39,6 +39,7 @@
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/batching.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/allocation_counter.h"
@@ -184,7 +185,7 @@ void ExpectBacklogBounded(const char* what, const std::function<void(int)>& op, 
     writer.join();
   }
   rcu::SetCallbackBacklogLimit(old_limit);
-  EXPECT_LE(max_pending.load(), kLimit + rcu::kRetireBatchSize + 2);
+  EXPECT_LE(max_pending.load(), kLimit + rcu::internal::kRetireBatchSize + 2);
   rcu::Barrier();
 }
 

@@ -15,6 +15,7 @@
 
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/batching.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 
@@ -559,7 +560,7 @@ TEST(HashMapConcurrencyTest, EraseStormKeepsReclamationBounded) {
   rcu::SetCallbackBacklogLimit(old_limit);
   // The limit, plus this thread's partial retire block, which the callback
   // worker may hand over on its own without making anyone wait.
-  EXPECT_LE(max_pending, 2000u + rcu::kRetireBatchSize);
+  EXPECT_LE(max_pending, 2000u + rcu::internal::kRetireBatchSize);
   EXPECT_TRUE(map.empty());
 }
 
