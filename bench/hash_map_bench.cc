@@ -83,6 +83,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "bench/map_keys.h"
 #include "bench/rculfhash_peer.h"
 #include "benchmark/benchmark.h"
 #include "containers/hash_map.h"
@@ -95,38 +96,14 @@ namespace {
 using Key = std::uint64_t;
 using Value = std::uint64_t;
 
-// --- Keys -----------------------------------------------------------------------
+// --- Keys (bench/map_keys.h) -----------------------------------------------------
 
-// splitmix64's finalizer: a bijection, so distinct inputs give distinct keys.
-constexpr Key MixKey(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// Key i of every scenario. Values are never 0, so a lookup returning 0 means
-// a miss.
-Key KeyAt(std::uint64_t i) { return MixKey(i); }
-Value ValueFor(Key key) { return key | 1; }
+using rcu_bench::KeyAt;
+using rcu_bench::RandomKeys;
+using rcu_bench::ValueFor;
 
 // The writer's churn range: the last 1/64 of a prefilled table's keys.
 std::size_t StableCount(std::size_t n) { return n - n / 64; }
-
-// `count` keys drawn uniformly from KeyAt(0 .. range), with a fixed seed.
-std::vector<Key> RandomKeys(std::size_t range, std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<std::size_t> pick(0, range - 1);
-  std::vector<Key> keys(count);
-  for (Key& key : keys) key = KeyAt(pick(rng));
-  return keys;
-}
-
-// Lookup streams: long enough that a 2^20-entry table is not shrunk to the
-// part the stream touches, short enough for a 2^11 table to stay in cache.
-std::size_t StreamLength(std::size_t n) {
-  return std::clamp<std::size_t>(4 * n, std::size_t{1} << 16, std::size_t{1} << 22);
-}
 
 // CPU seconds the calling thread has run.
 double ThreadCpuSeconds() {
@@ -344,7 +321,8 @@ F& CachedFixture(const std::string& key, Make make) {
 template <typename Map>
 struct PrefilledMap : Fixture {
   explicit PrefilledMap(std::size_t n)
-      : map(n), lookups(RandomKeys(StableCount(n), StreamLength(n), /*seed=*/n)) {
+      : map(n),
+        lookups(RandomKeys(StableCount(n), rcu_bench::LookupStreamLength(n), /*seed=*/n)) {
     for (std::size_t i = 0; i < n; ++i) map.Insert(KeyAt(i), ValueFor(KeyAt(i)));
     size = n;
   }
