@@ -82,7 +82,7 @@
 #include <tbb/concurrent_hash_map.h>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "bench/locked_map_peer.h"
 #include "bench/map_keys.h"
 #include "bench/rculfhash_peer.h"
 #include "benchmark/benchmark.h"
@@ -132,7 +132,6 @@ void RegisterThisThread() { rcu::ReadGuard registers_this_thread; }
 class RcuHashMapAdapter {
  public:
   static constexpr const char* kName = "rcu_HashMap";
-  static constexpr bool kConcurrent = true;
   explicit RcuHashMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
 
   Value Lookup(Key key) const {
@@ -151,7 +150,6 @@ class RcuHashMapAdapter {
 class UnsyncUnorderedMapAdapter {
  public:
   static constexpr const char* kName = "std_unordered_map";
-  static constexpr bool kConcurrent = false;
   explicit UnsyncUnorderedMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
 
   Value Lookup(Key key) const {
@@ -166,62 +164,19 @@ class UnsyncUnorderedMapAdapter {
   std::unordered_map<Key, Value> map_;
 };
 
-class SharedMutexMapAdapter {
- public:
+// The locked peers (bench/locked_map_peer.h): lookups under a shared lock,
+// writes under an exclusive one.
+struct SharedMutexMapAdapter
+    : rcu_bench::LockedMapPeer<std::unordered_map<Key, Value>, std::shared_mutex,
+                               SharedMutexMapAdapter> {
   static constexpr const char* kName = "unordered_map+shared_mutex";
-  static constexpr bool kConcurrent = true;
-  explicit SharedMutexMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
-
-  Value Lookup(Key key) const {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = map_.find(key);
-    return it != map_.end() ? it->second : 0;
-  }
-  void Insert(Key key, Value value) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    map_.try_emplace(key, value);
-  }
-  void Assign(Key key, Value value) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    map_.insert_or_assign(key, value);
-  }
-  void Erase(Key key) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    map_.erase(key);
-  }
-
- private:
-  mutable std::shared_mutex mu_;
-  std::unordered_map<Key, Value> map_;
+  using LockedMapPeer::LockedMapPeer;
 };
 
-class AbslMutexMapAdapter {
- public:
+struct AbslMutexMapAdapter
+    : rcu_bench::LockedMapPeer<absl::flat_hash_map<Key, Value>, absl::Mutex, AbslMutexMapAdapter> {
   static constexpr const char* kName = "flat_hash_map+absl_Mutex";
-  static constexpr bool kConcurrent = true;
-  explicit AbslMutexMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
-
-  Value Lookup(Key key) const {
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = map_.find(key);
-    return it != map_.end() ? it->second : 0;
-  }
-  void Insert(Key key, Value value) {
-    absl::MutexLock lock(&mu_);
-    map_.try_emplace(key, value);
-  }
-  void Assign(Key key, Value value) {
-    absl::MutexLock lock(&mu_);
-    map_.insert_or_assign(key, value);
-  }
-  void Erase(Key key) {
-    absl::MutexLock lock(&mu_);
-    map_.erase(key);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<Key, Value> map_;
+  using LockedMapPeer::LockedMapPeer;
 };
 
 class TbbMapAdapter {
@@ -229,7 +184,6 @@ class TbbMapAdapter {
 
  public:
   static constexpr const char* kName = "tbb_concurrent_hash_map";
-  static constexpr bool kConcurrent = true;
   explicit TbbMapAdapter(std::size_t capacity) : map_(capacity) {}
 
   Value Lookup(Key key) const {
@@ -251,7 +205,6 @@ class TbbMapAdapter {
 class CuckooMapAdapter {
  public:
   static constexpr const char* kName = "libcuckoo";
-  static constexpr bool kConcurrent = true;
   explicit CuckooMapAdapter(std::size_t capacity) : map_(capacity) {}
 
   Value Lookup(Key key) const {
@@ -271,7 +224,6 @@ class CuckooMapAdapter {
 class LfhtAdapter {
  public:
   static constexpr const char* kName = "urcu_rculfhash";
-  static constexpr bool kConcurrent = true;
   explicit LfhtAdapter(std::size_t capacity) : map_(capacity) {}
 
   Value Lookup(Key key) const { return map_.Lookup(key); }
