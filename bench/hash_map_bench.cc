@@ -66,11 +66,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -84,6 +82,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "bench/locked_map_peer.h"
 #include "bench/map_keys.h"
+#include "bench/median_reporter.h"
 #include "bench/rculfhash_peer.h"
 #include "benchmark/benchmark.h"
 #include "containers/hash_map.h"
@@ -651,70 +650,48 @@ void RegisterAll() {
 
 // --- The ratio table ------------------------------------------------------------------
 
-using Run = benchmark::BenchmarkReporter::Run;
-
-// The console output as usual, plus each benchmark's median (or single run)
-// rates, for the tables printed at the end.
+// The console output as usual, plus each benchmark's median (or single run),
+// kept by a quiet rcu_bench::MedianReporter, for the tables printed at the
+// end.
 class TableReporter : public benchmark::ConsoleReporter {
  public:
   TableReporter() : benchmark::ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Color : OO_None) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name != "median") continue;
-      const auto key = std::make_pair(run.run_name.function_name, static_cast<int>(run.threads));
-      // A median replaces single runs; single runs are kept only without one.
-      if (!aggregate && medians_.count(key) != 0) continue;
-      if (aggregate) medians_.insert(key);
-      Rates& rates = rates_[key];
-      rates.wall = CounterOf(run, "items_per_second");
-      rates.cpu = CounterOf(run, "ops_per_cpu_s");
-      rates.writer = CounterOf(run, "writer_ops_per_s");
-      rates.writer_cpu = CounterOf(run, "writer_cpu_share");
-    }
+    results_.ReportRuns(runs);
     benchmark::ConsoleReporter::ReportRuns(runs);
   }
 
   void Finalize() override {
     benchmark::ConsoleReporter::Finalize();
-    if (rates_.empty()) return;
+    if (results_.empty()) return;
     std::printf(
         "\nrcu::HashMap against its peers (%s; Mops/s; \"rcu/peer\" = rcu::HashMap's "
         "rate divided by the peer's)\n",
-        medians_.empty() ? "single runs" : "medians of the repetitions");
+        results_.has_medians() ? "medians of the repetitions" : "single runs");
     PrintTables(/*cpu=*/false);
     PrintTables(/*cpu=*/true);
     std::fflush(stdout);
   }
 
  private:
-  struct Rates {
-    double wall = 0;
-    double cpu = 0;
-    double writer = 0;
-    double writer_cpu = 0;
-  };
-
-  static double CounterOf(const Run& run, const char* name) {
-    auto it = run.counters.find(name);
-    return it == run.counters.end() ? 0 : it->second.value;
+  // Counter `counter` of benchmark `name` at `threads` threads, or -1 when
+  // the benchmark did not run.
+  double CounterOf(const std::string& name, int threads, const char* counter) const {
+    const Run* run = results_.Find(name, threads);
+    return run == nullptr ? -1 : rcu_bench::CounterValue(*run, counter);
   }
-
   // Mops/s, or -1 when the benchmark did not run.
   double Rate(const std::string& name, int threads = 1) const {
-    auto it = rates_.find({name, threads});
-    if (it == rates_.end()) return -1;
-    return (cpu_ ? it->second.cpu : it->second.wall) / 1e6;
+    const double rate = CounterOf(name, threads, cpu_ ? "ops_per_cpu_s" : "items_per_second");
+    return rate < 0 ? -1 : rate / 1e6;
   }
   double WriterRate(const std::string& name) const {
-    auto it = rates_.find({name, 1});
-    return it == rates_.end() ? -1 : it->second.writer / 1e6;
+    const double rate = CounterOf(name, 1, "writer_ops_per_s");
+    return rate < 0 ? -1 : rate / 1e6;
   }
   double WriterCpuShare(const std::string& name) const {
-    auto it = rates_.find({name, 1});
-    return it == rates_.end() ? -1 : it->second.writer_cpu;
+    return CounterOf(name, 1, "writer_cpu_share");
   }
 
   static std::string Num(double value, const char* format = "%.2f") {
@@ -822,9 +799,8 @@ class TableReporter : public benchmark::ConsoleReporter {
     }
   }
 
-  std::map<std::pair<std::string, int>, Rates> rates_;
-  std::set<std::pair<std::string, int>> medians_;
-  bool cpu_ = false;  // which rate Rate() returns
+  rcu_bench::MedianReporter results_;  // quiet: the console prints progress
+  bool cpu_ = false;                   // which rate Rate() returns
 };
 
 }  // namespace
