@@ -32,59 +32,50 @@ namespace rcu_bench {
 
 namespace locked_map_internal {
 
-// Scoped locks that clang's thread-safety analysis can see. Each holds the
-// lock object a hand-written peer would use (std::shared_lock and
-// std::unique_lock; absl::ReaderMutexLock and absl::MutexLock for
-// absl::Mutex), so the peers compile to what such code compiles to.
+// The lock objects a hand-written peer would use for `Mutex`, so that the
+// peers compile to what such code compiles to: std::shared_lock and
+// std::unique_lock for the standard shared mutexes.
+template <typename Mutex>
+struct LockObjects {
+  using Shared = std::shared_lock<Mutex>;
+  using Exclusive = std::unique_lock<Mutex>;
+  static Mutex& Arg(Mutex& mu) { return mu; }
+};
 
-// Holds `mu` shared for its lifetime.
+template <>
+struct LockObjects<absl::Mutex> {
+  using Shared = absl::ReaderMutexLock;
+  using Exclusive = absl::MutexLock;
+  static absl::Mutex* Arg(absl::Mutex& mu) { return &mu; }
+};
+
+// Holds `mu` shared for its lifetime, in a way clang's thread-safety
+// analysis can see.
 template <typename Mutex>
 class ABSL_SCOPED_LOCKABLE SharedLock {
  public:
-  explicit SharedLock(Mutex& mu) ABSL_SHARED_LOCK_FUNCTION(mu) : lock_(mu) {}
+  explicit SharedLock(Mutex& mu) ABSL_SHARED_LOCK_FUNCTION(mu)
+      : lock_(LockObjects<Mutex>::Arg(mu)) {}
   ~SharedLock() ABSL_UNLOCK_FUNCTION() {}
   SharedLock(const SharedLock&) = delete;
   SharedLock& operator=(const SharedLock&) = delete;
 
  private:
-  std::shared_lock<Mutex> lock_;
+  typename LockObjects<Mutex>::Shared lock_;
 };
 
-template <>
-class ABSL_SCOPED_LOCKABLE SharedLock<absl::Mutex> {
- public:
-  explicit SharedLock(absl::Mutex& mu) ABSL_SHARED_LOCK_FUNCTION(mu) : lock_(&mu) {}
-  ~SharedLock() ABSL_UNLOCK_FUNCTION() {}
-  SharedLock(const SharedLock&) = delete;
-  SharedLock& operator=(const SharedLock&) = delete;
-
- private:
-  absl::ReaderMutexLock lock_;
-};
-
-// Holds `mu` exclusively for its lifetime.
+// Holds `mu` exclusively for its lifetime, likewise.
 template <typename Mutex>
 class ABSL_SCOPED_LOCKABLE ExclusiveLock {
  public:
-  explicit ExclusiveLock(Mutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : lock_(mu) {}
+  explicit ExclusiveLock(Mutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
+      : lock_(LockObjects<Mutex>::Arg(mu)) {}
   ~ExclusiveLock() ABSL_UNLOCK_FUNCTION() {}
   ExclusiveLock(const ExclusiveLock&) = delete;
   ExclusiveLock& operator=(const ExclusiveLock&) = delete;
 
  private:
-  std::unique_lock<Mutex> lock_;
-};
-
-template <>
-class ABSL_SCOPED_LOCKABLE ExclusiveLock<absl::Mutex> {
- public:
-  explicit ExclusiveLock(absl::Mutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : lock_(&mu) {}
-  ~ExclusiveLock() ABSL_UNLOCK_FUNCTION() {}
-  ExclusiveLock(const ExclusiveLock&) = delete;
-  ExclusiveLock& operator=(const ExclusiveLock&) = delete;
-
- private:
-  absl::MutexLock lock_;
+  typename LockObjects<Mutex>::Exclusive lock_;
 };
 
 }  // namespace locked_map_internal
@@ -122,6 +113,7 @@ class LockedMapPeer {
     locked_map_internal::ExclusiveLock<Mutex> lock(mu_);
     map_.insert_or_assign(key, value);
   }
+  // Removes `key` if present.
   void Erase(Key key) {
     locked_map_internal::ExclusiveLock<Mutex> lock(mu_);
     map_.erase(key);
