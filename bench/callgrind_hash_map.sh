@@ -46,25 +46,15 @@ done
 die() { echo "callgrind_hash_map: $*" >&2; exit 1; }
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind; tools/setup installs it)"
 
-binary=""
-for candidate in \
-    "${RUNFILES_DIR:-/nonexistent}/rcu_containers/bench/hash_map_lookup_loop" \
-    "$0.runfiles/rcu_containers/bench/hash_map_lookup_loop" \
-    "$(dirname "$0")/hash_map_lookup_loop"; do
-  if [[ -x "$candidate" && ! -d "$candidate" ]]; then binary=$candidate; break; fi
+# bench_binary() comes from bench/bench_binary.sh, next to this script or in
+# its Bazel runfiles.
+for dir in "${RUNFILES_DIR:-/nonexistent}/rcu_containers/bench" "$0.runfiles/rcu_containers/bench" \
+    "$(dirname "$0")"; do
+  # shellcheck source=bench/bench_binary.sh
+  [[ -f "$dir/bench_binary.sh" ]] && { source "$dir/bench_binary.sh"; break; }
 done
-if [[ -z "$binary" ]]; then
-  root=$(cd "$(dirname "$0")/.." && pwd)
-  bazel=${BAZEL:-$root/tools/bazel}
-  # shellcheck disable=SC2086  # startup options are words
-  (cd "$root" && "$bazel" ${BAZEL_STARTUP_OPTS:-} build -c opt --symlink_prefix=/ \
-    //bench:hash_map_lookup_loop) >&2 ||
-    die "building //bench:hash_map_lookup_loop failed"
-  # shellcheck disable=SC2086
-  bin_dir=$(cd "$root" && "$bazel" ${BAZEL_STARTUP_OPTS:-} info -c opt bazel-bin 2>/dev/null)
-  binary=$bin_dir/bench/hash_map_lookup_loop
-  [[ -x "$binary" ]] || die "no $binary after the build"
-fi
+declare -F bench_binary >/dev/null || die "bench/bench_binary.sh not found"
+binary=$(bench_binary hash_map_lookup_loop)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

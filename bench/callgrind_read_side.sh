@@ -40,27 +40,15 @@ done
 die() { echo "callgrind_read_side: $*" >&2; exit 1; }
 command -v valgrind >/dev/null || die "valgrind is not installed (apt-get install valgrind; tools/setup installs it)"
 
-# Find the loop binary: next to this script in Bazel's runfiles, or build it.
-binary=""
-for candidate in \
-    "${RUNFILES_DIR:-/nonexistent}/rcu_containers/bench/read_side_loop" \
-    "$0.runfiles/rcu_containers/bench/read_side_loop" \
-    "$(dirname "$0")/read_side_loop"; do
-  if [[ -x "$candidate" && ! -d "$candidate" ]]; then binary=$candidate; break; fi
+# bench_binary() comes from bench/bench_binary.sh, next to this script or in
+# its Bazel runfiles.
+for dir in "${RUNFILES_DIR:-/nonexistent}/rcu_containers/bench" "$0.runfiles/rcu_containers/bench" \
+    "$(dirname "$0")"; do
+  # shellcheck source=bench/bench_binary.sh
+  [[ -f "$dir/bench_binary.sh" ]] && { source "$dir/bench_binary.sh"; break; }
 done
-if [[ -z "$binary" ]]; then
-  root=$(cd "$(dirname "$0")/.." && pwd)
-  bazel=${BAZEL:-$root/tools/bazel}
-  # shellcheck disable=SC2086  # startup options are words
-  # --symlink_prefix=/: leave the workspace's bazel-* links alone.
-  (cd "$root" && "$bazel" ${BAZEL_STARTUP_OPTS:-} build -c opt --symlink_prefix=/ \
-    //bench:read_side_loop) >&2 ||
-    die "building //bench:read_side_loop failed"
-  # shellcheck disable=SC2086
-  bin_dir=$(cd "$root" && "$bazel" ${BAZEL_STARTUP_OPTS:-} info -c opt bazel-bin 2>/dev/null)
-  binary=$bin_dir/bench/read_side_loop
-  [[ -x "$binary" ]] || die "no $binary after the build"
-fi
+declare -F bench_binary >/dev/null || die "bench/bench_binary.sh not found"
+binary=$(bench_binary read_side_loop)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

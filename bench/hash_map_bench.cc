@@ -66,11 +66,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
-#include <set>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -82,7 +80,9 @@
 #include <tbb/concurrent_hash_map.h>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
+#include "bench/locked_map_peer.h"
+#include "bench/map_keys.h"
+#include "bench/median_reporter.h"
 #include "bench/rculfhash_peer.h"
 #include "benchmark/benchmark.h"
 #include "containers/hash_map.h"
@@ -95,38 +95,14 @@ namespace {
 using Key = std::uint64_t;
 using Value = std::uint64_t;
 
-// --- Keys -----------------------------------------------------------------------
+// --- Keys (bench/map_keys.h) -----------------------------------------------------
 
-// splitmix64's finalizer: a bijection, so distinct inputs give distinct keys.
-constexpr Key MixKey(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// Key i of every scenario. Values are never 0, so a lookup returning 0 means
-// a miss.
-Key KeyAt(std::uint64_t i) { return MixKey(i); }
-Value ValueFor(Key key) { return key | 1; }
+using rcu_bench::KeyAt;
+using rcu_bench::RandomKeys;
+using rcu_bench::ValueFor;
 
 // The writer's churn range: the last 1/64 of a prefilled table's keys.
 std::size_t StableCount(std::size_t n) { return n - n / 64; }
-
-// `count` keys drawn uniformly from KeyAt(0 .. range), with a fixed seed.
-std::vector<Key> RandomKeys(std::size_t range, std::size_t count, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::uniform_int_distribution<std::size_t> pick(0, range - 1);
-  std::vector<Key> keys(count);
-  for (Key& key : keys) key = KeyAt(pick(rng));
-  return keys;
-}
-
-// Lookup streams: long enough that a 2^20-entry table is not shrunk to the
-// part the stream touches, short enough for a 2^11 table to stay in cache.
-std::size_t StreamLength(std::size_t n) {
-  return std::clamp<std::size_t>(4 * n, std::size_t{1} << 16, std::size_t{1} << 22);
-}
 
 // CPU seconds the calling thread has run.
 double ThreadCpuSeconds() {
@@ -155,7 +131,6 @@ void RegisterThisThread() { rcu::ReadGuard registers_this_thread; }
 class RcuHashMapAdapter {
  public:
   static constexpr const char* kName = "rcu_HashMap";
-  static constexpr bool kConcurrent = true;
   explicit RcuHashMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
 
   Value Lookup(Key key) const {
@@ -174,7 +149,6 @@ class RcuHashMapAdapter {
 class UnsyncUnorderedMapAdapter {
  public:
   static constexpr const char* kName = "std_unordered_map";
-  static constexpr bool kConcurrent = false;
   explicit UnsyncUnorderedMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
 
   Value Lookup(Key key) const {
@@ -189,62 +163,19 @@ class UnsyncUnorderedMapAdapter {
   std::unordered_map<Key, Value> map_;
 };
 
-class SharedMutexMapAdapter {
- public:
+// The locked peers (bench/locked_map_peer.h): lookups under a shared lock,
+// writes under an exclusive one.
+struct SharedMutexMapAdapter
+    : rcu_bench::LockedMapPeer<std::unordered_map<Key, Value>, std::shared_mutex,
+                               SharedMutexMapAdapter> {
   static constexpr const char* kName = "unordered_map+shared_mutex";
-  static constexpr bool kConcurrent = true;
-  explicit SharedMutexMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
-
-  Value Lookup(Key key) const {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = map_.find(key);
-    return it != map_.end() ? it->second : 0;
-  }
-  void Insert(Key key, Value value) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    map_.try_emplace(key, value);
-  }
-  void Assign(Key key, Value value) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    map_.insert_or_assign(key, value);
-  }
-  void Erase(Key key) {
-    std::unique_lock<std::shared_mutex> lock(mu_);
-    map_.erase(key);
-  }
-
- private:
-  mutable std::shared_mutex mu_;
-  std::unordered_map<Key, Value> map_;
+  using LockedMapPeer::LockedMapPeer;
 };
 
-class AbslMutexMapAdapter {
- public:
+struct AbslMutexMapAdapter
+    : rcu_bench::LockedMapPeer<absl::flat_hash_map<Key, Value>, absl::Mutex, AbslMutexMapAdapter> {
   static constexpr const char* kName = "flat_hash_map+absl_Mutex";
-  static constexpr bool kConcurrent = true;
-  explicit AbslMutexMapAdapter(std::size_t capacity) { map_.reserve(capacity); }
-
-  Value Lookup(Key key) const {
-    absl::ReaderMutexLock lock(&mu_);
-    auto it = map_.find(key);
-    return it != map_.end() ? it->second : 0;
-  }
-  void Insert(Key key, Value value) {
-    absl::MutexLock lock(&mu_);
-    map_.try_emplace(key, value);
-  }
-  void Assign(Key key, Value value) {
-    absl::MutexLock lock(&mu_);
-    map_.insert_or_assign(key, value);
-  }
-  void Erase(Key key) {
-    absl::MutexLock lock(&mu_);
-    map_.erase(key);
-  }
-
- private:
-  mutable absl::Mutex mu_;
-  absl::flat_hash_map<Key, Value> map_;
+  using LockedMapPeer::LockedMapPeer;
 };
 
 class TbbMapAdapter {
@@ -252,7 +183,6 @@ class TbbMapAdapter {
 
  public:
   static constexpr const char* kName = "tbb_concurrent_hash_map";
-  static constexpr bool kConcurrent = true;
   explicit TbbMapAdapter(std::size_t capacity) : map_(capacity) {}
 
   Value Lookup(Key key) const {
@@ -274,7 +204,6 @@ class TbbMapAdapter {
 class CuckooMapAdapter {
  public:
   static constexpr const char* kName = "libcuckoo";
-  static constexpr bool kConcurrent = true;
   explicit CuckooMapAdapter(std::size_t capacity) : map_(capacity) {}
 
   Value Lookup(Key key) const {
@@ -294,7 +223,6 @@ class CuckooMapAdapter {
 class LfhtAdapter {
  public:
   static constexpr const char* kName = "urcu_rculfhash";
-  static constexpr bool kConcurrent = true;
   explicit LfhtAdapter(std::size_t capacity) : map_(capacity) {}
 
   Value Lookup(Key key) const { return map_.Lookup(key); }
@@ -344,7 +272,8 @@ F& CachedFixture(const std::string& key, Make make) {
 template <typename Map>
 struct PrefilledMap : Fixture {
   explicit PrefilledMap(std::size_t n)
-      : map(n), lookups(RandomKeys(StableCount(n), StreamLength(n), /*seed=*/n)) {
+      : map(n),
+        lookups(RandomKeys(StableCount(n), rcu_bench::LookupStreamLength(n), /*seed=*/n)) {
     for (std::size_t i = 0; i < n; ++i) map.Insert(KeyAt(i), ValueFor(KeyAt(i)));
     size = n;
   }
@@ -721,70 +650,48 @@ void RegisterAll() {
 
 // --- The ratio table ------------------------------------------------------------------
 
-using Run = benchmark::BenchmarkReporter::Run;
-
-// The console output as usual, plus each benchmark's median (or single run)
-// rates, for the tables printed at the end.
+// The console output as usual, plus each benchmark's median (or single run),
+// kept by a quiet rcu_bench::MedianReporter, for the tables printed at the
+// end.
 class TableReporter : public benchmark::ConsoleReporter {
  public:
   TableReporter() : benchmark::ConsoleReporter(isatty(STDOUT_FILENO) ? OO_Color : OO_None) {}
 
   void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      const bool aggregate = run.run_type == Run::RT_Aggregate;
-      if (aggregate && run.aggregate_name != "median") continue;
-      const auto key = std::make_pair(run.run_name.function_name, static_cast<int>(run.threads));
-      // A median replaces single runs; single runs are kept only without one.
-      if (!aggregate && medians_.count(key) != 0) continue;
-      if (aggregate) medians_.insert(key);
-      Rates& rates = rates_[key];
-      rates.wall = CounterOf(run, "items_per_second");
-      rates.cpu = CounterOf(run, "ops_per_cpu_s");
-      rates.writer = CounterOf(run, "writer_ops_per_s");
-      rates.writer_cpu = CounterOf(run, "writer_cpu_share");
-    }
+    results_.ReportRuns(runs);
     benchmark::ConsoleReporter::ReportRuns(runs);
   }
 
   void Finalize() override {
     benchmark::ConsoleReporter::Finalize();
-    if (rates_.empty()) return;
+    if (results_.empty()) return;
     std::printf(
         "\nrcu::HashMap against its peers (%s; Mops/s; \"rcu/peer\" = rcu::HashMap's "
         "rate divided by the peer's)\n",
-        medians_.empty() ? "single runs" : "medians of the repetitions");
+        results_.has_medians() ? "medians of the repetitions" : "single runs");
     PrintTables(/*cpu=*/false);
     PrintTables(/*cpu=*/true);
     std::fflush(stdout);
   }
 
  private:
-  struct Rates {
-    double wall = 0;
-    double cpu = 0;
-    double writer = 0;
-    double writer_cpu = 0;
-  };
-
-  static double CounterOf(const Run& run, const char* name) {
-    auto it = run.counters.find(name);
-    return it == run.counters.end() ? 0 : it->second.value;
+  // Counter `counter` of benchmark `name` at `threads` threads, or -1 when
+  // the benchmark did not run.
+  double CounterOf(const std::string& name, int threads, const char* counter) const {
+    const Run* run = results_.Find(name, threads);
+    return run == nullptr ? -1 : rcu_bench::CounterValue(*run, counter);
   }
-
   // Mops/s, or -1 when the benchmark did not run.
   double Rate(const std::string& name, int threads = 1) const {
-    auto it = rates_.find({name, threads});
-    if (it == rates_.end()) return -1;
-    return (cpu_ ? it->second.cpu : it->second.wall) / 1e6;
+    const double rate = CounterOf(name, threads, cpu_ ? "ops_per_cpu_s" : "items_per_second");
+    return rate < 0 ? -1 : rate / 1e6;
   }
   double WriterRate(const std::string& name) const {
-    auto it = rates_.find({name, 1});
-    return it == rates_.end() ? -1 : it->second.writer / 1e6;
+    const double rate = CounterOf(name, 1, "writer_ops_per_s");
+    return rate < 0 ? -1 : rate / 1e6;
   }
   double WriterCpuShare(const std::string& name) const {
-    auto it = rates_.find({name, 1});
-    return it == rates_.end() ? -1 : it->second.writer_cpu;
+    return CounterOf(name, 1, "writer_cpu_share");
   }
 
   static std::string Num(double value, const char* format = "%.2f") {
@@ -892,9 +799,8 @@ class TableReporter : public benchmark::ConsoleReporter {
     }
   }
 
-  std::map<std::pair<std::string, int>, Rates> rates_;
-  std::set<std::pair<std::string, int>> medians_;
-  bool cpu_ = false;  // which rate Rate() returns
+  rcu_bench::MedianReporter results_;  // quiet: the console prints progress
+  bool cpu_ = false;                   // which rate Rate() returns
 };
 
 }  // namespace

@@ -3,8 +3,8 @@
 //
 //   hash_map_lookup_loop MODE LOG2_SIZE N
 //
-// Builds a map of 2^LOG2_SIZE uint64_t keys (the keys of
-// bench/hash_map_bench.cc), then runs N uniformly random hits through one of
+// Builds a map of 2^LOG2_SIZE uint64_t keys (those of bench/hash_map_bench.cc,
+// from bench/map_keys.h), then runs N uniformly random hits through one of
 // these non-inlined extern "C" loops, so that `valgrind --tool=callgrind
 // --toggle-collect=<function>` counts the loop alone:
 //   rcu          rcu::HashMap: rcu::ReadGuard + find(guard, key) per lookup
@@ -34,27 +34,19 @@
 //   bazel run -c opt //bench:callgrind_hash_map
 #include <time.h>
 
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <random>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "bench/map_keys.h"
 #include "containers/hash_map.h"
 #include "rcu/read_guard.h"
 
 namespace {
-
-constexpr std::uint64_t MixKey(std::uint64_t x) {  // as in hash_map_bench.cc
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 rcu::HashMap<std::uint64_t, std::uint64_t>* rcu_map;
 rcu::HashMap<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>>* rcu_stdhash_map;
@@ -234,20 +226,16 @@ int main(int argc, char** argv) {
     flat_map->reserve(size);
   }
   for (std::size_t i = 0; i < size; ++i) {
-    const std::uint64_t key = MixKey(i);
-    if (rcu_map != nullptr) rcu_map->try_emplace(key, key | 1);
-    if (rcu_stdhash_map != nullptr) rcu_stdhash_map->try_emplace(key, key | 1);
-    if (unordered_map != nullptr) unordered_map->try_emplace(key, key | 1);
-    if (flat_map != nullptr) flat_map->try_emplace(key, key | 1);
+    const std::uint64_t key = rcu_bench::KeyAt(i);
+    if (rcu_map != nullptr) rcu_map->try_emplace(key, rcu_bench::ValueFor(key));
+    if (rcu_stdhash_map != nullptr) rcu_stdhash_map->try_emplace(key, rcu_bench::ValueFor(key));
+    if (unordered_map != nullptr) unordered_map->try_emplace(key, rcu_bench::ValueFor(key));
+    if (flat_map != nullptr) flat_map->try_emplace(key, rcu_bench::ValueFor(key));
   }
-  const std::size_t stream =
-      std::clamp<std::size_t>(4 * size, std::size_t{1} << 16, std::size_t{1} << 22);
-  std::vector<std::uint64_t> keys(stream);
-  std::mt19937_64 rng(size);
-  std::uniform_int_distribution<std::size_t> pick(0, size - 1);
-  for (std::uint64_t& key : keys) key = MixKey(pick(rng));
+  const std::vector<std::uint64_t> keys =
+      rcu_bench::RandomKeys(size, rcu_bench::LookupStreamLength(size), /*seed=*/size);
   lookups = keys.data();
-  lookup_mask = stream - 1;
+  lookup_mask = keys.size() - 1;
 
   { rcu::ReadGuard registers_this_thread; }  // outside the counted loop
   timespec start, stop;

@@ -24,26 +24,15 @@ set -euo pipefail
 
 die() { echo "run_hash_map_bench: $*" >&2; exit 1; }
 
-binary=""
-for candidate in \
-    "${RUNFILES_DIR:-/nonexistent}/rcu_containers/bench/hash_map_bench" \
-    "$0.runfiles/rcu_containers/bench/hash_map_bench" \
-    "$(dirname "$0")/hash_map_bench"; do
-  if [[ -x "$candidate" && ! -d "$candidate" ]]; then binary=$candidate; break; fi
+# bench_binary() comes from bench/bench_binary.sh, next to this script or in
+# its Bazel runfiles.
+for dir in "${RUNFILES_DIR:-/nonexistent}/rcu_containers/bench" "$0.runfiles/rcu_containers/bench" \
+    "$(dirname "$0")"; do
+  # shellcheck source=bench/bench_binary.sh
+  [[ -f "$dir/bench_binary.sh" ]] && { source "$dir/bench_binary.sh"; break; }
 done
-if [[ -z "$binary" ]]; then
-  root=$(cd "$(dirname "$0")/.." && pwd)
-  bazel=${BAZEL:-$root/tools/bazel}
-  # shellcheck disable=SC2086  # startup options are words
-  # --symlink_prefix=/: leave the workspace's bazel-* links alone.
-  (cd "$root" && "$bazel" ${BAZEL_STARTUP_OPTS:-} build -c opt --symlink_prefix=/ \
-    //bench:hash_map_bench) >&2 ||
-    die "building //bench:hash_map_bench failed"
-  # shellcheck disable=SC2086
-  bin_dir=$(cd "$root" && "$bazel" ${BAZEL_STARTUP_OPTS:-} info -c opt bazel-bin 2>/dev/null)
-  binary=$bin_dir/bench/hash_map_bench
-  [[ -x "$binary" ]] || die "no $binary after the build"
-fi
+declare -F bench_binary >/dev/null || die "bench/bench_binary.sh not found"
+binary=$(bench_binary hash_map_bench)
 
 echo "run_hash_map_bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 exec "$binary" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true "$@"

@@ -30,23 +30,14 @@
 namespace {
 
 using Run = benchmark::BenchmarkReporter::Run;
+using rcu_bench::CounterValue;
+using rcu_bench::CpuNsPerIteration;  // CPU ns per operation, per thread
 
-
-// CPU nanoseconds per operation, per thread.
-double CpuNsPerOp(const Run& run) {
-  return run.cpu_accumulated_time / static_cast<double>(run.iterations) * 1e9;
-}
-
-double Counter(const Run& run, const char* name) {
-  auto it = run.counters.find(name);
-  return it == run.counters.end() ? 0 : it->second.value;
-}
-
-double MedianUs(const Run& run) { return Counter(run, "median_us"); }
-double P99Us(const Run& run) { return Counter(run, "p99_us"); }
-double MObjectsPerSecond(const Run& run) { return Counter(run, "items_per_second") / 1e6; }
-double PeakRssGrowthMiB(const Run& run) { return Counter(run, "peak_rss_growth_MiB"); }
-double MaxPending(const Run& run) { return Counter(run, "max_pending"); }
+double MedianUs(const Run& run) { return CounterValue(run, "median_us"); }
+double P99Us(const Run& run) { return CounterValue(run, "p99_us"); }
+double MObjectsPerSecond(const Run& run) { return CounterValue(run, "items_per_second") / 1e6; }
+double PeakRssGrowthMiB(const Run& run) { return CounterValue(run, "peak_rss_growth_MiB"); }
+double MaxPending(const Run& run) { return CounterValue(run, "max_pending"); }
 double Seconds(const Run& run) { return run.real_accumulated_time; }
 
 // "12.34", or "n/a" when missing.
@@ -67,8 +58,8 @@ void PrintReadTable(const rcu_bench::MedianReporter& results, const char* title,
   std::printf("  %s\n", title);
   for (const ReadRow& row : rows) {
     std::printf("    %-28s %10s %12s\n", row.label,
-                Format(results.Find(row.name, 1), &CpuNsPerOp, "%.2f").c_str(),
-                Format(results.Find(row.name, 2), &CpuNsPerOp, "%.2f").c_str());
+                Format(results.Find(row.name, 1), &CpuNsPerIteration, "%.2f").c_str(),
+                Format(results.Find(row.name, 2), &CpuNsPerIteration, "%.2f").c_str());
   }
 }
 
@@ -85,8 +76,9 @@ void PrintReadSummary(const rcu_bench::MedianReporter& results, const char* what
     std::snprintf(buffer, sizeof(buffer),
                   "%s %.2fx the cost of raw liburcu, %.1fx cheaper than std::shared_mutex "
                   "at %d thread%s",
-                  threads == 1 ? "" : ";", CpuNsPerOp(*ours) / CpuNsPerOp(*raw),
-                  CpuNsPerOp(*mutex) / CpuNsPerOp(*ours), threads, threads == 1 ? "" : "s");
+                  threads == 1 ? "" : ";", CpuNsPerIteration(*ours) / CpuNsPerIteration(*raw),
+                  CpuNsPerIteration(*mutex) / CpuNsPerIteration(*ours), threads,
+                  threads == 1 ? "" : "s");
     line += buffer;
   }
   std::printf("%s\n", line.c_str());
@@ -185,7 +177,7 @@ void PrintReport(const rcu_bench::MedianReporter& results, const rcu_bench::Suit
         "  Retire storm: peak RSS +%.1f MiB with at most %.0f pending "
         "(backlog limit %.0f, %.0f backlog waits); raw call_rcu() +%.1f MiB\n",
         PeakRssGrowthMiB(*storm_ours), MaxPending(*storm_ours),
-        Counter(*storm_ours, "backlog_limit"), Counter(*storm_ours, "backlog_waits"),
+        CounterValue(*storm_ours, "backlog_limit"), CounterValue(*storm_ours, "backlog_waits"),
         PeakRssGrowthMiB(*storm_raw));
   }
 }

@@ -180,22 +180,18 @@ BENCHMARK(BM_MutexSharedPtrCopy_WithWriter)->Apply(OneReader);
 
 using Run = benchmark::BenchmarkReporter::Run;
 
-
-// CPU nanoseconds per read, per thread.
-double NsPerRead(const Run& run) {
-  return run.cpu_accumulated_time / static_cast<double>(run.iterations) * 1e9;
-}
+using rcu_bench::CpuNsPerIteration;  // CPU ns per read, per thread
 
 std::string Cell(const Run* run) {
   if (run == nullptr) return "n/a";
   char buffer[32];
-  std::snprintf(buffer, sizeof(buffer), "%.2f", NsPerRead(*run));
+  std::snprintf(buffer, sizeof(buffer), "%.2f", CpuNsPerIteration(*run));
   return buffer;
 }
 
 double Ratio(const Run* slower, const Run* faster) {
   if (slower == nullptr || faster == nullptr) return 0;
-  return NsPerRead(*slower) / NsPerRead(*faster);
+  return CpuNsPerIteration(*slower) / CpuNsPerIteration(*faster);
 }
 
 void PrintReport(const rcu_bench::MedianReporter& results) {
@@ -241,7 +237,7 @@ void PrintReport(const rcu_bench::MedianReporter& results) {
   const Run* mutex_one = results.Find(rows[2].name, 1);
   const Run* mutex_two = results.Find(rows[2].name, 2);
   if (mutex_one != nullptr && mutex_two != nullptr &&
-      NsPerRead(*mutex_two) < 2 * NsPerRead(*mutex_one)) {
+      CpuNsPerIteration(*mutex_two) < 2 * CpuNsPerIteration(*mutex_one)) {
     std::printf("  Note: the 2 reader threads hardly overlapped (the mutex peer did not slow "
                 "down): the machine is busy, so the 2-reader ratios understate contention. "
                 "Rerun when it is idle.\n");
