@@ -11,7 +11,7 @@
 // grace period (after Synchronize() returns, before an RCU callback runs) is
 // an acquire on it. That gives TSan exactly the happens-before edge that RCU
 // guarantees, and nothing more: a free that skips the grace period is still
-// reported (see tests/negative_control_test.cc).
+// reported (see tests/rcu/negative_control_test.cc).
 #ifndef RCU_INTERNAL_SANITIZER_H_
 #define RCU_INTERNAL_SANITIZER_H_
 

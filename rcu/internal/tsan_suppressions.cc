@@ -5,7 +5,7 @@
 // it. Only reports whose stacks pass through liburcu itself are suppressed;
 // everything in this library and in your code stays checked (the grace-period
 // annotations in rcu/internal/sanitizer.h make that possible, and
-// tests/negative_control_test proves they hide no real bug).
+// tests/rcu/negative_control_test proves they hide no real bug).
 //
 // This is linked statically into the executable, where TSan looks for it. A
 // program with its own __tsan_default_suppressions() builds with

@@ -23,7 +23,7 @@
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
 #include "rcu/read_guard.h"
-#include "tests/allocation_counter.h"
+#include "tests/util/allocation_counter.h"
 #include "tests/hash_map/hash_map_test_util.h"
 
 namespace {

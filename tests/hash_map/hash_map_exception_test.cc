@@ -36,7 +36,7 @@
 #include "rcu/diagnostics.h"
 #include "rcu/grace_period.h"
 #include "rcu/read_guard.h"
-#include "tests/allocation_counter.h"
+#include "tests/util/allocation_counter.h"
 
 namespace {
 

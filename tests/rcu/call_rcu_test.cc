@@ -19,8 +19,8 @@
 #include "rcu/internal/batching.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
-#include "tests/allocation_counter.h"
-#include "tests/test_util.h"
+#include "tests/util/allocation_counter.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

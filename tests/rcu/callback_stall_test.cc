@@ -13,7 +13,7 @@
 #include "rcu/call_rcu.h"
 #include "rcu/stall.h"
 #include "rcu/stats.h"
-#include "tests/test_util.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

@@ -20,8 +20,8 @@
 
 #include "gtest/gtest.h"
 #include "rcu/rcu.h"
-#include "tests/allocation_counter.h"
-#include "tests/test_util.h"
+#include "tests/util/allocation_counter.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

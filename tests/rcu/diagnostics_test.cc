@@ -21,7 +21,7 @@
 #include "rcu/call_rcu.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
-#include "tests/test_util.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

@@ -10,7 +10,7 @@
 //  - whatever is left runs at the very end of exit, after static destructors.
 //
 // Not a GoogleTest: the checks run after main() returns, so this is a plain
-// program; tests/exit_drain_test.sh checks its output, including the last
+// program; tests/rcu/exit_drain_test.sh checks its output, including the last
 // line, which the end of exit prints. Under --config=asan, LeakSanitizer
 // also checks that nothing retired was leaked.
 #include <unistd.h>

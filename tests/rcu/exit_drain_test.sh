@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs tests/exit_drain_test.cc's program and checks what it printed: its
+# Runs tests/rcu/exit_drain_test.cc's program and checks what it printed: its
 # own verdict from a static destructor, then the line printed when the last
 # object, retired during static destruction, is reclaimed at the end of exit.
 set -u

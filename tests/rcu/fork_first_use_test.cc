@@ -16,7 +16,7 @@
 
 #include "gtest/gtest.h"
 #include "rcu/rcu.h"
-#include "tests/test_util.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

@@ -12,7 +12,7 @@
 #include "gtest/gtest.h"
 #include "rcu/internal/retire_buffer.h"
 #include "rcu/rcu.h"
-#include "tests/test_util.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 #include "gtest/gtest.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
-#include "tests/test_util.h"
+#include "tests/util/test_util.h"
 
 namespace {
 

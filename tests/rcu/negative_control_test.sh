@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Passes only if the sanitizer catches the broken build of the RCU core:
-# $1 is tests/negative_control linked against the core with grace periods
+# $1 is tests/rcu/negative_control linked against the core with grace periods
 # skipped. Each scenario must fail with a ThreadSanitizer report.
 set -u
 binary=$1

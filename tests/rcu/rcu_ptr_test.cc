@@ -104,25 +104,6 @@ TEST(OwnedRcuPtrTest, ResetPublishesNull) {
   EXPECT_EQ(ptr.Dereference(guard), nullptr);
 }
 
-TEST(MutexTest, KnowsItsHolder) {
-  rcu::Mutex mu;
-  EXPECT_FALSE(mu.HeldByCurrentThread());
-  mu.Lock();
-  EXPECT_TRUE(mu.HeldByCurrentThread());
-  mu.AssertHeld();
-  bool held_elsewhere = true;
-  std::thread([&] { held_elsewhere = mu.HeldByCurrentThread(); }).join();
-  EXPECT_FALSE(held_elsewhere);
-  mu.Unlock();
-  EXPECT_FALSE(mu.HeldByCurrentThread());
-  if (mu.TryLock()) {
-    EXPECT_TRUE(mu.HeldByCurrentThread());
-    mu.Unlock();
-  } else {
-    ADD_FAILURE() << "TryLock() failed on a free mutex";
-  }
-}
-
 #ifndef NDEBUG
 TEST(RcuPtrDeathTest, DereferenceOutsideTheGuardsThreadIsCaught) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
@@ -145,11 +126,5 @@ TEST(RcuPtrDeathTest, WriterAccessWithoutTheLockIsCaught) {
   EXPECT_DEATH(unlocked_access(), "without holding the writers' lock");
 }
 #endif
-
-TEST(MutexDeathTest, AssertHeldFailsWithAMessage) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");
-  rcu::Mutex mu;
-  EXPECT_DEATH(mu.AssertHeld(), "the calling thread does not hold it");
-}
 
 }  // namespace

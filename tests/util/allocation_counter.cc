@@ -1,4 +1,4 @@
-#include "tests/allocation_counter.h"
+#include "tests/util/allocation_counter.h"
 
 #include <atomic>
 #include <cstdlib>

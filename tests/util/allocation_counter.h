@@ -19,8 +19,8 @@
 // operator new and delete (plain, nothrow, array and aligned) with counting
 // versions over malloc and free. (Put it in the test's srcs, not in a
 // library: see tests/BUILD.)
-#ifndef TESTS_ALLOCATION_COUNTER_H_
-#define TESTS_ALLOCATION_COUNTER_H_
+#ifndef TESTS_UTIL_ALLOCATION_COUNTER_H_
+#define TESTS_UTIL_ALLOCATION_COUNTER_H_
 
 namespace rcu_test {
 
@@ -44,4 +44,4 @@ long LiveAllocations();
 
 }  // namespace rcu_test
 
-#endif  // TESTS_ALLOCATION_COUNTER_H_
+#endif  // TESTS_UTIL_ALLOCATION_COUNTER_H_

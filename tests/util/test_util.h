@@ -1,12 +1,12 @@
-// Helpers for the RCU core's tests: a reader parked inside a read-side
-// section, and polling for properties that hold eventually.
+// Helpers for the tests: a reader parked inside a read-side section,
+// polling for properties that hold eventually, and stacks of a hung child.
 //
 //   rcu_test::ParkedReader reader;  // inside its section once constructed
 //   rcu::Retire(new T);             // must wait for `reader`
 //   reader.Release();
 //   EXPECT_TRUE(rcu_test::Eventually([] { return freed; }));
-#ifndef TESTS_TEST_UTIL_H_
-#define TESTS_TEST_UTIL_H_
+#ifndef TESTS_UTIL_TEST_UTIL_H_
+#define TESTS_UTIL_TEST_UTIL_H_
 
 #include <signal.h>
 #include <sys/types.h>
@@ -18,43 +18,61 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <utility>
 
 #include "rcu/read_guard.h"
+#include "tests/util/notification.h"
 
 namespace rcu_test {
 
 // A thread that enters a read-side section and stays there until released
-// (or destroyed). Synchronization is by atomics only. The destructor
-// releases and joins, so a test that fails early still ends cleanly.
+// (or destroyed). Optionally it runs `enter` inside the section before it
+// parks, and `leave` inside the same section once released: a reader that
+// takes a pointer or an iterator, lets the test's writer act, and then goes
+// on reading. The constructor returns once `enter` has returned; Join()
+// once `leave` has. The destructor releases and joins, so a test that fails
+// early still ends cleanly.
+//
+//   rcu_test::ParkedReader reader([&] { it = list.begin(); },
+//                                 [&] { value = *it; });
+//   list.erase(...);        // the reader still holds `it`
+//   reader.Join();          // it read `value` inside its section
 class ParkedReader {
  public:
-  ParkedReader()
-      : thread_([this] {
+  ParkedReader() : ParkedReader([] {}, [] {}) {}
+  ParkedReader(std::function<void()> enter, std::function<void()> leave)
+      : enter_(std::move(enter)), leave_(std::move(leave)), thread_([this] {
           rcu::ReadGuard guard;
-          inside_.store(true);
+          enter_();
+          inside_.Notify();
           while (!release_.load()) std::this_thread::yield();
           left_.store(true);  // still inside the guard
+          leave_();
         }) {
-    while (!inside_.load()) std::this_thread::yield();
+    inside_.WaitForNotification();
   }
-  ~ParkedReader() {
-    Release();
-    thread_.join();
-  }
+  ~ParkedReader() { Join(); }
   ParkedReader(const ParkedReader&) = delete;
   ParkedReader& operator=(const ParkedReader&) = delete;
 
   void Release() { release_.store(true); }
+  // Releases the reader and waits until it has run `leave` and left.
+  void Join() {
+    Release();
+    if (thread_.joinable()) thread_.join();
+  }
   // True once the reader is on its way out of the section.
   bool left() const { return left_.load(); }
 
  private:
   // Declared before thread_, so that they exist when it starts.
-  std::atomic<bool> inside_{false};
+  std::function<void()> enter_;
+  std::function<void()> leave_;
+  Notification inside_;
   std::atomic<bool> release_{false};
   std::atomic<bool> left_{false};
   std::thread thread_;
@@ -135,4 +153,4 @@ class HangGuard {
 
 }  // namespace rcu_test
 
-#endif  // TESTS_TEST_UTIL_H_
+#endif  // TESTS_UTIL_TEST_UTIL_H_
