@@ -16,6 +16,7 @@
 #include "rcu/internal/exit_drain.h"
 #include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/fork_replaced.h"
+#include "rcu/internal/negative_control.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/retire_buffer.h"
@@ -113,7 +114,7 @@ void QueueForWorker(RcuHead* head) {
 bool Queue(RcuHead* head, void (*callback)(RcuHead*), bool may_run_here) {
   EnsureExitDrainInstalled();
   RcuHeadAccess::SetCallback(head, callback);
-#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(SKIP_GRACE_PERIODS)
   CountQueued(1);
   TsanGracePeriodEnd();  // the annotation stays; the wait does not
   RunCallback(head);

@@ -21,6 +21,7 @@
 #include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/exit_drain.h"
 #include "rcu/internal/fork_hooks.h"
+#include "rcu/internal/negative_control.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/counters.h"
 #include "rcu/internal/sanitizer.h"
@@ -160,7 +161,7 @@ void Synchronize() {
   {
     internal::ForkGate::GracePeriod through_gate(internal::GetForkGate());
     internal::GracePeriodWaitScope wait;
-#ifndef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
+#if !RCU_BUG_PUT_BACK(SKIP_GRACE_PERIODS)
     urcu_memb_synchronize_rcu();
 #endif
   }

@@ -28,8 +28,8 @@
 //  - any rcu::Diagnostic report.
 //
 // Negative control: //stress:callback_torture_broken links the core built
-// with RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL, which puts
-// back two bugs this test was written for (a partial block found empty
+// with RCU_BUG_CALLBACK_ORDER put back (rcu/internal/negative_control.h):
+// the two bugs this test was written for (a partial block found empty
 // without its lock; a thread's block handed over after its buffer left the
 // list Barrier() walks); //stress:callback_torture_negative_control_test
 // checks that it fails.

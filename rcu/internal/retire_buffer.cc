@@ -1,3 +1,4 @@
+#include "rcu/internal/negative_control.h"
 #include "rcu/internal/retire_buffer.h"
 
 #include <pthread.h>
@@ -164,7 +165,7 @@ void ReleaseThreadBuffer(void* arg) {
   Registry& registry = GetRegistry();
   {
     MutexLock lock(registry.mu);
-#ifndef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+#if !RCU_BUG_PUT_BACK(CALLBACK_ORDER)
     {
       MutexLock buffer_lock(buffer->mu);
       if (DrainedAtExit()) {
@@ -179,7 +180,7 @@ void ReleaseThreadBuffer(void* arg) {
     if (buffer->next != nullptr) buffer->next->prev = buffer->prev;
     if (registry.head == buffer) registry.head = buffer->next;
   }
-#ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(CALLBACK_ORDER)
   {
     // The old order: unlinked, unlocked, and only then handed over.
     MutexLock buffer_lock(buffer->mu);
@@ -219,7 +220,7 @@ ThreadBuffer* OwnBuffer() {
 }  // namespace
 
 bool RetireBatched(void* ptr, Reclaimer reclaim) {
-#ifdef RCU_INTERNAL_SKIP_GRACE_PERIODS_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(SKIP_GRACE_PERIODS)
   return false;  // every callback must reach the queue at once
 #endif
   ThreadBuffer* buffer = OwnBuffer();
@@ -264,7 +265,7 @@ bool RetireBatched(void* ptr, Reclaimer reclaim) {
   return true;
 }
 
-#ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(CALLBACK_ORDER)
 // The old check: "is my block empty?" without the lock, while the worker
 // may have emptied it under the lock and not yet queued it.
 bool LooksEmptyWithoutLock(ThreadBuffer* buffer) ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -276,7 +277,7 @@ bool LooksEmptyWithoutLock(ThreadBuffer* buffer) ABSL_NO_THREAD_SAFETY_ANALYSIS 
 void FlushOwnRetireBlock() {
   if (!own_buffer_may_hold_work) return;  // nothing added since it was empty
   ThreadBuffer* buffer = own_buffer;
-#ifdef RCU_INTERNAL_REINTRODUCE_ORDER_BUGS_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(CALLBACK_ORDER)
   if (LooksEmptyWithoutLock(buffer)) return;
 #endif
   MutexLock lock(buffer->mu);
