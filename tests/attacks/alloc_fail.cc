@@ -29,7 +29,6 @@ constexpr int kItems = 200;
 std::atomic<int> ran[kItems];
 std::atomic<std::int64_t> last_seq{-1};
 std::atomic<int> order_bad{0};
-std::atomic<int> in_callback_thread_ran{0};
 
 std::atomic<int> trace_len{0};
 int trace[4 * kItems];
