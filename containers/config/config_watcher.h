@@ -1,5 +1,5 @@
-// containers/config_watcher.h: hot reload of a configuration file into an
-// rcu::Snapshot<T> (containers/snapshot.h).
+// containers/config/config_watcher.h: hot reload of a configuration file
+// into an rcu::Snapshot<T> (containers/snapshot.h).
 //
 //   absl::StatusOr<Config> ParseConfig(std::string_view text);   // yours
 //
@@ -18,8 +18,8 @@
 //   }
 //
 // For JSON and TOML files there are ready-made parsers and one-line set-ups:
-// containers/json_config.h (nlohmann-json) and containers/toml_config.h
-// (toml++). This header depends on neither.
+// containers/config/json_config.h (nlohmann-json) and
+// containers/config/toml_config.h (toml++). This header depends on neither.
 //
 // What it does. Create() loads the file once (failing, by default, if that
 // fails) and starts one thread that watches with inotify and reloads after
@@ -124,8 +124,8 @@
 // runs on an older version (s.version, since s.last_success_time); page on
 // that. `degraded` (inotify limits, an unreadable directory) deserves a
 // ticket, not a page: changes are still found, within poll_interval.
-#ifndef CONTAINERS_CONFIG_WATCHER_H_
-#define CONTAINERS_CONFIG_WATCHER_H_
+#ifndef CONTAINERS_CONFIG_CONFIG_WATCHER_H_
+#define CONTAINERS_CONFIG_CONFIG_WATCHER_H_
 
 #include <cstdint>
 #include <functional>
@@ -137,9 +137,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "containers/config_watcher_options.h"
-#include "containers/internal/watch_core.h"
-#include "containers/internal/watch_paths.h"
+#include "containers/config/config_watcher_options.h"
+#include "containers/config/internal/watch_core.h"
+#include "containers/config/internal/watch_paths.h"
 #include "containers/snapshot.h"
 
 namespace rcu {
@@ -235,4 +235,4 @@ class ConfigWatcher {
 
 }  // namespace rcu
 
-#endif  // CONTAINERS_CONFIG_WATCHER_H_
+#endif  // CONTAINERS_CONFIG_CONFIG_WATCHER_H_

@@ -1,6 +1,6 @@
-// containers/config_watcher_options.h: how rcu::ConfigWatcher watches a file,
-// and what it reports. Included by containers/config_watcher.h; see there for
-// how to use them.
+// containers/config/config_watcher_options.h: how rcu::ConfigWatcher watches
+// a file, and what it reports. Included by containers/config/config_watcher.h;
+// see there for how to use them.
 //
 //   rcu::ConfigWatcher<Config>::Options options;
 //   options.debounce = absl::Milliseconds(250);   // editors that write slowly
@@ -10,8 +10,8 @@
 //
 //   rcu::WatcherStatus s = watcher->Status();      // for a status page or metrics
 //   export_gauge("config_last_reload_successful", s.last_status.ok());
-#ifndef CONTAINERS_CONFIG_WATCHER_OPTIONS_H_
-#define CONTAINERS_CONFIG_WATCHER_OPTIONS_H_
+#ifndef CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_
+#define CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -143,4 +143,4 @@ bool ReloadStopRequested();
 
 }  // namespace rcu
 
-#endif  // CONTAINERS_CONFIG_WATCHER_OPTIONS_H_
+#endif  // CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_

@@ -1,4 +1,4 @@
-// containers/json_config.h: JSON configuration files, parsed with
+// containers/config/json_config.h: JSON configuration files, parsed with
 // nlohmann-json, hot-reloaded by rcu::ConfigWatcher (config_watcher.h).
 //
 //   struct Config {
@@ -22,8 +22,8 @@
 // Options (a validation hook, timings, a snapshot to publish into) are those
 // of rcu::ConfigWatcher<T>::Options. JsonParser<T>() is the parser alone, for
 // ConfigWatcher<T>::Create() or for tests.
-#ifndef CONTAINERS_JSON_CONFIG_H_
-#define CONTAINERS_JSON_CONFIG_H_
+#ifndef CONTAINERS_CONFIG_JSON_CONFIG_H_
+#define CONTAINERS_CONFIG_JSON_CONFIG_H_
 
 #include <exception>
 #include <memory>
@@ -39,7 +39,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
-#include "containers/config_watcher.h"
+#include "containers/config/config_watcher.h"
 
 namespace rcu {
 
@@ -107,4 +107,4 @@ absl::StatusOr<std::unique_ptr<ConfigWatcher<T>>> WatchJsonConfig(
 
 }  // namespace rcu
 
-#endif  // CONTAINERS_JSON_CONFIG_H_
+#endif  // CONTAINERS_CONFIG_JSON_CONFIG_H_

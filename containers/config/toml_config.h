@@ -1,5 +1,5 @@
-// containers/toml_config.h: TOML configuration files, parsed with toml++,
-// hot-reloaded by rcu::ConfigWatcher (config_watcher.h).
+// containers/config/toml_config.h: TOML configuration files, parsed with
+// toml++, hot-reloaded by rcu::ConfigWatcher (config_watcher.h).
 //
 //   // The whole document, as a toml::table:
 //   auto watcher = rcu::WatchTomlConfig("/etc/app/config.toml");
@@ -30,8 +30,8 @@
 // Options (a validation hook, timings, a snapshot to publish into) are those
 // of rcu::ConfigWatcher<T>::Options. TomlParser<T>() is the parser alone.
 // toml++ must be built with exceptions (its default).
-#ifndef CONTAINERS_TOML_CONFIG_H_
-#define CONTAINERS_TOML_CONFIG_H_
+#ifndef CONTAINERS_CONFIG_TOML_CONFIG_H_
+#define CONTAINERS_CONFIG_TOML_CONFIG_H_
 
 #include <exception>
 #include <functional>
@@ -46,10 +46,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "containers/config_watcher.h"
+#include "containers/config/config_watcher.h"
 
 #if !TOML_EXCEPTIONS
-#error "containers/toml_config.h needs toml++ with exceptions (TOML_EXCEPTIONS=1)"
+#error "containers/config/toml_config.h needs toml++ with exceptions (TOML_EXCEPTIONS=1)"
 #endif
 
 namespace rcu {
@@ -112,4 +112,4 @@ inline absl::StatusOr<std::unique_ptr<ConfigWatcher<toml::table>>> WatchTomlConf
 
 }  // namespace rcu
 
-#endif  // CONTAINERS_TOML_CONFIG_H_
+#endif  // CONTAINERS_CONFIG_TOML_CONFIG_H_

@@ -4,9 +4,9 @@
 // apply, record) and the status. The typed half supplies `Apply`: parse,
 // validate, publish.
 //
-// Not part of the public API; see containers/config_watcher.h.
-#ifndef CONTAINERS_INTERNAL_WATCH_CORE_H_
-#define CONTAINERS_INTERNAL_WATCH_CORE_H_
+// Not part of the public API; see containers/config/config_watcher.h.
+#ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
+#define CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
 
 #include <atomic>
 #include <chrono>
@@ -24,10 +24,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "containers/config_watcher_options.h"
-#include "containers/internal/watch_file.h"
-#include "containers/internal/watch_inotify.h"
-#include "containers/internal/watch_paths.h"
+#include "containers/config/config_watcher_options.h"
+#include "containers/config/internal/watch_file.h"
+#include "containers/config/internal/watch_inotify.h"
+#include "containers/config/internal/watch_paths.h"
 #include "rcu/mutex.h"
 
 namespace rcu {
@@ -207,4 +207,4 @@ class WatcherCore {
 }  // namespace internal
 }  // namespace rcu
 
-#endif  // CONTAINERS_INTERNAL_WATCH_CORE_H_
+#endif  // CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
