@@ -138,6 +138,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "containers/config/config_watcher_options.h"
+#include "containers/config/internal/reload_pipeline.h"
 #include "containers/config/internal/watch_core.h"
 #include "containers/config/internal/watch_paths.h"
 #include "containers/snapshot.h"
@@ -212,19 +213,8 @@ class ConfigWatcher {
       : owned_(options.snapshot == nullptr ? std::make_unique<Snapshot<T>>() : nullptr),
         snapshot_(options.snapshot != nullptr ? options.snapshot : owned_.get()),
         core_(internal::MakeAbsolute(path), static_cast<WatchOptions>(options),
-              [parse = std::move(parse), validate = std::move(options.validate),
-               snapshot = snapshot_](absl::string_view bytes) -> absl::StatusOr<std::uint64_t> {
-                absl::StatusOr<T> config = parse(std::string_view(bytes.data(), bytes.size()));
-                if (!config.ok()) return config.status();
-                if (validate) {
-                  absl::Status valid = validate(*config);
-                  if (!valid.ok()) {
-                    return absl::Status(valid.code(),
-                                        absl::StrCat("rejected by validation: ", valid.message()));
-                  }
-                }
-                return snapshot->Store(*std::move(config));
-              },
+              internal::ReloadPipeline<T>(std::move(parse), std::move(options.validate),
+                                          snapshot_),
               [snapshot = snapshot_] { return snapshot->Version(); }) {}
 
   const std::unique_ptr<Snapshot<T>> owned_;  // null if publishing elsewhere

@@ -1,5 +1,5 @@
 // The T-independent half of rcu::ConfigWatcher: watcher thread, reload
-// pipeline, status.
+// attempts, status.
 #include "containers/config/internal/watch_core.h"
 
 #include <poll.h>

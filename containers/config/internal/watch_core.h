@@ -1,8 +1,9 @@
 // Internal: the part of rcu::ConfigWatcher<T> that does not depend on T: the
 // watcher thread (inotify or polling, debouncing, waiting for writers,
-// re-adding lost watches), the reload pipeline (read, skip if unchanged,
-// apply, record) and the status. The typed half supplies `Apply`: parse,
-// validate, publish.
+// re-adding lost watches), the reload attempts (read, skip if unchanged,
+// reject an empty file, apply, record) and the status. The typed half
+// supplies `Apply`: parse, validate, publish (internal::ReloadPipeline<T>;
+// reload_pipeline.h describes the whole pipeline and its failures).
 //
 // Not part of the public API; see containers/config/config_watcher.h.
 #ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
@@ -35,8 +36,9 @@ namespace internal {
 
 class WatcherCore {
  public:
-  // Parses, validates and publishes `bytes`; returns the version published,
-  // or the parser's or validator's error (the core prefixes the path).
+  // Parses, validates and publishes `bytes` (a ReloadPipeline<T>); returns
+  // the version published, or the parser's or validator's error (the core
+  // prefixes the path).
   using Apply = absl::AnyInvocable<absl::StatusOr<std::uint64_t>(absl::string_view bytes)>;
   // The snapshot's current version.
   using CurrentVersion = absl::AnyInvocable<std::uint64_t() const>;
