@@ -37,7 +37,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "containers/json_config.h"
+#include "containers/config/json_config.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // Hot reload from real files in a temporary directory: every way a file
 // changes, every way loading it fails, with inotify and with polling.
-#include "containers/config_watcher.h"
+#include "containers/config/config_watcher.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -22,7 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "containers/json_config.h"
+#include "containers/config/json_config.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/config/watch_test_util.h"

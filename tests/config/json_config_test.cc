@@ -1,5 +1,5 @@
 // The JSON parser and the one-line JSON watcher set-up.
-#include "containers/json_config.h"
+#include "containers/config/json_config.h"
 
 #include <string>
 

@@ -17,8 +17,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "containers/json_config.h"
-#include "containers/toml_config.h"
+#include "containers/config/json_config.h"
+#include "containers/config/toml_config.h"
 #include "gtest/gtest.h"
 
 namespace rcu_test {

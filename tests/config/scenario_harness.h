@@ -37,7 +37,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "containers/config_watcher.h"
+#include "containers/config/config_watcher.h"
 #include "containers/snapshot.h"
 #include "gtest/gtest.h"
 #include "tests/config/scenario_files.h"

@@ -1,5 +1,5 @@
 // The TOML parser and the one-line TOML watcher set-ups.
-#include "containers/toml_config.h"
+#include "containers/config/toml_config.h"
 
 #include <cstdint>
 #include <optional>

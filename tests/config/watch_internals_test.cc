@@ -13,9 +13,9 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "containers/internal/watch_file.h"
-#include "containers/internal/watch_inotify.h"
-#include "containers/internal/watch_paths.h"
+#include "containers/config/internal/watch_file.h"
+#include "containers/config/internal/watch_inotify.h"
+#include "containers/config/internal/watch_paths.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/config/watch_test_util.h"

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "containers/config_watcher_options.h"
+#include "containers/config/config_watcher_options.h"
 
 namespace rcu_test {
 

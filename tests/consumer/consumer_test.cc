@@ -1,7 +1,10 @@
+#include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "containers/config/json_config.h"
 #include "containers/hash_map.h"
 #include "gtest/gtest.h"
 #include "rcu/rcu.h"
@@ -36,4 +39,15 @@ TEST(ConsumerTest, HashMapFromAnotherWorkspace) {
   EXPECT_TRUE(ports.contains(std::string_view("http")));
   EXPECT_EQ(ports.erase("http"), 1u);
   EXPECT_TRUE(ports.empty());
+}
+
+TEST(ConsumerTest, ConfigWatcherFromAnotherWorkspace) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp != nullptr ? tmp : "/tmp") + "/consumer_config.json";
+  std::ofstream(path) << R"({"port": 8080})";
+  auto watcher = rcu::WatchJsonConfig<nlohmann::json>(path);
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  auto config = (*watcher)->Load();
+  EXPECT_EQ(config->at("port"), 8080);
+  EXPECT_EQ(config.version(), 1u);
 }

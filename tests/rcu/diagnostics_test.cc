@@ -15,7 +15,7 @@
 #include <string_view>
 #include <thread>
 
-#include "containers/config_watcher.h"
+#include "containers/config/config_watcher.h"
 #include "containers/snapshot.h"
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"

@@ -1,5 +1,6 @@
 // Internal: which directories to watch for a config path, and which entries
-// in them matter. Part of rcu::ConfigWatcher (containers/config_watcher.h).
+// in them matter. Part of rcu::ConfigWatcher
+// (containers/config/config_watcher.h).
 //
 // A path is resolved one component at a time, as the kernel does. Every
 // directory passed through is recorded with the entry taken in it, and so is
@@ -22,8 +23,8 @@
 // Directory names alone cannot tell a directory from the one that replaced
 // it under the same name, so each directory's device and inode are recorded
 // too.
-#ifndef CONTAINERS_INTERNAL_WATCH_PATHS_H_
-#define CONTAINERS_INTERNAL_WATCH_PATHS_H_
+#ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_PATHS_H_
+#define CONTAINERS_CONFIG_INTERNAL_WATCH_PATHS_H_
 
 #include <sys/types.h>
 
@@ -80,4 +81,4 @@ std::string MakeAbsolute(const std::string& path);
 }  // namespace internal
 }  // namespace rcu
 
-#endif  // CONTAINERS_INTERNAL_WATCH_PATHS_H_
+#endif  // CONTAINERS_CONFIG_INTERNAL_WATCH_PATHS_H_

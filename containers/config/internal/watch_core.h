@@ -1,12 +1,13 @@
 // Internal: the part of rcu::ConfigWatcher<T> that does not depend on T: the
 // watcher thread (inotify or polling, debouncing, waiting for writers,
-// re-adding lost watches), the reload pipeline (read, skip if unchanged,
-// apply, record) and the status. The typed half supplies `Apply`: parse,
-// validate, publish.
+// re-adding lost watches), the reload attempts (read, skip if unchanged,
+// reject an empty file, apply, record) and the status. The typed half
+// supplies `Apply`: parse, validate, publish (internal::ReloadPipeline<T>;
+// reload_pipeline.h describes the whole pipeline and its failures).
 //
-// Not part of the public API; see containers/config_watcher.h.
-#ifndef CONTAINERS_INTERNAL_WATCH_CORE_H_
-#define CONTAINERS_INTERNAL_WATCH_CORE_H_
+// Not part of the public API; see containers/config/config_watcher.h.
+#ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
+#define CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
 
 #include <atomic>
 #include <chrono>
@@ -24,10 +25,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "containers/config_watcher_options.h"
-#include "containers/internal/watch_file.h"
-#include "containers/internal/watch_inotify.h"
-#include "containers/internal/watch_paths.h"
+#include "containers/config/config_watcher_options.h"
+#include "containers/config/internal/watch_file.h"
+#include "containers/config/internal/watch_inotify.h"
+#include "containers/config/internal/watch_paths.h"
 #include "rcu/mutex.h"
 
 namespace rcu {
@@ -35,8 +36,9 @@ namespace internal {
 
 class WatcherCore {
  public:
-  // Parses, validates and publishes `bytes`; returns the version published,
-  // or the parser's or validator's error (the core prefixes the path).
+  // Parses, validates and publishes `bytes` (a ReloadPipeline<T>); returns
+  // the version published, or the parser's or validator's error (the core
+  // prefixes the path).
   using Apply = absl::AnyInvocable<absl::StatusOr<std::uint64_t>(absl::string_view bytes)>;
   // The snapshot's current version.
   using CurrentVersion = absl::AnyInvocable<std::uint64_t() const>;
@@ -207,4 +209,4 @@ class WatcherCore {
 }  // namespace internal
 }  // namespace rcu
 
-#endif  // CONTAINERS_INTERNAL_WATCH_CORE_H_
+#endif  // CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_

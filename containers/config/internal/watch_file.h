@@ -1,7 +1,7 @@
 // Internal: reading a config file safely, and the identity that polling
-// compares. Part of rcu::ConfigWatcher (containers/config_watcher.h).
-#ifndef CONTAINERS_INTERNAL_WATCH_FILE_H_
-#define CONTAINERS_INTERNAL_WATCH_FILE_H_
+// compares. Part of rcu::ConfigWatcher (containers/config/config_watcher.h).
+#ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_FILE_H_
+#define CONTAINERS_CONFIG_INTERNAL_WATCH_FILE_H_
 
 #include <sys/types.h>
 
@@ -79,4 +79,4 @@ absl::Status AnnotateWithPath(const absl::Status& status, const std::string& pat
 }  // namespace internal
 }  // namespace rcu
 
-#endif  // CONTAINERS_INTERNAL_WATCH_FILE_H_
+#endif  // CONTAINERS_CONFIG_INTERNAL_WATCH_FILE_H_

@@ -1,5 +1,5 @@
 // Resolving a config path into the directories and entries to watch.
-#include "containers/internal/watch_paths.h"
+#include "containers/config/internal/watch_paths.h"
 
 #include <limits.h>
 #include <sys/stat.h>

@@ -1,6 +1,6 @@
 // Internal: inotify watches on the directories of a WatchSet, and what their
 // events mean for a config watcher. Part of rcu::ConfigWatcher
-// (containers/config_watcher.h).
+// (containers/config/config_watcher.h).
 //
 // Directories are watched, never the file itself: an editor that saves by
 // renaming a temporary file over the original leaves a watch on the file
@@ -28,8 +28,8 @@
 //                    place: re-resolve and re-add;
 //   IN_Q_OVERFLOW    the kernel dropped events: rescan.
 // IN_EXCL_UNLINK keeps writes to a replaced (unlinked) file from counting.
-#ifndef CONTAINERS_INTERNAL_WATCH_INOTIFY_H_
-#define CONTAINERS_INTERNAL_WATCH_INOTIFY_H_
+#ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_INOTIFY_H_
+#define CONTAINERS_CONFIG_INTERNAL_WATCH_INOTIFY_H_
 
 #include <cstdint>
 #include <map>
@@ -41,7 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "containers/internal/watch_paths.h"
+#include "containers/config/internal/watch_paths.h"
 
 namespace rcu {
 namespace internal {
@@ -162,4 +162,4 @@ class Inotify {
 }  // namespace internal
 }  // namespace rcu
 
-#endif  // CONTAINERS_INTERNAL_WATCH_INOTIFY_H_
+#endif  // CONTAINERS_CONFIG_INTERNAL_WATCH_INOTIFY_H_

@@ -1,5 +1,5 @@
 // inotify watches on config directories, and event classification.
-#include "containers/internal/watch_inotify.h"
+#include "containers/config/internal/watch_inotify.h"
 
 #include <sys/inotify.h>
 #include <sys/stat.h>
@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "containers/internal/watch_file.h"
+#include "containers/config/internal/watch_file.h"
 
 namespace rcu {
 namespace internal {

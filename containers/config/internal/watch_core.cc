@@ -1,6 +1,6 @@
 // The T-independent half of rcu::ConfigWatcher: watcher thread, reload
-// pipeline, status.
-#include "containers/internal/watch_core.h"
+// attempts, status.
+#include "containers/config/internal/watch_core.h"
 
 #include <poll.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 // Reading config files with a size limit, and their identity for polling.
-#include "containers/internal/watch_file.h"
+#include "containers/config/internal/watch_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 // Names for ReloadTrigger and ReloadResult::Outcome.
-#include "containers/config_watcher_options.h"
+#include "containers/config/config_watcher_options.h"
 
 namespace rcu {
 
