@@ -1317,32 +1317,24 @@ std::uint64_t TotalProgress(const std::vector<std::unique_ptr<Activity>>& activi
   return total;
 }
 
-int Main() {
-  const double seconds = stress::StressSeconds();
-  num_workers = static_cast<int>(std::max(4u, std::thread::hardware_concurrency()));
-  const int num_readers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency() / 2));
-  bulk_per_worker = kBulkTotal / static_cast<std::uint64_t>(num_workers);
-  rcu::SetDiagnosticHandler(
-      [](const rcu::Diagnostic& d) { violations.Report(kDiagnostic, d.message); });
+// The maps under test, filled: stable keys and hot keys in the main map, a
+// side map that the side resizer rehashes while readers pause in it.
+struct Fixture {
+  std::unique_ptr<Map> map;
+  std::unique_ptr<Map> side;
+  std::uint64_t initial = 0;        // entries inserted before the run
+  std::size_t always_present = 0;   // stable + hot: never absent
+  std::size_t initial_buckets = 0;
+  rcu::Stats stats_before;
+};
 
-  std::printf("hash_map_stress_test: %g s, %d workers, %d readers + 1 pausing reader, 1 maintenance "
-              "thread; "
-              "keys: %" PRIu64 " stable, %" PRIu64 " hot, %" PRIu64 " churn, %" PRIu64
-              " bulk (%" PRIu64 " per worker)\n",
-              seconds, num_workers, num_readers, kStable, kHot, kChurn, kBulkTotal,
-              bulk_per_worker);
-  std::fflush(stdout);
-
-  auto map = std::make_unique<Map>();
-  the_map = map.get();
-  Oracle the_oracle;
-  oracle = &the_oracle;
-
-  // Initial contents: stable keys and hot keys.
-  std::uint64_t initial = 0;
+Fixture SetUp() {
+  Fixture f;
+  f.map = std::make_unique<Map>();
+  the_map = f.map.get();
   for (Key k = 0; k < kStable; ++k) {
-    if (!map->insert({k, Val(k, 0)}).second) violations.Report(kWrongResult, "initial insert");
-    ++initial;
+    if (!f.map->insert({k, Val(k, 0)}).second) violations.Report(kWrongResult, "initial insert");
+    ++f.initial;
   }
   for (Key i = 0; i < kHot; ++i) {
     const Key k = kHotBase + i;
@@ -1350,159 +1342,175 @@ int Main() {
     s.next_version = 1;
     s.version = 1;
     s.present = true;
-    if (!map->try_emplace(k, k, 1).second) violations.Report(kWrongResult, "initial insert");
-    ++initial;
+    if (!f.map->try_emplace(k, k, 1).second) violations.Report(kWrongResult, "initial insert");
+    ++f.initial;
   }
-  const std::size_t always_present = kStable + kHot;
-  const std::size_t initial_buckets = map->bucket_count();
+  f.always_present = kStable + kHot;
+  f.initial_buckets = f.map->bucket_count();
+  f.side = std::make_unique<Map>();
+  f.side->max_load_factor(kSideMaxLoadFactor);
+  for (Key k = 0; k < kSideKeys; ++k) f.side->try_emplace(k, k, 0);
+  side_map = f.side.get();
+  f.stats_before = rcu::GetStats();
+  return f;
+}
 
-  auto side = std::make_unique<Map>();
-  side->max_load_factor(kSideMaxLoadFactor);
-  for (Key k = 0; k < kSideKeys; ++k) side->try_emplace(k, k, 0);
-  side_map = side.get();
-
-  const rcu::Stats before = rcu::GetStats();
+// Every thread of the run, with the Activity the hang detector watches.
+struct Crew {
   std::vector<std::unique_ptr<Activity>> activities;
   std::vector<std::unique_ptr<Worker>> workers;
-  std::vector<std::unique_ptr<Reader>> readers;
+  std::vector<std::unique_ptr<Reader>> readers;  // the last one pauses
+  std::unique_ptr<Maintenance> maintenance;
+  std::unique_ptr<SideResizer> side_resizer;
   std::vector<std::thread> threads;
-  std::vector<Activity*> worker_activity;
-  for (int i = 0; i < num_workers; ++i) {
-    activities.push_back(std::make_unique<Activity>());
-    worker_activity.push_back(activities.back().get());
-    workers.push_back(std::make_unique<Worker>(i, worker_activity.back()));
-  }
-  std::vector<Activity*> reader_activity;
-  for (int i = 0; i <= num_readers; ++i) {  // the last one pauses
-    activities.push_back(std::make_unique<Activity>());
-    reader_activity.push_back(activities.back().get());
-    readers.push_back(std::make_unique<Reader>(i, i == num_readers, reader_activity.back()));
-  }
-  activities.push_back(std::make_unique<Activity>());
-  Activity* maintenance_activity = activities.back().get();
-  Maintenance maintenance(maintenance_activity);
-  activities.push_back(std::make_unique<Activity>());
-  Activity* side_resizer_activity = activities.back().get();
-  SideResizer side_resizer(side_resizer_activity);
 
-  auto start_thread = [&](Activity* a, std::function<void()> fn) {
+  Activity* NewActivity() {
+    activities.push_back(std::make_unique<Activity>());
+    return activities.back().get();
+  }
+  void Start(Activity* a, std::function<void()> fn) {
     threads.emplace_back([a, fn = std::move(fn)] {
       fn();
       a->done.store(true, std::memory_order_release);
     });
-  };
-  for (int i = 0; i < num_workers; ++i) {
-    start_thread(worker_activity[i], [w = workers[i].get()] { w->Run(); });
   }
-  for (std::size_t i = 0; i < readers.size(); ++i) {
-    start_thread(reader_activity[i], [r = readers[i].get()] { r->Run(); });
-  }
-  start_thread(maintenance_activity, [&maintenance] { maintenance.Run(); });
-  start_thread(side_resizer_activity, [&side_resizer] { side_resizer.Run(); });
+};
 
-  // Sample until the time is up.
-  const auto start = std::chrono::steady_clock::now();
-  const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                    std::chrono::duration<double>(seconds));
-  std::size_t last_buckets = initial_buckets;
-  std::size_t min_buckets = initial_buckets, max_buckets = initial_buckets;
+void StartCrew(Crew& crew, int num_readers) {
+  for (int i = 0; i < num_workers; ++i) {
+    Activity* a = crew.NewActivity();
+    crew.workers.push_back(std::make_unique<Worker>(i, a));
+    crew.Start(a, [w = crew.workers.back().get()] { w->Run(); });
+  }
+  for (int i = 0; i <= num_readers; ++i) {
+    Activity* a = crew.NewActivity();
+    crew.readers.push_back(std::make_unique<Reader>(i, i == num_readers, a));
+    crew.Start(a, [r = crew.readers.back().get()] { r->Run(); });
+  }
+  Activity* a = crew.NewActivity();
+  crew.maintenance = std::make_unique<Maintenance>(a);
+  crew.Start(a, [m = crew.maintenance.get()] { m->Run(); });
+  a = crew.NewActivity();
+  crew.side_resizer = std::make_unique<SideResizer>(a);
+  crew.Start(a, [r = crew.side_resizer.get()] { r->Run(); });
+}
+
+// What the main thread saw while the crew ran.
+struct Observations {
+  double elapsed = 0;
+  std::size_t last_buckets = 0, min_buckets = 0, max_buckets = 0;
   std::uint64_t grows = 0, shrinks = 0, samples = 0;
   std::size_t min_size = ~std::size_t{0}, max_size = 0;
   std::uint64_t max_pending = 0;
+};
+
+// Samples the map's size and bucket count, checking the size bounds.
+void Sample(const Fixture& f, Observations& o) {
+  const std::size_t buckets = f.map->bucket_count();
+  if (buckets > o.last_buckets) ++o.grows;
+  if (buckets < o.last_buckets) ++o.shrinks;
+  o.last_buckets = buckets;
+  o.min_buckets = std::min(o.min_buckets, buckets);
+  o.max_buckets = std::max(o.max_buckets, buckets);
+  const std::size_t size = f.map->size();
+  o.min_size = std::min(o.min_size, size);
+  o.max_size = std::max(o.max_size, size);
+  const std::size_t most = f.always_present + kChurn + kBulkTotal;
+  if (size < f.always_present || size > most) {
+    violations.Report(kSizeWrong, "size() " + std::to_string(size) + " outside [" +
+                                      std::to_string(f.always_present) + ", " +
+                                      std::to_string(most) + "]");
+  }
+  o.max_pending = std::max(o.max_pending, stress::PendingCallbacks(rcu::GetStats()));
+  ++o.samples;
+}
+
+// Runs the crew for `seconds`, sampling, then stops and joins it; a crew
+// that makes no progress for kHangSeconds is reported as a hang.
+Observations Run(const Fixture& f, Crew& crew, double seconds) {
+  Observations o;
+  o.last_buckets = o.min_buckets = o.max_buckets = f.initial_buckets;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                    std::chrono::duration<double>(seconds));
   std::uint64_t last_progress = 0;
   auto last_progress_time = start;
-  auto sample = [&] {
-    const std::size_t buckets = map->bucket_count();
-    if (buckets > last_buckets) ++grows;
-    if (buckets < last_buckets) ++shrinks;
-    last_buckets = buckets;
-    min_buckets = std::min(min_buckets, buckets);
-    max_buckets = std::max(max_buckets, buckets);
-    const std::size_t size = map->size();
-    min_size = std::min(min_size, size);
-    max_size = std::max(max_size, size);
-    if (size < always_present || size > always_present + kChurn + kBulkTotal) {
-      violations.Report(kSizeWrong, "size() " + std::to_string(size) + " outside [" +
-                                        std::to_string(always_present) + ", " +
-                                        std::to_string(always_present + kChurn + kBulkTotal) +
-                                        "]");
-    }
-    max_pending = std::max(max_pending, stress::PendingCallbacks(rcu::GetStats()));
-    ++samples;
-  };
-  auto check_progress = [&](const char* when) {
+  while (std::chrono::steady_clock::now() < deadline) {
+    Sample(f, o);
     const auto now = std::chrono::steady_clock::now();
-    const std::uint64_t progress = TotalProgress(activities);
+    const std::uint64_t progress = TotalProgress(crew.activities);
     if (progress != last_progress) {
       last_progress = progress;
       last_progress_time = now;
     } else if (now - last_progress_time > std::chrono::seconds(kHangSeconds)) {
-      ReportHang(activities, when);
+      ReportHang(crew.activities, "during the run");
     }
-  };
-  while (std::chrono::steady_clock::now() < deadline) {
-    sample();
-    check_progress("during the run");
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    std::this_thread::sleep_for(std::chrono::microseconds(500));  // the sampling period
   }
   stop.store(true);
   // Join, but report a hang rather than wait forever.
   last_progress_time = std::chrono::steady_clock::now();
   while (true) {
     bool all_done = true;
-    for (const auto& a : activities) all_done = all_done && a->done.load(std::memory_order_acquire);
+    for (const auto& a : crew.activities) all_done = all_done && a->done.load(std::memory_order_acquire);
     if (all_done) break;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_progress_time > std::chrono::seconds(kHangSeconds)) {
-      ReportHang(activities, "while stopping");
+    if (std::chrono::steady_clock::now() - last_progress_time > std::chrono::seconds(kHangSeconds)) {
+      ReportHang(crew.activities, "while stopping");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  for (std::thread& t : threads) t.join();
-  const double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  sample();
+  for (std::thread& t : crew.threads) t.join();
+  o.elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Sample(f, o);
+  return o;
+}
 
-  // --- Final checks, single-threaded. ---------------------------------------
-  std::uint64_t expected_size = kStable;
-  for (Key k = 0; k < kStable; ++k) {
-    const std::optional<Val> v = map->get(k);
-    if (!v || !v->Is(k, 0)) {
-      violations.Report(kWrongResult, "final: " + KeyName(k) + " " +
-                                          (v ? v->Describe() : std::string("missing")));
-    }
+// What the final, single-threaded checks found.
+struct Verdicts {
+  std::uint64_t expected_size = 0;
+  std::uint64_t iterated = 0;
+  std::size_t final_size = 0;
+  std::size_t final_buckets = 0;
+  std::uint64_t inserts = 0, erases = 0;
+  std::int64_t live_values_before = 0, live_nodes_before = 0;
+  std::int64_t live_values = 0, live_nodes = 0;
+  rcu::Stats stats_after;
+};
+
+void ReportIfWrong(Key k, const std::optional<Val>& v, bool present, std::uint64_t version,
+                   const std::string& expectation) {
+  if (v.has_value() != present || (v && !v->Is(k, version))) {
+    violations.Report(kWrongResult, "final: " + KeyName(k) + " " +
+                                        (v ? v->Describe() : std::string("missing")) + expectation);
   }
+}
+
+// Checks every key against the oracle, a full iteration against size(), the
+// resizes seen, and, after destroying both maps, that nothing leaked.
+Verdicts Verify(Fixture& f, const Crew& crew, const Observations& o) {
+  Verdicts v;
+  v.expected_size = kStable;
+  for (Key k = 0; k < kStable; ++k) ReportIfWrong(k, f.map->get(k), true, 0, "");
   for (std::size_t i = 0; i < Oracle::kSize; ++i) {
     const Key k = Oracle::KeyAt(i);
     const KeyState& s = oracle->State(i);
-    const std::optional<Val> v = map->get(k);
-    if (s.present) ++expected_size;
-    if (v.has_value() != s.present || (v && !v->Is(k, s.version))) {
-      violations.Report(kWrongResult, "final: " + KeyName(k) + " " +
-                                          (v ? v->Describe() : std::string("missing")) +
-                                          ", oracle: " +
-                                          (s.present ? "version " + std::to_string(s.version)
-                                                     : std::string("absent")));
-    }
+    if (s.present) ++v.expected_size;
+    ReportIfWrong(k, f.map->get(k), s.present, s.version,
+                  ", oracle: " + (s.present ? "version " + std::to_string(s.version)
+                                            : std::string("absent")));
   }
-  for (const auto& w : workers) {
-    expected_size += w->bulk_filled();
+  for (const auto& w : crew.workers) {
+    v.expected_size += w->bulk_filled();
     for (std::uint64_t i = 0; i < bulk_per_worker; ++i) {
-      const Key k = w->bulk_base() + i;
-      const std::optional<Val> v = map->get(k);
       const bool present = i < w->bulk_filled();
-      if (v.has_value() != present || (v && !v->Is(k, 1))) {
-        violations.Report(kWrongResult, "final: " + KeyName(k) + " " +
-                                            (v ? v->Describe() : std::string("missing")) +
-                                            (present ? ", expected present" : ", expected absent"));
-      }
+      ReportIfWrong(w->bulk_base() + i, f.map->get(w->bulk_base() + i), present, 1,
+                    present ? ", expected present" : ", expected absent");
     }
   }
   // A full iteration agrees with size() and holds no duplicates or strays.
-  std::uint64_t iterated = 0;
   std::vector<char> seen_churn(Oracle::kSize, 0);
-  for (const Entry& e : *map) {
-    ++iterated;
+  for (const Entry& e : *f.map) {
+    ++v.iterated;
     if (Classify(e.first) == KeyClass::kHot || Classify(e.first) == KeyClass::kChurn) {
       const std::size_t i = Oracle::Index(e.first);
       if (seen_churn[i]++ != 0 || !oracle->State(i).present) {
@@ -1513,50 +1521,55 @@ int Main() {
       violations.Report(kWrongResult, "final iteration: unknown key " + std::to_string(e.first));
     }
   }
-  const std::size_t final_size = map->size();
-  const std::uint64_t inserts = total_inserts.load();
-  const std::uint64_t erases = total_erases.load();
-  if (final_size != expected_size || iterated != expected_size ||
-      initial + inserts - erases != expected_size) {
-    violations.Report(kSizeWrong, "size() " + std::to_string(final_size) + ", oracle " +
-                                      std::to_string(expected_size) + ", iterated " +
-                                      std::to_string(iterated) + ", initial + inserts - erases " +
-                                      std::to_string(initial + inserts - erases));
+  v.final_size = f.map->size();
+  v.inserts = total_inserts.load();
+  v.erases = total_erases.load();
+  if (v.final_size != v.expected_size || v.iterated != v.expected_size ||
+      f.initial + v.inserts - v.erases != v.expected_size) {
+    violations.Report(kSizeWrong, "size() " + std::to_string(v.final_size) + ", oracle " +
+                                      std::to_string(v.expected_size) + ", iterated " +
+                                      std::to_string(v.iterated) + ", initial + inserts - erases " +
+                                      std::to_string(f.initial + v.inserts - v.erases));
   }
-  if (grows == 0 || shrinks == 0) {
-    violations.Report(kNoResize, std::to_string(grows) + " grows, " + std::to_string(shrinks) +
-                                     " shrinks observed");
+  if (o.grows == 0 || o.shrinks == 0) {
+    violations.Report(kNoResize, std::to_string(o.grows) + " grows, " +
+                                     std::to_string(o.shrinks) + " shrinks observed");
   }
-  const std::size_t final_buckets = map->bucket_count();
-  if (side->size() != kSideKeys) {
-    violations.Report(kSizeWrong, "side map size() " + std::to_string(side->size()) + ", expected " +
-                                      std::to_string(kSideKeys));
+  v.final_buckets = f.map->bucket_count();
+  if (f.side->size() != kSideKeys) {
+    violations.Report(kSizeWrong, "side map size() " + std::to_string(f.side->size()) +
+                                      ", expected " + std::to_string(kSideKeys));
   }
 
-  // Leak accounting: destroy the map, wait for its callbacks.
-  const std::int64_t live_values_before = values_constructed.load() - values_destroyed.load();
-  const std::int64_t live_nodes_before = nodes_allocated.load() - nodes_freed.load();
-  map.reset();
+  // Leak accounting: destroy the maps, wait for their callbacks.
+  v.live_values_before = values_constructed.load() - values_destroyed.load();
+  v.live_nodes_before = nodes_allocated.load() - nodes_freed.load();
+  f.map.reset();
   the_map = nullptr;
-  side.reset();
+  f.side.reset();
   side_map = nullptr;
   rcu::Barrier();
-  const std::int64_t live_values = values_constructed.load() - values_destroyed.load();
-  const std::int64_t live_nodes = nodes_allocated.load() - nodes_freed.load();
-  if (live_values != 0 || live_nodes != 0) {
-    violations.Report(kLeak, std::to_string(live_values) + " values and " +
-                                 std::to_string(live_nodes) + " nodes live after destruction");
+  v.live_values = values_constructed.load() - values_destroyed.load();
+  v.live_nodes = nodes_allocated.load() - nodes_freed.load();
+  if (v.live_values != 0 || v.live_nodes != 0) {
+    violations.Report(kLeak, std::to_string(v.live_values) + " values and " +
+                                 std::to_string(v.live_nodes) + " nodes live after destruction");
   }
-  const rcu::Stats after = rcu::GetStats();
+  v.stats_after = rcu::GetStats();
+  return v;
+}
 
-  // --- Report. ---------------------------------------------------------------
+// Prints what was checked, with counts.
+void PrintReport(const Fixture& f, const Crew& crew, const Observations& o, const Verdicts& v) {
   WorkerStats ws;
-  for (const auto& w : workers) ws.Merge(w->stats());
+  for (const auto& w : crew.workers) ws.Merge(w->stats());
   ReaderStats rs;
-  for (const auto& r : readers) rs.Merge(r->stats());
-  const MaintenanceStats& ms = maintenance.stats();
+  for (const auto& r : crew.readers) rs.Merge(r->stats());
+  const MaintenanceStats& ms = crew.maintenance->stats();
+  const rcu::Stats& before = f.stats_before;
+  const rcu::Stats& after = v.stats_after;
 
-  std::printf("ran %.2f s\n", elapsed);
+  std::printf("ran %.2f s\n", o.elapsed);
   std::printf("worker key acquisitions: %" PRIu64 " (%" PRIu64 " contended; %" PRIu64
               " inside read-side sections, %" PRIu64 " nested; %" PRIu64
               " held values checked after the writes)\n",
@@ -1583,14 +1596,14 @@ int Main() {
               " with owning iterators), %" PRIu64 " entries, %" PRIu64 "..%" PRIu64
               " per pass; each saw all %zu stable+hot keys once\n",
               rs.iterations, rs.owning_iterations, rs.entries_visited,
-              rs.iterations ? rs.min_entries : 0, rs.max_entries, always_present);
+              rs.iterations ? rs.min_entries : 0, rs.max_entries, f.always_present);
   std::printf("pauses inside passes:    %" PRIu64 " (%" PRIu64 " saw a resize, %" PRIu64
               " saw two)\n",
               rs.pauses, rs.pauses_with_resize, rs.pauses_with_two_resizes);
   std::printf("side map (%" PRIu64 " stable keys, load factor up to %g): %" PRIu64
               " rehashes; %" PRIu64 " paused passes (each key once), %" PRIu64 " pauses (%" PRIu64
               " saw a resize, %" PRIu64 " saw two), %" PRIu64 " lookups\n",
-              kSideKeys, static_cast<double>(kSideMaxLoadFactor), side_resizer.rehashes(),
+              kSideKeys, static_cast<double>(kSideMaxLoadFactor), crew.side_resizer->rehashes(),
               rs.side_passes, rs.side_pauses, rs.side_pauses_with_resize,
               rs.side_pauses_with_two_resizes, rs.side_lookups);
   std::printf("maintenance:             erase_if %" PRIu64 " calls (%" PRIu64 " keys held, %" PRIu64
@@ -1600,25 +1613,50 @@ int Main() {
               ms.reserves, ms.rehashes, ms.rehash_bursts);
   std::printf("resizes observed:        %" PRIu64 " grows, %" PRIu64 " shrinks (bucket_count "
               "%zu..%zu, %" PRIu64 " samples; final %zu)\n",
-              grows, shrinks, min_buckets, max_buckets, samples, final_buckets);
+              o.grows, o.shrinks, o.min_buckets, o.max_buckets, o.samples, v.final_buckets);
   std::printf("size():                  %zu..%zu during the run; final %zu = oracle %" PRIu64
               " = iterated %" PRIu64 " = initial %" PRIu64 " + inserts %" PRIu64 " - erases %" PRIu64
               "\n",
-              min_size, max_size, final_size, expected_size, iterated, initial, inserts, erases);
+              o.min_size, o.max_size, v.final_size, v.expected_size, v.iterated, f.initial, v.inserts, v.erases);
   std::printf("leak accounting:         values constructed %" PRId64 ", destroyed %" PRId64
               " (live before destroying both maps %" PRId64 ", after %" PRId64
               "); nodes allocated %" PRId64
               ", freed %" PRId64 " (live before %" PRId64 ", after %" PRId64 ")\n",
-              values_constructed.load(), values_destroyed.load(), live_values_before, live_values,
-              nodes_allocated.load(), nodes_freed.load(), live_nodes_before, live_nodes);
+              values_constructed.load(), values_destroyed.load(), v.live_values_before, v.live_values,
+              nodes_allocated.load(), nodes_freed.load(), v.live_nodes_before, v.live_nodes);
   std::printf("grace periods completed: %" PRIu64 " (rcu::GetStats)\n",
               after.grace_periods - before.grace_periods);
   std::printf("callbacks:               queued %" PRIu64 ", invoked %" PRIu64
               "; max pending %" PRIu64 " (limit %zu), backlog waits %" PRIu64 "\n",
               after.callbacks_queued - before.callbacks_queued,
-              after.callbacks_invoked - before.callbacks_invoked, max_pending,
+              after.callbacks_invoked - before.callbacks_invoked, o.max_pending,
               rcu::CallbackBacklogLimit(), after.backlog_waits - before.backlog_waits);
 
+}
+
+int Main() {
+  const double seconds = stress::StressSeconds();
+  num_workers = static_cast<int>(std::max(4u, std::thread::hardware_concurrency()));
+  const int num_readers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency() / 2));
+  bulk_per_worker = kBulkTotal / static_cast<std::uint64_t>(num_workers);
+  rcu::SetDiagnosticHandler(
+      [](const rcu::Diagnostic& d) { violations.Report(kDiagnostic, d.message); });
+  std::printf("hash_map_stress_test: %g s, %d workers, %d readers + 1 pausing reader, 1 maintenance "
+              "thread; "
+              "keys: %" PRIu64 " stable, %" PRIu64 " hot, %" PRIu64 " churn, %" PRIu64
+              " bulk (%" PRIu64 " per worker)\n",
+              seconds, num_workers, num_readers, kStable, kHot, kChurn, kBulkTotal,
+              bulk_per_worker);
+  std::fflush(stdout);
+
+  Oracle the_oracle;
+  oracle = &the_oracle;
+  Fixture fixture = SetUp();
+  Crew crew;
+  StartCrew(crew, num_readers);
+  const Observations observed = Run(fixture, crew, seconds);
+  const Verdicts verdicts = Verify(fixture, crew, observed);
+  PrintReport(fixture, crew, observed, verdicts);
   return violations.Verdict();
 }
 
