@@ -41,36 +41,10 @@
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "rcu/call_rcu.h"
-#include "rcu/internal/checks.h"
+#include "rcu/internal/lock_evidence.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
-namespace internal {
-
-template <typename Lock, typename = void>
-struct CanTellHolder : std::false_type {};
-template <typename Lock>
-struct CanTellHolder<Lock, std::void_t<decltype(std::declval<const Lock&>()
-                                                     .HeldByCurrentThread())>>
-    : std::true_type {};
-
-template <typename Lock>
-void DebugCheckHeld(const Lock& lock) {
-  if constexpr (CanTellHolder<Lock>::value) {
-    RCU_INTERNAL_DCHECK(lock.HeldByCurrentThread(),
-                        "writer access to an RCU pointer without holding the "
-                        "writers' lock passed as evidence");
-  }
-  (void)lock;
-}
-
-inline void DebugCheckReader() {
-  RCU_INTERNAL_DCHECK(InReadSection(),
-                      "Dereference() outside a read-side critical section: the "
-                      "guard passed in belongs to another thread or has ended");
-}
-
-}  // namespace internal
 
 // An RCU-protected pointer that does not own its target. See the file comment.
 template <typename T>
@@ -97,7 +71,7 @@ class RcuPtr {
   // rcu_dereference_protected: the current value, for a writer holding `lock`.
   template <typename Lock>
   T* Protected(const Lock& lock) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    internal::DebugCheckHeld(lock);
+    internal::DebugCheckHeld(lock, kWriterWithoutLock);
     return ptr_.load(std::memory_order_relaxed);
   }
 
@@ -106,11 +80,15 @@ class RcuPtr {
   // pass it to rcu::Retire().
   template <typename Lock>
   T* Exchange(T* p, const Lock& lock) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    internal::DebugCheckHeld(lock);
+    internal::DebugCheckHeld(lock, kWriterWithoutLock);
     return ptr_.exchange(p, std::memory_order_acq_rel);
   }
 
  private:
+  static constexpr const char* kWriterWithoutLock =
+      "writer access to an RCU pointer without holding the writers' lock passed as "
+      "evidence";
+
   template <typename, typename>
   friend class OwnedRcuPtr;
 
