@@ -38,7 +38,10 @@
 // list order; elements inserted, removed or replaced meanwhile may or may not
 // be seen (a replaced element is seen either as its old or as its new value,
 // never both). An element a reader has reached stays valid and unchanged
-// until its guard ends, even if it is removed meanwhile.
+// until its guard ends, even if it is removed meanwhile. The iterators are
+// input iterators (one pass; a second pass may differ), so every standard
+// algorithm that accepts them (std::vector's range constructor,
+// std::distance, std::copy, std::find_if...) is safe while writers run.
 //
 // Writers. Every writer method of RcuList takes the list's own rcu::Mutex,
 // which readers never touch. Values are constructed before anything changes,

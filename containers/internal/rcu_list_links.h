@@ -219,19 +219,23 @@ inline void UnlinkAll(ListLinks* head, RemovalChain& chain) noexcept {
   }
 }
 
-// A forward iterator over a list's elements. `Traits` supplies
+// An input iterator over a list's elements. `Traits` supplies
 //   static Value* Project(ListLinks*);   // the element around the links
 // `Value` may be const-qualified. Incrementing loads `next` with acquire, so
 // the same iterator serves readers (under a ReadGuard) and writers (under the
 // writers' lock).
 //
-// Forward iterator caveat: while writers run, two traversals, or two copies of
-// one iterator advanced at different times, may see different concurrent
-// changes; each still meets the traversal guarantee in the file comment.
+// Input, not forward: a forward iterator promises that a second pass sees
+// what the first saw, and standard algorithms rely on it (std::vector's range
+// constructor counts with std::distance, allocates that many, then copies a
+// second pass with no bound). While writers run, a second traversal may be
+// longer. As an input iterator it is walked once by every algorithm, which is
+// safe whatever writers do; each traversal meets the guarantee in the file
+// comment. Copies are still independent positions (copying is cheap and safe).
 template <typename Traits, typename Value>
 class ListIterator {
  public:
-  using iterator_category = std::forward_iterator_tag;
+  using iterator_category = std::input_iterator_tag;
   using value_type = std::remove_cv_t<Value>;
   using difference_type = std::ptrdiff_t;
   using pointer = Value*;

@@ -204,7 +204,7 @@ TEST(RcuListTest, EmplaceAggregates) {
   EXPECT_EQ(p.y, 2);
 }
 
-TEST(RcuListTest, IteratorsAreForwardIterators) {
+TEST(RcuListTest, IteratorsAreInputIterators) {
   rcu::RcuList<std::string> list{"a", "bb", "ccc"};
   rcu::ReadGuard guard;
   auto range = list.Iterate(guard);
@@ -220,7 +220,7 @@ TEST(RcuListTest, IteratorsAreForwardIterators) {
   static_assert(std::is_same_v<decltype(*range.begin()), const std::string&>);
   static_assert(std::is_same_v<std::iterator_traits<rcu::RcuList<int>::const_iterator>::
                                    iterator_category,
-                               std::forward_iterator_tag>);
+                               std::input_iterator_tag>);  // one pass: see rcu_list_links.h
 }
 
 TEST(RcuListTest, InsertAfterAndBefore) {
