@@ -372,6 +372,9 @@ class HashMap {
   size_type count(const K& key) const { return contains(key) ? 1 : 0; }
 
   // [find(key), next): the entry for `key` (keys are unique), or two end()s.
+  // `next` remembers that it was made as the successor of `key`'s entry, so
+  // erase(first, last) with the pair erases exactly that entry, whatever
+  // other writers insert or replace after it meanwhile.
   template <typename L, IfTransparent<L> = 0>
   std::pair<const_iterator, const_iterator> equal_range(const L& key) const {
     return RangeFrom(find(key));
@@ -620,15 +623,23 @@ class HashMap {
   }
 
   // Removes the entries of [first, last) that are still current, in
-  // iteration order, and returns `last`. If a concurrent writer removes the
-  // entry `last` points to, erasing stops at the end of its bucket instead.
+  // iteration order, and returns `last`. Erasing stops at `last`'s entry, at
+  // an entry for the same key (a concurrent writer may have replaced it), or,
+  // if a concurrent writer removed it, at the end of its bucket. A range
+  // from equal_range(key) erases only `key`'s entry, even if other writers
+  // inserted entries after it meanwhile.
   iterator erase(const_iterator first, const_iterator last) {
+    if (first.node_ != nullptr && last.after_ == first.node_) {
+      erase(std::move(first));  // [entry, its successor when the range was made)
+      return last;
+    }
     if (last.node_ == nullptr) {
       while (first.node_ != nullptr) first = erase(std::move(first));
       return first;
     }
     const std::uint64_t stop = internal::ReverseBits(last.node_->hash);
-    while (first.node_ != nullptr && first.node_ != last.node_ && first.BucketStart() <= stop) {
+    while (first.node_ != nullptr && first.node_ != last.node_ && first.BucketStart() <= stop &&
+           !SameKey(first.node_, last.node_)) {
       first = erase(std::move(first));
     }
     return first.node_ == last.node_ ? last : first;
@@ -761,7 +772,7 @@ class HashMap {
     const_iterator(const const_iterator&) = default;
     const_iterator(const_iterator&& other) noexcept
         : map_(other.map_), node_(std::exchange(other.node_, nullptr)), shape_(other.shape_),
-          cursor_(other.cursor_), positioned_(other.positioned_),
+          cursor_(other.cursor_), positioned_(other.positioned_), after_(other.after_),
           guard_(std::move(other.guard_)) {}
     const_iterator& operator=(const const_iterator&) = default;
     const_iterator& operator=(const_iterator&& other) noexcept {
@@ -772,6 +783,7 @@ class HashMap {
         shape_ = other.shape_;
         cursor_ = other.cursor_;
         positioned_ = other.positioned_;
+        after_ = other.after_;
       }
       return *this;
     }
@@ -828,6 +840,10 @@ class HashMap {
     // them at the start of their entry's bucket, from shape_ and the hash.
     std::uint64_t cursor_ = 0;
     bool positioned_ = false;
+    // Set only on the second iterator of equal_range(): the entry it was made
+    // the successor of (compared, never dereferenced), so that
+    // erase(first, last) erases just that entry. Cleared by ++.
+    const Node* after_ = nullptr;
     internal::OwnedSection guard_;  // held: this iterator pins its node
   };
 
@@ -1035,6 +1051,11 @@ class HashMap {
     return node;
   }
 
+  // True if two pinned entries hold equal keys.
+  bool SameKey(const Node* a, const Node* b) const {
+    return a->hash == b->hash && eq_(a->value.first, b->value.first);
+  }
+
   // For merge(): erases `target` if it is still current. Pinned by the caller.
   void EraseEntry(const Node* target) {
     if (Node* unlinked = UnlinkIfLinked(target)) Retire(unlinked);
@@ -1071,6 +1092,7 @@ class HashMap {
     if (first.node_ == nullptr) return {const_iterator(), const_iterator()};
     const_iterator second = first;
     ++second;
+    second.after_ = first.node_;
     return {std::move(first), std::move(second)};
   }
 
@@ -1085,6 +1107,7 @@ class HashMap {
   }
 
   void Advance(const_iterator& it) const {
+    it.after_ = nullptr;
     const std::size_t mask = Table::MaskOf(it.shape_);
     const int g = Table::GenerationOf(it.shape_);
     if (!it.positioned_) {
