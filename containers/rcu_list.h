@@ -84,8 +84,9 @@
 //
 // Reclamation. Removed and replaced elements are reclaimed through the RCU
 // core (rcu/call_rcu.h) after a grace period, on its callback thread: one
-// callback per writer operation however many elements it removed, and no
-// allocation (each node carries its own rcu::RcuHead). So T's destructor runs
+// callback per element, with no allocation (each node carries its own
+// rcu::RcuHead), so the backlog limit counts elements, however many one
+// call removes. So T's destructor runs
 // on that thread, later than the removal, and must not throw. clear() and the
 // list's destructor work the same way, so both are safe while readers still
 // hold elements. rcu::Barrier() waits until everything retired so far is gone.
@@ -113,8 +114,8 @@
 //    An ExternallyLockedRcuList retires under your lock, so it never waits
 //    for the backlog: T's destructor, run on the callback thread, may take
 //    your lock, and waiting for that thread while holding it could deadlock.
-//    Backpressure therefore does not throttle its removals (one callback per
-//    writer call); to bound memory in a removal storm while a reader may
+//    Backpressure therefore does not throttle its removals (each element
+//    still counts toward the backlog other threads wait for); to bound memory in a removal storm while a reader may
 //    stall, release your lock now and then and call rcu::Barrier() there.
 //  - A position belongs to one list: passing another list's iterator is
 //    undefined (not detected).
