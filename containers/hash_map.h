@@ -43,8 +43,14 @@
 // threads every entry into a new bucket array through it, in private, and
 // publishes the array in one store. Readers run at full speed throughout, on
 // whichever array they loaded. Writers wait only while the entries are
-// threaded (all stripes are locked then); nobody holding a lock ever waits
-// for a grace period, so writing from inside a read-side section is safe.
+// threaded (all stripes are locked then). No writer ever waits for a grace
+// period (only reserve() and rehash() may, outside read-side sections), so
+// writing from inside a read-side section, or under a lock that readers
+// take inside theirs, is safe. A resize reuses the links of the array
+// before the last, so it needs the grace period after the last resize to
+// have passed: an automatic resize that would have to wait for it is left
+// to a later write instead (each resize hurries that grace period along, so
+// the map lags behind its load factor only for about one grace period).
 //
 // Guarantees:
 //  - Iteration is weakly consistent: from begin(), it visits exactly once
@@ -73,7 +79,8 @@
 //    2.3 KB: 32 cache-line-sized stripe locks and 32 buckets. Erased and
 //    replaced entries are freed after a grace period; if too many wait,
 //    writers wait for the backlog to drain (rcu/call_rcu.h), so an
-//    insert/erase storm cannot grow memory without bound (see Rules).
+//    insert/erase storm cannot grow memory without bound (see Rules). The
+//    limit counts entries: clear() retires each entry on its own.
 //
 // What the container-wide operations mean while others run:
 //  - Copying (the copy constructor and assignment, the range constructor
@@ -97,15 +104,19 @@
 //
 // Inside a read-side section (a ReadGuard, or while an iterator that owns
 // one is alive) a thread never waits: its writes work, but do not wait for
-// the reclamation backlog (the thread waits when its section ends, see
-// containers/internal/hash_map_section.h), entries it erases are freed only
-// after the section ends, and a resize that would have to wait for a grace
-// period is left for later. reserve() and rehash() called there resize at
-// once if they can, and otherwise leave the resize to the next write made
-// outside a section. An automatic resize happens at most once per section
-// (the next one must wait for that section to end), so fill a map from
-// inside a long section only after reserve(). std::inserter(map, hint)
-// holds no iterator between inserts (it is specialized below).
+// the reclamation backlog (the thread waits when its outermost section
+// ends, see containers/internal/hash_map_section.h), and entries it erases
+// are freed only after the section ends. reserve() and rehash() called
+// there resize at once if they can, and otherwise leave the resize to a
+// later write. An automatic resize happens at most once per section (the
+// next one needs a grace period, which that section holds up), so fill a
+// map from inside a long section only after reserve(). insert(first, last)
+// and merge() from another map are safe: the source's iterator renews its
+// own section between buckets. std::inserter(map, hint) holds no iterator
+// between inserts (it is specialized below), but std::copy(other.begin(),
+// other.end(), std::inserter(map, hint)) keeps the source iterator's
+// section for the whole copy: write map.insert(other.begin(), other.end())
+// instead (or reserve() first).
 #ifndef CONTAINERS_HASH_MAP_H_
 #define CONTAINERS_HASH_MAP_H_
 
@@ -133,6 +144,7 @@
 #include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/callback_worker.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
@@ -300,7 +312,25 @@ class HashMap {
   // Frees every entry. No reader or writer may use the map any more; readers
   // that still hold references from earlier are fine until their guards end
   // (entries and buckets are reclaimed after a grace period).
-  ~HashMap() { ReleaseContents(); }
+  //
+  // With a stateful allocator (one that is not always equal, such as
+  // std::pmr::polymorphic_allocator), entries are freed through the copy of
+  // the allocator each carries, after a grace period, on the RCU callback
+  // thread. So that the allocator's memory resource may be destroyed as soon
+  // as the map is, the destructor then waits until every entry the map ever
+  // retired is freed (rcu::Barrier()): do not destroy such a map while
+  // holding a lock that an RCU callback takes. It cannot wait inside a
+  // read-side section or an RCU callback; a map destroyed there is freed
+  // later, and the resource must outlive that: call rcu::Barrier() (outside
+  // sections) before destroying it. (The bucket arrays come from global
+  // operator new, not from the allocator.)
+  ~HashMap() {
+    const bool held_entries = stripes_.load(std::memory_order_acquire) != nullptr;
+    ReleaseContents();
+    if constexpr (!internal::kAllocatorIsStateless<Alloc>) {
+      if (held_entries) internal::WaitForReclaimedEntries();
+    }
+  }
 
   // --- Readers -------------------------------------------------------------
 
@@ -475,10 +505,19 @@ class HashMap {
   iterator insert(const_iterator /*hint*/, P&& value) {
     return emplace(std::forward<P>(value)).first;
   }
+  // Presizes for a range of forward iterators or from another map. Another
+  // map's iterators that own their read-side section end it and enter a new
+  // one between buckets, so that the grace period a resize may need can pass
+  // during the fill (std::copy into std::inserter(map, hint) cannot do that:
+  // it keeps the source's section for the whole copy).
   template <typename InputIt, IfInputIterator<InputIt> = 0>
   void insert(InputIt first, InputIt last) {
-    GrowFor(size() + SizeHint(first, last));
-    for (; first != last; ++first) insert(*first);  // builds no entry for a present key
+    const size_type wanted = size() + SizeHint(first, last);
+    bool presized = GrowFor(wanted);
+    for (; first != last; Step(first)) {
+      if (!presized) presized = GrowFor(wanted);  // until the grace period has passed
+      insert(*first);  // builds no entry for a present key
+    }
   }
   void insert(std::initializer_list<value_type> values) { insert(values.begin(), values.end()); }
 
@@ -655,7 +694,9 @@ class HashMap {
     if (stripes == nullptr) return 0;
     size_type removed = 0;
     for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) {
-      ReadGuard guard;  // retiring under the lock must not wait (see QueueReclaim)
+      // Retiring under the lock must not wait: inside the guard it records
+      // the backlog debt instead, paid when the guard ends (after the lock).
+      ReadGuard guard;
       MutexLock lock(stripes[s].mu);
       Table* table = table_.load(std::memory_order_relaxed);
       const int g = table->generation();
@@ -672,7 +713,6 @@ class HashMap {
         }
       }
     }
-    PayDebtIfOutsideSections();
     if (removed > 0) MaybeShrink();
     return removed;
   }
@@ -692,14 +732,12 @@ class HashMap {
   template <typename H2, typename E2>
   void merge(HashMap<K, V, H2, E2, Alloc>& source) {
     if (static_cast<const void*>(&source) == static_cast<const void*>(this)) return;
-    GrowFor(size() + source.size());
-    {
-      ReadGuard guard;
-      for (auto it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
-        if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
-      }
+    const size_type wanted = size() + source.size();
+    bool presized = GrowFor(wanted);
+    for (auto it = source.begin(); it.node_ != nullptr; source.Advance(it, /*renew=*/true)) {
+      if (!presized) presized = GrowFor(wanted);
+      if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
     }
-    PayDebtIfOutsideSections();  // for the entries erased from `source` under the guard
   }
   template <typename H2, typename E2>
   void merge(HashMap<K, V, H2, E2, Alloc>&& source) {
@@ -922,12 +960,6 @@ class HashMap {
     internal::QueueReclaim(static_cast<RcuHead*>(node), &Node::Reclaim);
   }
 
-  static void PayDebtIfOutsideSections() {
-    if (ABSL_PREDICT_FALSE(internal::hash_map_backlog_debt) && !InReadSection()) {
-      internal::PayHashMapBacklogDebt();
-    }
-  }
-
   // Chain edits, under the stripe lock, through links of generation g.
   static void PushFront(std::atomic<Node*>* head, Node* node, int g) {
     node->next[g].store(head->load(std::memory_order_relaxed), std::memory_order_relaxed);
@@ -1106,7 +1138,10 @@ class HashMap {
     return it;
   }
 
-  void Advance(const_iterator& it) const {
+  // ++it. With `renew`, an iterator that owns its section ends it and enters
+  // a new one when it moves to a later bucket, where it pins nothing (it
+  // then seeks from its cursor in the current array, as after a resize).
+  void Advance(const_iterator& it, bool renew = false) const {
     it.after_ = nullptr;
     const std::size_t mask = Table::MaskOf(it.shape_);
     const int g = Table::GenerationOf(it.shape_);
@@ -1117,7 +1152,10 @@ class HashMap {
     const internal::PositionRange range = internal::BucketRangeAt(it.cursor_, mask);
     it.node_ = NextInRange(it.node_->next[g].load(std::memory_order_acquire), g, it.cursor_,
                            range.end, range.last);
-    if (it.node_ == nullptr && !range.last) SeekFrom(it, range.end);
+    if (it.node_ == nullptr && !range.last) {
+      if (renew && it.guard_.held()) it.guard_.Renew();
+      SeekFrom(it, range.end);
+    }
     if (it.node_ == nullptr) it.guard_ = internal::OwnedSection();  // end() holds nothing
   }
 
@@ -1168,6 +1206,16 @@ class HashMap {
       return 0;
     }
   }
+  // ++it, or for another map's iterator, an advance that renews the section
+  // it owns between buckets (see insert(first, last)).
+  template <typename It>
+  static void Step(It& it) {
+    if constexpr (IsMapIterator<It>::value) {
+      it.map_->Advance(it, /*renew=*/true);
+    } else {
+      ++it;
+    }
+  }
   template <typename It, typename = void>
   struct IsMapIterator : std::false_type {};
   template <typename It>
@@ -1200,7 +1248,7 @@ class HashMap {
     if (stripes == nullptr) return;
     Table* table = table_.exchange(Table::Empty(), std::memory_order_acq_rel);
     size_.store(0, std::memory_order_release);
-    table->RetireWithNodes();  // allocates nothing: cannot fail
+    RetireWithNodes(table);
     delete[] stripes;
   }
 
@@ -1232,8 +1280,26 @@ class HashMap {
       Table::FreeUnpublished(fresh);
       return false;
     }
-    old->RetireWithNodes();  // allocates nothing: cannot fail
+    RetireWithNodes(old);
     return true;
+  }
+
+  // Retires `array` and every node on its chains, which no writer changes
+  // any more (it is no longer published), each node as a callback of its
+  // own: the backlog limit counts entries, so that a storm of clear()s is
+  // bounded like a storm of erase()s (and may wait like one, outside
+  // read-side sections). Allocates nothing: cannot fail.
+  static void RetireWithNodes(Table* array) {
+    const int g = array->generation();
+    for (std::size_t b = 0; b < array->size(); ++b) {
+      Node* node = array->at(b).load(std::memory_order_relaxed);
+      while (node != nullptr) {
+        Node* next = node->next[g].load(std::memory_order_relaxed);
+        Retire(node);  // may be freed from here on: read its link first
+        node = next;
+      }
+    }
+    array->RetireAlone();
   }
 
   // --- Resizing --------------------------------------------------------------
@@ -1251,7 +1317,6 @@ class HashMap {
       ResizePending();
     }
     if (adding > 0) GrowFor(size() + adding);
-    PayDebtIfOutsideSections();
     return stripes;
   }
 
@@ -1284,15 +1349,15 @@ class HashMap {
     return true;
   }
 
-  // The bucket count is read under a guard (bucket_count()): callers are
-  // usually outside read-side sections, and a replaced array is freed after a
-  // grace period.
-  void GrowFor(size_type wanted) {
+  // Automatic resizes never wait (see Resize()). Returns true if the array
+  // has room for `wanted` entries now. The bucket count is read under a
+  // guard (bucket_count()): a replaced array is freed after a grace period.
+  bool GrowFor(size_type wanted) {
     if (static_cast<double>(wanted) <=
         static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
-      return;
+      return true;
     }
-    Resize(BucketsFor(wanted), /*may_wait=*/!InReadSection());
+    return Resize(BucketsFor(wanted), /*may_wait=*/false);
   }
 
   void MaybeShrink() {
@@ -1303,11 +1368,12 @@ class HashMap {
         static_cast<double>(buckets) * static_cast<double>(max_load_factor())) {
       return;
     }
-    Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/!InReadSection());
+    Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/false);
   }
 
-  // reserve() and rehash(): resizes now if that needs no wait the caller
-  // may not make, otherwise leaves it to the next write (PrepareWrite).
+  // reserve() and rehash(): resizes now, waiting if need be outside a
+  // read-side section; inside one, if that would need a wait, leaves it to
+  // the next write (PrepareWrite), which makes it once it needs no wait.
   void RequestResize(size_type target) {
     if (!Resize(target, /*may_wait=*/!InReadSection())) {
       pending_buckets_.store(target, std::memory_order_relaxed);
@@ -1318,7 +1384,7 @@ class HashMap {
   void ResizePending() {
     const size_type target = pending_buckets_.exchange(0, std::memory_order_relaxed);
     if (target == 0) return;
-    if (!Resize(target, /*may_wait=*/!InReadSection())) {
+    if (!Resize(target, /*may_wait=*/false)) {
       size_type none = 0;  // unless a newer request replaced it
       pending_buckets_.compare_exchange_strong(none, target, std::memory_order_relaxed);
     }
@@ -1330,10 +1396,15 @@ class HashMap {
   // is false; returns true otherwise, also when it gives up because the array
   // cannot be allocated (the map stays as it is).
   //
-  // A caller inside a read-side section passes may_wait = false: it must not
-  // wait for a grace period, nor for resize_mu_, whose holder may itself be
-  // waiting for one (which that caller's section holds up). No stripe lock is
-  // ever held across anything that can wait for a grace period.
+  // Only reserve() and rehash() called outside read-side sections pass
+  // may_wait = true. Every other caller is a plain writer, which may hold a
+  // lock that some reader waits for inside its section, so it must not wait
+  // for a grace period, nor for resize_mu_, whose holder may itself be
+  // waiting for one. Such a resize is skipped while the grace period after
+  // the last resize is pending (each resize hurries that grace period along,
+  // so a later write soon finds it passed); the old array is always freed
+  // through a callback. No stripe lock is ever held across anything that
+  // can wait for a grace period.
   bool Resize(size_type target, bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     std::unique_lock<Mutex> resize_lock(resize_mu_, std::defer_lock);
     if (may_wait) {
@@ -1352,9 +1423,20 @@ class HashMap {
       if (!may_wait) return false;
       CondSynchronize(last_resize_);
     }
-    const Table* current = table_.load(std::memory_order_acquire);
-    if (current->size() == target) return true;
-    Table* fresh = Table::Create(target, 1 - current->generation());
+    // clear() replaces the array without resize_mu_ (keeping its shape) and
+    // retires the old one: read it under a guard. The shape cannot change
+    // while resize_mu_ is held.
+    std::size_t shape;
+    {
+      ReadGuard guard;
+      const Table* current = table_.load(std::memory_order_acquire);
+      if (ABSL_PREDICT_FALSE(internal::hash_map_resize_hook_for_testing != nullptr)) {
+        internal::hash_map_resize_hook_for_testing();
+      }
+      shape = current->shape();
+    }
+    if (Table::MaskOf(shape) + 1 == target) return true;
+    Table* fresh = Table::Create(target, 1 - Table::GenerationOf(shape));
     if (fresh == nullptr) return true;
     Table* old_array;
     {
@@ -1379,8 +1461,11 @@ class HashMap {
     last_resize_ = GetState();
     try {
       last_resize_ = StartPoll();
+      // Now rather than at the callback worker's usual pace: the next
+      // automatic resize waits for nothing, and is skipped until then.
+      internal::HurryCallbackWorker();
     } catch (const std::bad_alloc&) {
-      // The next resize drives the grace period itself (CondSynchronize).
+      // The grace period starts with the next callback batch.
     }
     resize_lock.unlock();
     old_array->RetireAlone();  // allocates nothing: cannot fail
