@@ -97,6 +97,13 @@
 //    and usable, and what an assigned-to map held is freed after a grace
 //    period.
 //
+// fork(): the library's fork handlers take every stripe of every map with
+// entries before the fork (writers hold one only briefly), and release them
+// in both processes, so the child may read and write every map; in the
+// child, the maps are as the forking thread saw them. Do not fork from
+// inside compute()'s or erase_if()'s callback, nor write to another map from
+// one while another thread may fork.
+//
 // Rules: an iterator or reference is valid while the guard it was obtained
 // under (or, for iterators from find(key), begin() and the writers, the
 // iterator itself) lives; keep neither across threads. end() holds nothing,
@@ -140,6 +147,7 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
+#include "containers/internal/hash_map_fork.h"
 #include "containers/internal/hash_map_hash.h"
 #include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
@@ -294,6 +302,7 @@ class HashMap {
   HashMap& operator=(HashMap&& other) noexcept(std::is_nothrow_copy_assignable_v<Hash> &&
                                                std::is_nothrow_copy_assignable_v<Eq>) {
     if (this != &other) {
+      fork_entry_.Unregister();  // before its stripes go (StealFrom registers again)
       ReleaseContents();
       hash_ = other.hash_;
       eq_ = other.eq_;
@@ -325,6 +334,7 @@ class HashMap {
   // sections) before destroying it. (The bucket arrays come from global
   // operator new, not from the allocator.)
   ~HashMap() {
+    fork_entry_.Unregister();  // before the stripes go
     const bool held_entries = stripes_.load(std::memory_order_acquire) != nullptr;
     ReleaseContents();
     if constexpr (!internal::kAllocatorIsStateless<Alloc>) {
@@ -760,6 +770,8 @@ class HashMap {
     SwapAtomic(pending_buckets_, other.pending_buckets_);
     SwapAtomic(max_load_factor_, other.max_load_factor_);
     swap(last_resize_, other.last_resize_);
+    RegisterForFork();
+    other.RegisterForFork();
   }
 
   // Makes room for `count` entries without a resize (and stops automatic
@@ -1239,6 +1251,15 @@ class HashMap {
     pending_buckets_.store(other.pending_buckets_.exchange(0), std::memory_order_relaxed);
     max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
     last_resize_ = std::exchange(other.last_resize_, CompletedState());
+    RegisterForFork();
+  }
+
+  // Registers the map for the fork() handlers (hash_map_fork.h) once it has
+  // stripes.
+  void RegisterForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (stripes_.load(std::memory_order_relaxed) != nullptr) {
+      fork_entry_.Register(&stripes_, &resize_mu_, &last_resize_);
+    }
   }
 
   // Hands the bucket array and every entry to the RCU core, and frees the
@@ -1346,6 +1367,7 @@ class HashMap {
     table_.store(table, std::memory_order_release);
     stripes_.store(stripes.release(), std::memory_order_release);
     last_resize_ = CompletedState();  // no reader has seen these links
+    RegisterForFork();
     return true;
   }
 
@@ -1501,6 +1523,9 @@ class HashMap {
   // waits for it to complete before reusing the links of the array before.
   GracePeriodCookie last_resize_ ABSL_GUARDED_BY(resize_mu_) = CompletedState();
   std::atomic<float> max_load_factor_{1.0f};
+  // This map in the registry of the fork() handlers, which take its stripes
+  // across a fork (hash_map_fork.h); registered once it has stripes.
+  internal::HashMapForkEntry fork_entry_;
 };
 
 template <typename K, typename V, typename H, typename E, typename A>

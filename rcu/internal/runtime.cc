@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -43,6 +44,22 @@ namespace {
 std::atomic<bool> exit_hook_installed{false};
 std::mutex exit_hook_mu;
 
+// The containers' fork hooks (RegisterContainerForkHooks). A slot is
+// claimed, filled, then marked ready; fork() runs the ready ones. Constant-
+// initialized, never destroyed.
+ContainerForkHooks container_hooks[kMaxContainerForkHooks];
+std::atomic<bool> container_hook_ready[kMaxContainerForkHooks];
+std::atomic<int> container_hook_slots{0};
+
+template <typename F>
+void ForEachContainerHook(F f) {
+  const int n = std::min(container_hook_slots.load(std::memory_order_acquire),
+                         kMaxContainerForkHooks);
+  for (int i = 0; i < n; ++i) {
+    if (container_hook_ready[i].load(std::memory_order_acquire)) f(container_hooks[i]);
+  }
+}
+
 void BeforeFork() {
   if (InReadSection()) {
     Report(Diagnostic::Kind::kForkInReadSection, true,
@@ -57,6 +74,9 @@ void BeforeFork() {
   }
   CallbackWorkerBeforeFork();  // 1. no callback batch in progress
   GracePeriodsBeforeFork();    // 2. no grace period in progress or starting
+  // The containers' writers' locks: their holders wait for nothing the
+  // steps above hold up, and none takes a lock of the steps below.
+  ForEachContainerHook([](const ContainerForkHooks& h) { h.prepare(); });
   // 3. Locks, and the guards of lazily made statics: a thread may be
   // making one (its first use of the library) as the process forks, and a
   // child that inherits the guard taken would wait for it forever. Each
@@ -78,6 +98,7 @@ void AfterForkParent() {
   RetireBuffersAfterForkParent();
   GracePeriodsAfterForkParent();
   CallbackWorkerAfterForkParent();
+  ForEachContainerHook([](const ContainerForkHooks& h) { h.parent(); });
 }
 
 void AfterForkChild() {
@@ -96,6 +117,7 @@ void AfterForkChild() {
   queued += RetireBuffersAfterForkChild();
   CallbacksAfterForkChild();
   RecountCallbacksInForkChild(queued);
+  ForEachContainerHook([](const ContainerForkHooks& h) { h.child(); });
 }
 
 // The fork hooks are installed when the library is loaded, not on its
@@ -114,6 +136,15 @@ void AfterForkChild() {
 Counters counters;
 
 }  // namespace
+
+void RegisterContainerForkHooks(const ContainerForkHooks& hooks) {
+  const int slot = container_hook_slots.fetch_add(1, std::memory_order_acq_rel);
+  if (slot >= kMaxContainerForkHooks) {
+    CheckFailed("too many containers' fork hooks (kMaxContainerForkHooks)", __FILE__, __LINE__);
+  }
+  container_hooks[slot] = hooks;
+  container_hook_ready[slot].store(true, std::memory_order_release);
+}
 
 Counters& GetCounters() { return counters; }
 

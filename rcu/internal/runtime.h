@@ -38,6 +38,23 @@ inline thread_local bool in_callback = false;
 // Installs the fork and exit hooks; cheap after the first call.
 void EnsureProcessHooks();
 
+// fork() hooks of the containers built on the core, for their writers'
+// locks. `prepare` runs in the library's fork prepare handler once no
+// callback batch and no grace period is in progress, and before the library
+// takes its own locks: it may wait for locks that writers hold briefly (a
+// writer blocked there may be inside a read-side section: nothing waits for
+// readers any more), never for a reader or a callback. `parent` and `child`
+// run after the library's own handlers, in registration order. Register
+// each set once per process (from a static initializer); at most
+// kMaxContainerForkHooks sets. Allocates nothing.
+struct ContainerForkHooks {
+  void (*prepare)();
+  void (*parent)();
+  void (*child)();
+};
+inline constexpr int kMaxContainerForkHooks = 8;
+void RegisterContainerForkHooks(const ContainerForkHooks& hooks);
+
 // The calling thread's kernel thread id.
 pid_t CurrentThreadId();
 
