@@ -22,6 +22,22 @@
 
 namespace rcu_test {
 
+// The usual settings: a limit of 1000 and twenty times as many writes. The
+// bound allows one retire block per thread beyond the limit, and the
+// writer's last call before it waits.
+inline constexpr std::size_t kProbeLimit = 1000;
+inline constexpr int kProbeOps = 20000;
+inline constexpr std::uint64_t kProbeBound = kProbeLimit + rcu::kRetireBatchSize + 2;
+
+// A value that counts its live instances: what a storm leaves unfreed.
+struct LiveCounted {
+  static inline std::atomic<long> count{0};
+  LiveCounted() { count.fetch_add(1, std::memory_order_relaxed); }
+  LiveCounted(const LiveCounted&) { count.fetch_add(1, std::memory_order_relaxed); }
+  ~LiveCounted() { count.fetch_sub(1, std::memory_order_relaxed); }
+  static std::uint64_t Live() { return static_cast<std::uint64_t>(count.load()); }
+};
+
 // Callbacks queued and not yet invoked.
 inline std::uint64_t PendingCallbacks() {
   const rcu::Stats s = rcu::GetStats();

@@ -73,60 +73,51 @@ TEST(ListIteratorTest, VectorFromARangeThatGrowsDuringTheCopy) {
 
 // --- Bug 5: positional writes inside a ReadGuard escaped backpressure ----------
 
-constexpr std::size_t kLimit = 1000;
-constexpr int kOps = 20000;  // twenty times the limit
-// One retire block per thread may be handed over beyond the limit, and the
-// writer's last call before it waits.
-constexpr std::uint64_t kBound = kLimit + rcu::kRetireBatchSize + 2;
+using rcu_test::kProbeBound;
+using rcu_test::kProbeLimit;
+using rcu_test::kProbeOps;
 
 TEST(ListBacklogTest, ReplaceInsideAReadGuardIsHeldToTheLimit) {
   rcu::RcuList<int> list;
   for (int i = 0; i < 100; ++i) list.push_back(i);
-  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kLimit, kOps, [&](int i) {
+  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kProbeLimit, kProbeOps, [&](int i) {
     rcu::ReadGuard guard;  // the header's read-copy-update loop
     list.replace(list.Iterate(guard).begin(), i);
   });
   std::printf("RcuList {ReadGuard; replace(it, v)}: peak backlog %llu (limit %zu, %d ops)\n",
-              static_cast<unsigned long long>(peak), kLimit, kOps);
-  EXPECT_LE(peak, kBound);
+              static_cast<unsigned long long>(peak), kProbeLimit, kProbeOps);
+  EXPECT_LE(peak, kProbeBound);
 }
 
 TEST(ListBacklogTest, EraseInsideAReadGuardIsHeldToTheLimit) {
   rcu::RcuList<int> list;
-  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kLimit, kOps, [&](int i) {
+  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kProbeLimit, kProbeOps, [&](int i) {
     list.push_back(i);
     rcu::ReadGuard guard;
     list.erase(list.Iterate(guard).begin());
   });
   std::printf("RcuList push_back; {ReadGuard; erase(begin)}: peak backlog %llu\n",
               static_cast<unsigned long long>(peak));
-  EXPECT_LE(peak, kBound);
+  EXPECT_LE(peak, kProbeBound);
 }
 
 // --- Bug 6: a clear() of N elements counted as one callback -----------------------
-
-struct Live {
-  static inline std::atomic<long> count{0};
-  Live() { count.fetch_add(1, std::memory_order_relaxed); }
-  Live(const Live&) { count.fetch_add(1, std::memory_order_relaxed); }
-  ~Live() { count.fetch_sub(1, std::memory_order_relaxed); }
-};
 
 // A refresh loop (refill, clear) beside a stalled reader: the elements that
 // wait to be freed are bounded by the limit, not by limit x list size.
 TEST(ListBacklogTest, ClearStormIsBoundedByElements) {
   constexpr int kElements = 1000;
-  rcu::RcuList<Live> list;
+  rcu::RcuList<rcu_test::LiveCounted> list;
   const std::uint64_t peak = rcu_test::PeakUnderStalledReader(
-      kLimit, 400,
+      kProbeLimit, 400,
       [&](int) {
         for (int i = 0; i < kElements; ++i) list.emplace_back();
         list.clear();
       },
-      [] { return static_cast<std::uint64_t>(Live::count.load()); });
+      &rcu_test::LiveCounted::Live);
   std::printf("RcuList refresh loop of %d elements: peak %llu elements alive (limit %zu)\n",
-              kElements, static_cast<unsigned long long>(peak), kLimit);
-  EXPECT_LE(peak, 2 * kLimit + kElements);
+              kElements, static_cast<unsigned long long>(peak), kProbeLimit);
+  EXPECT_LE(peak, 2 * kProbeLimit + kElements);
 }
 
 // --- Bug 13: relinking an object whose disposer has not run -----------------------

@@ -29,22 +29,12 @@
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/backlog_probe.h"
+#include "tests/hash_map/hash_map_test_util.h"
 #include "tests/test_util.h"
 
 namespace {
 
-// splitmix64's finalizer, declared avalanching so that the map uses it as
-// is: a test can compute where each key lies in iteration order.
-struct KnownHash {
-  using is_avalanching = std::true_type;
-  std::size_t operator()(int key) const {
-    std::uint64_t x = static_cast<std::uint64_t>(static_cast<std::uint32_t>(key));
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return static_cast<std::size_t>(x ^ (x >> 31));
-  }
-};
+using rcu_test::KnownHash;
 using KnownMap = rcu::HashMap<int, int, KnownHash>;
 
 std::uint64_t BucketPosition(int key, std::size_t buckets) {
@@ -229,71 +219,64 @@ TEST(HashMapReviewTest, PlainWritersNeverWaitForAGracePeriod) {
 
 // --- 5: writes inside a user's ReadGuard escaped backpressure --------------------
 
-constexpr std::size_t kLimit = 1000;
-constexpr int kOps = 20000;  // twenty times the limit
-constexpr std::uint64_t kBound = kLimit + rcu::kRetireBatchSize + 2;
+using rcu_test::kProbeBound;
+using rcu_test::kProbeLimit;
+using rcu_test::kProbeOps;
 
 TEST(HashMapReviewTest, InsertOrAssignInsideAReadGuardIsHeldToTheLimit) {
   rcu::HashMap<int, int> map;
   for (int i = 0; i < 100; ++i) map.insert({i, i});
-  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kLimit, kOps, [&](int i) {
+  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kProbeLimit, kProbeOps, [&](int i) {
     rcu::ReadGuard guard;
     map.insert_or_assign(i % 100, i);
   });
   std::printf("{ReadGuard; insert_or_assign}: peak backlog %llu (limit %zu, %d ops)\n",
-              static_cast<unsigned long long>(peak), kLimit, kOps);
-  EXPECT_LE(peak, kBound);
+              static_cast<unsigned long long>(peak), kProbeLimit, kProbeOps);
+  EXPECT_LE(peak, kProbeBound);
 }
 
 TEST(HashMapReviewTest, EraseInsideAReadGuardIsHeldToTheLimit) {
   rcu::HashMap<int, int> map;
-  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kLimit, kOps, [&](int i) {
+  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kProbeLimit, kProbeOps, [&](int i) {
     rcu::ReadGuard guard;
     map.insert({i, i});
     map.erase(i);
   });
   std::printf("{ReadGuard; insert; erase}: peak backlog %llu\n",
               static_cast<unsigned long long>(peak));
-  EXPECT_LE(peak, kBound);
+  EXPECT_LE(peak, kProbeBound);
 }
 
 TEST(HashMapReviewTest, UpdateAfterALookupInsideAReadGuardIsHeldToTheLimit) {
   rcu::HashMap<int, int> map;
   for (int i = 0; i < 100; ++i) map.insert({i, i});
-  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kLimit, kOps, [&](int i) {
+  const std::uint64_t peak = rcu_test::PeakUnderStalledReader(kProbeLimit, kProbeOps, [&](int i) {
     rcu::ReadGuard guard;
     if (map.find(guard, i % 100) != map.end()) map.update(i % 100, [](int v) { return v + 1; });
   });
   std::printf("{ReadGuard; find(guard, k); update(k)}: peak backlog %llu\n",
               static_cast<unsigned long long>(peak));
-  EXPECT_LE(peak, kBound);
+  EXPECT_LE(peak, kProbeBound);
 }
 
 // --- 6: clear() counted as one callback --------------------------------------------
-
-struct Live {
-  static inline std::atomic<long> count{0};
-  Live() { count.fetch_add(1, std::memory_order_relaxed); }
-  Live(const Live&) { count.fetch_add(1, std::memory_order_relaxed); }
-  ~Live() { count.fetch_sub(1, std::memory_order_relaxed); }
-};
 
 // A refresh loop (refill, clear) beside a stalled reader: the entries that
 // wait to be freed are bounded by the limit, not by limit x map size.
 TEST(HashMapReviewTest, ClearStormIsBoundedByEntries) {
   constexpr int kEntries = 1000;
-  rcu::HashMap<int, Live> map;
+  rcu::HashMap<int, rcu_test::LiveCounted> map;
   map.reserve(kEntries);
   const std::uint64_t peak = rcu_test::PeakUnderStalledReader(
-      kLimit, 400,
+      kProbeLimit, 400,
       [&](int) {
         for (int i = 0; i < kEntries; ++i) map.try_emplace(i);
         map.clear();
       },
-      [] { return static_cast<std::uint64_t>(Live::count.load()); });
+      &rcu_test::LiveCounted::Live);
   std::printf("refresh loop of %d entries: peak %llu entries alive (limit %zu)\n", kEntries,
-              static_cast<unsigned long long>(peak), kLimit);
-  EXPECT_LE(peak, 2 * kLimit + kEntries);
+              static_cast<unsigned long long>(peak), kProbeLimit);
+  EXPECT_LE(peak, 2 * kProbeLimit + kEntries);
 }
 
 // --- 9: filling a map from another map's iterators -------------------------------
