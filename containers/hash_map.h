@@ -43,8 +43,14 @@
 // threads every entry into a new bucket array through it, in private, and
 // publishes the array in one store. Readers run at full speed throughout, on
 // whichever array they loaded. Writers wait only while the entries are
-// threaded (all stripes are locked then); nobody holding a lock ever waits
-// for a grace period, so writing from inside a read-side section is safe.
+// threaded (all stripes are locked then). No writer ever waits for a grace
+// period (only reserve() and rehash() may, outside read-side sections), so
+// writing from inside a read-side section, or under a lock that readers
+// take inside theirs, is safe. A resize reuses the links of the array
+// before the last, so it needs the grace period after the last resize to
+// have passed: an automatic resize that would have to wait for it is left
+// to a later write instead (each resize hurries that grace period along, so
+// the map lags behind its load factor only for about one grace period).
 //
 // Guarantees:
 //  - Iteration is weakly consistent: from begin(), it visits exactly once
@@ -73,7 +79,8 @@
 //    2.3 KB: 32 cache-line-sized stripe locks and 32 buckets. Erased and
 //    replaced entries are freed after a grace period; if too many wait,
 //    writers wait for the backlog to drain (rcu/call_rcu.h), so an
-//    insert/erase storm cannot grow memory without bound (see Rules).
+//    insert/erase storm cannot grow memory without bound (see Rules). The
+//    limit counts entries: clear() retires each entry on its own.
 //
 // What the container-wide operations mean while others run:
 //  - Copying (the copy constructor and assignment, the range constructor
@@ -90,6 +97,13 @@
 //    and usable, and what an assigned-to map held is freed after a grace
 //    period.
 //
+// fork(): the library's fork handlers take every stripe of every map with
+// entries before the fork (writers hold one only briefly), and release them
+// in both processes, so the child may read and write every map; in the
+// child, the maps are as the forking thread saw them. Do not fork from
+// inside compute()'s or erase_if()'s callback, nor write to another map from
+// one while another thread may fork.
+//
 // Rules: an iterator or reference is valid while the guard it was obtained
 // under (or, for iterators from find(key), begin() and the writers, the
 // iterator itself) lives; keep neither across threads. end() holds nothing,
@@ -97,15 +111,19 @@
 //
 // Inside a read-side section (a ReadGuard, or while an iterator that owns
 // one is alive) a thread never waits: its writes work, but do not wait for
-// the reclamation backlog (the thread waits when its section ends, see
-// containers/internal/hash_map_section.h), entries it erases are freed only
-// after the section ends, and a resize that would have to wait for a grace
-// period is left for later. reserve() and rehash() called there resize at
-// once if they can, and otherwise leave the resize to the next write made
-// outside a section. An automatic resize happens at most once per section
-// (the next one must wait for that section to end), so fill a map from
-// inside a long section only after reserve(). std::inserter(map, hint)
-// holds no iterator between inserts (it is specialized below).
+// the reclamation backlog (the thread waits when its outermost section
+// ends, see containers/internal/hash_map_section.h), and entries it erases
+// are freed only after the section ends. reserve() and rehash() called
+// there resize at once if they can, and otherwise leave the resize to a
+// later write. An automatic resize happens at most once per section (the
+// next one needs a grace period, which that section holds up), so fill a
+// map from inside a long section only after reserve(). insert(first, last)
+// and merge() from another map are safe: the source's iterator renews its
+// own section between buckets. std::inserter(map, hint) holds no iterator
+// between inserts (it is specialized below), but std::copy(other.begin(),
+// other.end(), std::inserter(map, hint)) keeps the source iterator's
+// section for the whole copy: write map.insert(other.begin(), other.end())
+// instead (or reserve() first).
 #ifndef CONTAINERS_HASH_MAP_H_
 #define CONTAINERS_HASH_MAP_H_
 
@@ -129,10 +147,12 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
+#include "containers/internal/hash_map_fork.h"
 #include "containers/internal/hash_map_hash.h"
 #include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
 #include "rcu/grace_period.h"
+#include "rcu/internal/callback_worker.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
@@ -282,6 +302,7 @@ class HashMap {
   HashMap& operator=(HashMap&& other) noexcept(std::is_nothrow_copy_assignable_v<Hash> &&
                                                std::is_nothrow_copy_assignable_v<Eq>) {
     if (this != &other) {
+      fork_entry_.Unregister();  // before its stripes go (StealFrom registers again)
       ReleaseContents();
       hash_ = other.hash_;
       eq_ = other.eq_;
@@ -300,7 +321,26 @@ class HashMap {
   // Frees every entry. No reader or writer may use the map any more; readers
   // that still hold references from earlier are fine until their guards end
   // (entries and buckets are reclaimed after a grace period).
-  ~HashMap() { ReleaseContents(); }
+  //
+  // With a stateful allocator (one that is not always equal, such as
+  // std::pmr::polymorphic_allocator), entries are freed through the copy of
+  // the allocator each carries, after a grace period, on the RCU callback
+  // thread. So that the allocator's memory resource may be destroyed as soon
+  // as the map is, the destructor then waits until every entry the map ever
+  // retired is freed (rcu::Barrier()): do not destroy such a map while
+  // holding a lock that an RCU callback takes. It cannot wait inside a
+  // read-side section or an RCU callback; a map destroyed there is freed
+  // later, and the resource must outlive that: call rcu::Barrier() (outside
+  // sections) before destroying it. (The bucket arrays come from global
+  // operator new, not from the allocator.)
+  ~HashMap() {
+    fork_entry_.Unregister();  // before the stripes go
+    const bool held_entries = stripes_.load(std::memory_order_acquire) != nullptr;
+    ReleaseContents();
+    if constexpr (!internal::kAllocatorIsStateless<Alloc>) {
+      if (held_entries) internal::WaitForReclaimedEntries();
+    }
+  }
 
   // --- Readers -------------------------------------------------------------
 
@@ -372,6 +412,9 @@ class HashMap {
   size_type count(const K& key) const { return contains(key) ? 1 : 0; }
 
   // [find(key), next): the entry for `key` (keys are unique), or two end()s.
+  // `next` remembers that it was made as the successor of `key`'s entry, so
+  // erase(first, last) with the pair erases exactly that entry, whatever
+  // other writers insert or replace after it meanwhile.
   template <typename L, IfTransparent<L> = 0>
   std::pair<const_iterator, const_iterator> equal_range(const L& key) const {
     return RangeFrom(find(key));
@@ -472,10 +515,19 @@ class HashMap {
   iterator insert(const_iterator /*hint*/, P&& value) {
     return emplace(std::forward<P>(value)).first;
   }
+  // Presizes for a range of forward iterators or from another map. Another
+  // map's iterators that own their read-side section end it and enter a new
+  // one between buckets, so that the grace period a resize may need can pass
+  // during the fill (std::copy into std::inserter(map, hint) cannot do that:
+  // it keeps the source's section for the whole copy).
   template <typename InputIt, IfInputIterator<InputIt> = 0>
   void insert(InputIt first, InputIt last) {
-    GrowFor(size() + SizeHint(first, last));
-    for (; first != last; ++first) insert(*first);  // builds no entry for a present key
+    const size_type wanted = size() + SizeHint(first, last);
+    bool presized = GrowFor(wanted);
+    for (; first != last; Step(first)) {
+      if (!presized) presized = GrowFor(wanted);  // until the grace period has passed
+      insert(*first);  // builds no entry for a present key
+    }
   }
   void insert(std::initializer_list<value_type> values) { insert(values.begin(), values.end()); }
 
@@ -620,15 +672,23 @@ class HashMap {
   }
 
   // Removes the entries of [first, last) that are still current, in
-  // iteration order, and returns `last`. If a concurrent writer removes the
-  // entry `last` points to, erasing stops at the end of its bucket instead.
+  // iteration order, and returns `last`. Erasing stops at `last`'s entry, at
+  // an entry for the same key (a concurrent writer may have replaced it), or,
+  // if a concurrent writer removed it, at the end of its bucket. A range
+  // from equal_range(key) erases only `key`'s entry, even if other writers
+  // inserted entries after it meanwhile.
   iterator erase(const_iterator first, const_iterator last) {
+    if (first.node_ != nullptr && last.after_ == first.node_) {
+      erase(std::move(first));  // [entry, its successor when the range was made)
+      return last;
+    }
     if (last.node_ == nullptr) {
       while (first.node_ != nullptr) first = erase(std::move(first));
       return first;
     }
     const std::uint64_t stop = internal::ReverseBits(last.node_->hash);
-    while (first.node_ != nullptr && first.node_ != last.node_ && first.BucketStart() <= stop) {
+    while (first.node_ != nullptr && first.node_ != last.node_ && first.BucketStart() <= stop &&
+           !SameKey(first.node_, last.node_)) {
       first = erase(std::move(first));
     }
     return first.node_ == last.node_ ? last : first;
@@ -644,7 +704,9 @@ class HashMap {
     if (stripes == nullptr) return 0;
     size_type removed = 0;
     for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) {
-      ReadGuard guard;  // retiring under the lock must not wait (see QueueReclaim)
+      // Retiring under the lock must not wait: inside the guard it records
+      // the backlog debt instead, paid when the guard ends (after the lock).
+      ReadGuard guard;
       MutexLock lock(stripes[s].mu);
       Table* table = table_.load(std::memory_order_relaxed);
       const int g = table->generation();
@@ -661,7 +723,6 @@ class HashMap {
         }
       }
     }
-    PayDebtIfOutsideSections();
     if (removed > 0) MaybeShrink();
     return removed;
   }
@@ -681,14 +742,12 @@ class HashMap {
   template <typename H2, typename E2>
   void merge(HashMap<K, V, H2, E2, Alloc>& source) {
     if (static_cast<const void*>(&source) == static_cast<const void*>(this)) return;
-    GrowFor(size() + source.size());
-    {
-      ReadGuard guard;
-      for (auto it = source.Iterate(guard).begin(); it.node_ != nullptr; ++it) {
-        if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
-      }
+    const size_type wanted = size() + source.size();
+    bool presized = GrowFor(wanted);
+    for (auto it = source.begin(); it.node_ != nullptr; source.Advance(it, /*renew=*/true)) {
+      if (!presized) presized = GrowFor(wanted);
+      if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
     }
-    PayDebtIfOutsideSections();  // for the entries erased from `source` under the guard
   }
   template <typename H2, typename E2>
   void merge(HashMap<K, V, H2, E2, Alloc>&& source) {
@@ -711,6 +770,8 @@ class HashMap {
     SwapAtomic(pending_buckets_, other.pending_buckets_);
     SwapAtomic(max_load_factor_, other.max_load_factor_);
     swap(last_resize_, other.last_resize_);
+    RegisterForFork();
+    other.RegisterForFork();
   }
 
   // Makes room for `count` entries without a resize (and stops automatic
@@ -761,7 +822,7 @@ class HashMap {
     const_iterator(const const_iterator&) = default;
     const_iterator(const_iterator&& other) noexcept
         : map_(other.map_), node_(std::exchange(other.node_, nullptr)), shape_(other.shape_),
-          cursor_(other.cursor_), positioned_(other.positioned_),
+          cursor_(other.cursor_), positioned_(other.positioned_), after_(other.after_),
           guard_(std::move(other.guard_)) {}
     const_iterator& operator=(const const_iterator&) = default;
     const_iterator& operator=(const_iterator&& other) noexcept {
@@ -772,6 +833,7 @@ class HashMap {
         shape_ = other.shape_;
         cursor_ = other.cursor_;
         positioned_ = other.positioned_;
+        after_ = other.after_;
       }
       return *this;
     }
@@ -828,6 +890,10 @@ class HashMap {
     // them at the start of their entry's bucket, from shape_ and the hash.
     std::uint64_t cursor_ = 0;
     bool positioned_ = false;
+    // Set only on the second iterator of equal_range(): the entry it was made
+    // the successor of (compared, never dereferenced), so that
+    // erase(first, last) erases just that entry. Cleared by ++.
+    const Node* after_ = nullptr;
     internal::OwnedSection guard_;  // held: this iterator pins its node
   };
 
@@ -904,12 +970,6 @@ class HashMap {
   // period. Allocates nothing and cannot fail.
   static void Retire(Node* node) {
     internal::QueueReclaim(static_cast<RcuHead*>(node), &Node::Reclaim);
-  }
-
-  static void PayDebtIfOutsideSections() {
-    if (ABSL_PREDICT_FALSE(internal::hash_map_backlog_debt) && !InReadSection()) {
-      internal::PayHashMapBacklogDebt();
-    }
   }
 
   // Chain edits, under the stripe lock, through links of generation g.
@@ -1035,6 +1095,11 @@ class HashMap {
     return node;
   }
 
+  // True if two pinned entries hold equal keys.
+  bool SameKey(const Node* a, const Node* b) const {
+    return a->hash == b->hash && eq_(a->value.first, b->value.first);
+  }
+
   // For merge(): erases `target` if it is still current. Pinned by the caller.
   void EraseEntry(const Node* target) {
     if (Node* unlinked = UnlinkIfLinked(target)) Retire(unlinked);
@@ -1071,6 +1136,7 @@ class HashMap {
     if (first.node_ == nullptr) return {const_iterator(), const_iterator()};
     const_iterator second = first;
     ++second;
+    second.after_ = first.node_;
     return {std::move(first), std::move(second)};
   }
 
@@ -1084,7 +1150,11 @@ class HashMap {
     return it;
   }
 
-  void Advance(const_iterator& it) const {
+  // ++it. With `renew`, an iterator that owns its section ends it and enters
+  // a new one when it moves to a later bucket, where it pins nothing (it
+  // then seeks from its cursor in the current array, as after a resize).
+  void Advance(const_iterator& it, bool renew = false) const {
+    it.after_ = nullptr;
     const std::size_t mask = Table::MaskOf(it.shape_);
     const int g = Table::GenerationOf(it.shape_);
     if (!it.positioned_) {
@@ -1094,7 +1164,10 @@ class HashMap {
     const internal::PositionRange range = internal::BucketRangeAt(it.cursor_, mask);
     it.node_ = NextInRange(it.node_->next[g].load(std::memory_order_acquire), g, it.cursor_,
                            range.end, range.last);
-    if (it.node_ == nullptr && !range.last) SeekFrom(it, range.end);
+    if (it.node_ == nullptr && !range.last) {
+      if (renew && it.guard_.held()) it.guard_.Renew();
+      SeekFrom(it, range.end);
+    }
     if (it.node_ == nullptr) it.guard_ = internal::OwnedSection();  // end() holds nothing
   }
 
@@ -1145,6 +1218,16 @@ class HashMap {
       return 0;
     }
   }
+  // ++it, or for another map's iterator, an advance that renews the section
+  // it owns between buckets (see insert(first, last)).
+  template <typename It>
+  static void Step(It& it) {
+    if constexpr (IsMapIterator<It>::value) {
+      it.map_->Advance(it, /*renew=*/true);
+    } else {
+      ++it;
+    }
+  }
   template <typename It, typename = void>
   struct IsMapIterator : std::false_type {};
   template <typename It>
@@ -1168,6 +1251,15 @@ class HashMap {
     pending_buckets_.store(other.pending_buckets_.exchange(0), std::memory_order_relaxed);
     max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
     last_resize_ = std::exchange(other.last_resize_, CompletedState());
+    RegisterForFork();
+  }
+
+  // Registers the map for the fork() handlers (hash_map_fork.h) once it has
+  // stripes.
+  void RegisterForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    if (stripes_.load(std::memory_order_relaxed) != nullptr) {
+      fork_entry_.Register(&stripes_, &resize_mu_, &last_resize_);
+    }
   }
 
   // Hands the bucket array and every entry to the RCU core, and frees the
@@ -1177,7 +1269,7 @@ class HashMap {
     if (stripes == nullptr) return;
     Table* table = table_.exchange(Table::Empty(), std::memory_order_acq_rel);
     size_.store(0, std::memory_order_release);
-    table->RetireWithNodes();  // allocates nothing: cannot fail
+    RetireWithNodes(table);
     delete[] stripes;
   }
 
@@ -1209,8 +1301,26 @@ class HashMap {
       Table::FreeUnpublished(fresh);
       return false;
     }
-    old->RetireWithNodes();  // allocates nothing: cannot fail
+    RetireWithNodes(old);
     return true;
+  }
+
+  // Retires `array` and every node on its chains, which no writer changes
+  // any more (it is no longer published), each node as a callback of its
+  // own: the backlog limit counts entries, so that a storm of clear()s is
+  // bounded like a storm of erase()s (and may wait like one, outside
+  // read-side sections). Allocates nothing: cannot fail.
+  static void RetireWithNodes(Table* array) {
+    const int g = array->generation();
+    for (std::size_t b = 0; b < array->size(); ++b) {
+      Node* node = array->at(b).load(std::memory_order_relaxed);
+      while (node != nullptr) {
+        Node* next = node->next[g].load(std::memory_order_relaxed);
+        Retire(node);  // may be freed from here on: read its link first
+        node = next;
+      }
+    }
+    array->RetireAlone();
   }
 
   // --- Resizing --------------------------------------------------------------
@@ -1228,7 +1338,6 @@ class HashMap {
       ResizePending();
     }
     if (adding > 0) GrowFor(size() + adding);
-    PayDebtIfOutsideSections();
     return stripes;
   }
 
@@ -1258,18 +1367,19 @@ class HashMap {
     table_.store(table, std::memory_order_release);
     stripes_.store(stripes.release(), std::memory_order_release);
     last_resize_ = CompletedState();  // no reader has seen these links
+    RegisterForFork();
     return true;
   }
 
-  // The bucket count is read under a guard (bucket_count()): callers are
-  // usually outside read-side sections, and a replaced array is freed after a
-  // grace period.
-  void GrowFor(size_type wanted) {
+  // Automatic resizes never wait (see Resize()). Returns true if the array
+  // has room for `wanted` entries now. The bucket count is read under a
+  // guard (bucket_count()): a replaced array is freed after a grace period.
+  bool GrowFor(size_type wanted) {
     if (static_cast<double>(wanted) <=
         static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
-      return;
+      return true;
     }
-    Resize(BucketsFor(wanted), /*may_wait=*/!InReadSection());
+    return Resize(BucketsFor(wanted), /*may_wait=*/false);
   }
 
   void MaybeShrink() {
@@ -1280,11 +1390,12 @@ class HashMap {
         static_cast<double>(buckets) * static_cast<double>(max_load_factor())) {
       return;
     }
-    Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/!InReadSection());
+    Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/false);
   }
 
-  // reserve() and rehash(): resizes now if that needs no wait the caller
-  // may not make, otherwise leaves it to the next write (PrepareWrite).
+  // reserve() and rehash(): resizes now, waiting if need be outside a
+  // read-side section; inside one, if that would need a wait, leaves it to
+  // the next write (PrepareWrite), which makes it once it needs no wait.
   void RequestResize(size_type target) {
     if (!Resize(target, /*may_wait=*/!InReadSection())) {
       pending_buckets_.store(target, std::memory_order_relaxed);
@@ -1295,7 +1406,7 @@ class HashMap {
   void ResizePending() {
     const size_type target = pending_buckets_.exchange(0, std::memory_order_relaxed);
     if (target == 0) return;
-    if (!Resize(target, /*may_wait=*/!InReadSection())) {
+    if (!Resize(target, /*may_wait=*/false)) {
       size_type none = 0;  // unless a newer request replaced it
       pending_buckets_.compare_exchange_strong(none, target, std::memory_order_relaxed);
     }
@@ -1307,10 +1418,15 @@ class HashMap {
   // is false; returns true otherwise, also when it gives up because the array
   // cannot be allocated (the map stays as it is).
   //
-  // A caller inside a read-side section passes may_wait = false: it must not
-  // wait for a grace period, nor for resize_mu_, whose holder may itself be
-  // waiting for one (which that caller's section holds up). No stripe lock is
-  // ever held across anything that can wait for a grace period.
+  // Only reserve() and rehash() called outside read-side sections pass
+  // may_wait = true. Every other caller is a plain writer, which may hold a
+  // lock that some reader waits for inside its section, so it must not wait
+  // for a grace period, nor for resize_mu_, whose holder may itself be
+  // waiting for one. Such a resize is skipped while the grace period after
+  // the last resize is pending (each resize hurries that grace period along,
+  // so a later write soon finds it passed); the old array is always freed
+  // through a callback. No stripe lock is ever held across anything that
+  // can wait for a grace period.
   bool Resize(size_type target, bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     std::unique_lock<Mutex> resize_lock(resize_mu_, std::defer_lock);
     if (may_wait) {
@@ -1329,9 +1445,20 @@ class HashMap {
       if (!may_wait) return false;
       CondSynchronize(last_resize_);
     }
-    const Table* current = table_.load(std::memory_order_acquire);
-    if (current->size() == target) return true;
-    Table* fresh = Table::Create(target, 1 - current->generation());
+    // clear() replaces the array without resize_mu_ (keeping its shape) and
+    // retires the old one: read it under a guard. The shape cannot change
+    // while resize_mu_ is held.
+    std::size_t shape;
+    {
+      ReadGuard guard;
+      const Table* current = table_.load(std::memory_order_acquire);
+      if (ABSL_PREDICT_FALSE(internal::hash_map_resize_hook_for_testing != nullptr)) {
+        internal::hash_map_resize_hook_for_testing();
+      }
+      shape = current->shape();
+    }
+    if (Table::MaskOf(shape) + 1 == target) return true;
+    Table* fresh = Table::Create(target, 1 - Table::GenerationOf(shape));
     if (fresh == nullptr) return true;
     Table* old_array;
     {
@@ -1356,8 +1483,11 @@ class HashMap {
     last_resize_ = GetState();
     try {
       last_resize_ = StartPoll();
+      // Now rather than at the callback worker's usual pace: the next
+      // automatic resize waits for nothing, and is skipped until then.
+      internal::HurryCallbackWorker();
     } catch (const std::bad_alloc&) {
-      // The next resize drives the grace period itself (CondSynchronize).
+      // The grace period starts with the next callback batch.
     }
     resize_lock.unlock();
     old_array->RetireAlone();  // allocates nothing: cannot fail
@@ -1393,6 +1523,9 @@ class HashMap {
   // waits for it to complete before reusing the links of the array before.
   GracePeriodCookie last_resize_ ABSL_GUARDED_BY(resize_mu_) = CompletedState();
   std::atomic<float> max_load_factor_{1.0f};
+  // This map in the registry of the fork() handlers, which take its stripes
+  // across a fork (hash_map_fork.h); registered once it has stripes.
+  internal::HashMapForkEntry fork_entry_;
 };
 
 template <typename K, typename V, typename H, typename E, typename A>

@@ -56,9 +56,13 @@
 //  - remove_if() and clear() take a disposer instead, called as
 //    `disposer(T*)` for each removed object AFTER a grace period, on the RCU
 //    callback thread, in no particular order. Until it has run, the object
-//    must stay alive (the callback resets its hook first). When it runs, no
-//    reader can reach the object and its hook is unlinked: it may delete the
-//    object, recycle it, or link it again (taking the writers' lock). It must
+//    must stay alive and must not be linked again (its hook still chains the
+//    removal batch): linking it in any list before that is reported as
+//    misuse (rcu/diagnostics.h, kContainerMisuse, fatal) instead of
+//    corrupting the batch. The callback resets the hook first; when the
+//    disposer runs, no reader can reach the object and its hook is unlinked:
+//    it may delete the object, recycle it, or link it again (taking the
+//    writers' lock). It must
 //    not throw (one that does is reported by the core, rcu/diagnostics.h; the
 //    other objects are still disposed of). Each such call allocates one small
 //    record (before changing anything: if that throws, nothing changes) and
@@ -109,12 +113,14 @@
 #include <utility>
 
 #include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/cleanup/cleanup.h"
 #include "containers/internal/rcu_list_links.h"
 #include "rcu/call_rcu.h"
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/checks.h"
+#include "rcu/internal/report.h"
 #include "rcu/rcu_ptr.h"
 #include "rcu/read_guard.h"
 
@@ -366,6 +372,7 @@ class IntrusiveRcuList {
     RCU_INTERNAL_DCHECK(!links->IsLinked(),
                         "rcu::IntrusiveRcuList: replacing with an object that is "
                         "already linked");
+    CheckNotPendingDisposal(*links);
     internal::ReplaceLinked(at, links);
     return Traits::Project(at);
   }
@@ -419,8 +426,21 @@ class IntrusiveRcuList {
     RCU_INTERNAL_DCHECK(!links->IsLinked(),
                         "rcu::IntrusiveRcuList: linking an object whose hook is "
                         "already in a list");
+    CheckNotPendingDisposal(*links);
     link(links);
     SetSize(size() + 1);
+  }
+
+  // Linking an object that remove_if() or clear() removed, before its
+  // disposer has run, would overwrite the link that chains its removal
+  // batch: the batch would then dispose of linked objects and skip others.
+  static void CheckNotPendingDisposal(const internal::ListLinks& links) noexcept {
+    if (ABSL_PREDICT_FALSE(links.InRemovalBatch())) {
+      internal::Report(Diagnostic::Kind::kContainerMisuse, /*fatal=*/true,
+                       "rcu::IntrusiveRcuList: linking an object that remove_if() or "
+                       "clear() removed before its disposer has run; link it again "
+                       "from the disposer, or after it has run");
+    }
   }
 
   internal::ListLinks* head() const noexcept { return const_cast<internal::ListLinks*>(&head_); }

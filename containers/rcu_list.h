@@ -38,7 +38,10 @@
 // list order; elements inserted, removed or replaced meanwhile may or may not
 // be seen (a replaced element is seen either as its old or as its new value,
 // never both). An element a reader has reached stays valid and unchanged
-// until its guard ends, even if it is removed meanwhile.
+// until its guard ends, even if it is removed meanwhile. The iterators are
+// input iterators (one pass; a second pass may differ), so every standard
+// algorithm that accepts them (std::vector's range constructor,
+// std::distance, std::copy, std::find_if...) is safe while writers run.
 //
 // Writers. Every writer method of RcuList takes the list's own rcu::Mutex,
 // which readers never touch. Values are constructed before anything changes,
@@ -81,8 +84,9 @@
 //
 // Reclamation. Removed and replaced elements are reclaimed through the RCU
 // core (rcu/call_rcu.h) after a grace period, on its callback thread: one
-// callback per writer operation however many elements it removed, and no
-// allocation (each node carries its own rcu::RcuHead). So T's destructor runs
+// callback per element, with no allocation (each node carries its own
+// rcu::RcuHead), so the backlog limit counts elements, however many one
+// call removes. So T's destructor runs
 // on that thread, later than the removal, and must not throw. clear() and the
 // list's destructor work the same way, so both are safe while readers still
 // hold elements. rcu::Barrier() waits until everything retired so far is gone.
@@ -110,8 +114,8 @@
 //    An ExternallyLockedRcuList retires under your lock, so it never waits
 //    for the backlog: T's destructor, run on the callback thread, may take
 //    your lock, and waiting for that thread while holding it could deadlock.
-//    Backpressure therefore does not throttle its removals (one callback per
-//    writer call); to bound memory in a removal storm while a reader may
+//    Backpressure therefore does not throttle its removals (each element
+//    still counts toward the backlog other threads wait for); to bound memory in a removal storm while a reader may
 //    stall, release your lock now and then and call rcu::Barrier() there.
 //  - A position belongs to one list: passing another list's iterator is
 //    undefined (not detected).

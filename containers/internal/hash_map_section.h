@@ -5,17 +5,17 @@
 // so queueing them allocates nothing and cannot fail: a write that has
 // published its change never throws afterwards.
 //
-// Backpressure (rcu/call_rcu.h): a thread outside any read-side section
-// waits when the callback backlog is over its limit. A thread inside one
-// must not wait (the backlog drains only after a grace period, which that
-// very section holds up), and a write made through an iterator, or while
-// one is alive, runs inside the iterator's section. Such a write records a
-// debt instead; the thread pays it (waits if the backlog is still over the
-// limit) as soon as it is outside every section again: when the section of
-// an iterator it owns ends, or at its next write outside a section. So a
-// loop of `m.insert_or_assign(k, v);` or `m.erase(m.find(k));` statements,
-// each of whose results dies at the end of its statement, is held to the
-// limit like a loop of `m.erase(k);`.
+// Backpressure (rcu/call_rcu.h) is the core's: a thread outside any
+// read-side section waits when the callback backlog is over its limit. A
+// thread inside one must not wait (the backlog drains only after a grace
+// period, which that very section holds up), and a write made inside a
+// ReadGuard, through an iterator, or while one is alive, runs inside a
+// section. The core then records the thread's backlog debt, and the thread
+// pays it (waits if the backlog is still over the limit) when it leaves its
+// outermost section: when the user's ReadGuard ends, or the section of the
+// iterator it owns. So a loop of `m.insert_or_assign(k, v);`,
+// `m.erase(m.find(k));` or `{ rcu::ReadGuard g; m.erase(k); }` statements is
+// held to the limit like a loop of `m.erase(k);`.
 #ifndef CONTAINERS_INTERNAL_HASH_MAP_SECTION_H_
 #define CONTAINERS_INTERNAL_HASH_MAP_SECTION_H_
 
@@ -27,31 +27,18 @@
 #include "absl/base/optimization.h"
 #include "rcu/call_rcu.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/callbacks.h"
 #include "rcu/read_guard.h"
 
 namespace rcu {
 namespace internal {
 
-// Set when the calling thread queued a map's retirement inside a read-side
-// section, where it could not wait for the backlog.
-inline thread_local bool hash_map_backlog_debt = false;
-
-// Waits, if the callback backlog is over its limit, as rcu::CallRcu() would
-// have when the debt was made. Call outside every read-side section.
-inline void PayHashMapBacklogDebt() {
-  hash_map_backlog_debt = false;
-  try {
-    ApplyBackpressure();
-  } catch (const std::exception&) {
-    // The core could not set up the wait (its first one allocates): the
-    // writer goes on, one retirement over the limit. Nothing is lost.
-  }
-}
-
 // Queues callback(head) to run after a grace period, for an object the
-// caller has unpublished. Allocates nothing. Never waits inside a read-side
-// section (it records the debt instead), so it may be called under a lock
-// that readers wait for, provided the caller is inside a section then.
+// caller has unpublished, and applies the core's backpressure: outside
+// read-side sections it may wait for the backlog; inside one it only records
+// the thread's debt (see above), so it may be called under a lock that
+// readers wait for, provided the caller is inside a section then.
+// Allocates nothing and cannot fail.
 inline void QueueReclaim(RcuHead* head, void (*callback)(RcuHead*)) {
   try {
     CallRcuWithoutBackpressure(head, callback);
@@ -63,17 +50,28 @@ inline void QueueReclaim(RcuHead* head, void (*callback)(RcuHead*)) {
     if (ReclaimInlineAfterGracePeriod()) callback(head);
     return;
   }
-  if (InReadSection()) {
-    hash_map_backlog_debt = true;
-  } else {
-    PayHashMapBacklogDebt();
+  try {
+    ApplyBackpressure();
+  } catch (const std::exception&) {
+    // The core could not set up the wait: the writer goes on, one
+    // retirement over the limit. Nothing is lost.
   }
+}
+
+// For the destructor of a map whose entries carry a stateful allocator:
+// waits until everything queued so far has been reclaimed (rcu::Barrier()),
+// so that the allocator's resource may go once the map has. Inside a
+// read-side section or an RCU callback it cannot wait, and returns at once
+// (the header says what the user must do then).
+inline void WaitForReclaimedEntries() {
+  if (InReadSection() || in_callback) return;
+  Barrier();
 }
 
 // A read-side section that an iterator owns: a ReadGuard that can move
 // (within its thread; the section stays open) and copy (a copy enters a
 // nested section of its own). Assignment enters before it leaves. Leaving
-// the thread's outermost section pays the backlog debt (see above).
+// the thread's outermost section pays its backlog debt (see above).
 class OwnedSection {
  public:
   OwnedSection() = default;
@@ -104,8 +102,15 @@ class OwnedSection {
   void Enter() {
     if (!held_) EnterOutOfLine();
   }
-  // Leaves the section, if held, without paying any debt (for readers,
-  // which never wait).
+  // Ends the held section and enters a new one: grace periods that waited
+  // for it can complete (and the thread pays its backlog debt, if this was
+  // its outermost section).
+  ABSL_ATTRIBUTE_NOINLINE void Renew() {
+    ReadUnlock(reader_);
+    reader_ = ReadLock();
+  }
+  // Leaves the section, if held, for a lookup that found nothing (no write
+  // ran inside it, so there is no debt to pay).
   void LeaveQuietly() {
     if (held_) {
       held_ = false;
@@ -118,10 +123,7 @@ class OwnedSection {
     reader_ = ReadLock();
     held_ = true;
   }
-  ABSL_ATTRIBUTE_NOINLINE static void Leave(std::uintptr_t reader) {
-    ReadUnlock(reader);
-    if (ABSL_PREDICT_FALSE(hash_map_backlog_debt) && !InReadSection()) PayHashMapBacklogDebt();
-  }
+  ABSL_ATTRIBUTE_NOINLINE static void Leave(std::uintptr_t reader) { ReadUnlock(reader); }
   std::uintptr_t reader_ = 0;  // from ReadLock(), for ReadUnlock()
   bool held_ = false;
 };

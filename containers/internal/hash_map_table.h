@@ -26,6 +26,11 @@ namespace internal {
 // held by one thread.)
 inline constexpr std::size_t kHashMapStripes = 32;
 
+// Tests only: called by every resize between loading the bucket array and
+// reading it (tests/hash_map/hash_map_review_test.cc runs a clear() there).
+// nullptr otherwise.
+inline void (*hash_map_resize_hook_for_testing)() = nullptr;
+
 // One cache line each, so writers on different stripes do not share lines.
 // Allocated on the heap: over-aligned members would make the map itself
 // over-aligned, which not every allocator (or ASan's fake stack) honors.
@@ -123,15 +128,6 @@ struct HashNode : HashNodeEntry<HashNode<K, V, Alloc>, K, V>, NodeAllocatorSlot<
 
   // An RcuHead callback: frees the node the head is embedded in.
   static void Reclaim(RcuHead* head) noexcept { Destroy(static_cast<HashNode*>(head)); }
-
-  // Frees every node of a chain linked through next[g].
-  static void DestroyChain(HashNode* node, int g) noexcept {
-    while (node != nullptr) {
-      HashNode* next = node->next[g].load(std::memory_order_relaxed);
-      Destroy(node);
-      node = next;
-    }
-  }
 };
 
 // A bucket array. Its size is a power of two; bucket i holds the chain of
@@ -182,8 +178,6 @@ class BucketArray {
   // Frees the array (not the nodes on its chains) after a grace period.
   // Allocates nothing, so it cannot fail.
   void RetireAlone() { QueueFree(&FreeAlone); }
-  // Frees the array and every node on its chains after a grace period.
-  void RetireWithNodes() { QueueFree(&FreeWithNodes); }
 
   // The mask and generation of an array's shape word.
   static std::size_t MaskOf(std::size_t shape) { return shape >> 1; }
@@ -206,13 +200,6 @@ class BucketArray {
                                           offsetof(BucketArray, head_));
   }
   static void FreeAlone(RcuHead* head) noexcept { Free(FromHead(head)); }
-  static void FreeWithNodes(RcuHead* head) noexcept {
-    BucketArray* array = FromHead(head);
-    for (std::size_t b = 0; b < array->size(); ++b) {
-      Node::DestroyChain(array->at(b).load(std::memory_order_relaxed), array->generation());
-    }
-    Free(array);
-  }
   void QueueFree(void (*callback)(RcuHead*));
 
   // (size - 1) << 1 | generation, immutable: the mask and the link a reader

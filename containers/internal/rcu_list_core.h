@@ -61,8 +61,10 @@ enum class RetireWait {
   kNeverWait,
 };
 
-// Nodes removed by one writer operation, reclaimed together by a single RCU
-// callback once a grace period has elapsed. Flushed by the destructor, so a
+// Nodes removed by one writer operation, each reclaimed by an RCU callback
+// of its own once a grace period has elapsed: the callback backlog limit
+// counts elements, so a storm of clear()s or remove_if()s is bounded like a
+// storm of erase()s (memory, not calls). Flushed by the destructor, so a
 // writer that throws half-way still retires what it removed. The owning
 // RcuList destroys its batch after releasing its lock, so that the retire may
 // wait for the backlog; an ExternallyLockedRcuList retires under the caller's
@@ -81,33 +83,32 @@ class NodeRetireBatch {
   void Add(ListLinks* node) noexcept { chain_.Push(node); }
   RemovalChain& chain() noexcept { return chain_; }
 
-  // Retires everything added so far.
+  // Retires everything added so far. With kMayWait, each retirement may
+  // wait for the backlog (outside read-side sections; inside one, the thread
+  // waits when its outermost section ends, rcu/read_guard.h).
   void Flush() noexcept {
-    if (chain_.empty()) return;
-    Node* first = static_cast<Node*>(chain_.Release());
-#ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
-    // Negative control for the stress test only (stress/BUILD): reclaim at
-    // once, without waiting for readers. The stress test must then fail.
-    Reclaim(static_cast<RcuHead*>(first));
-#else
-    if (wait_ == RetireWait::kMayWait) {
-      CallRcu(static_cast<RcuHead*>(first), &Reclaim);
-    } else {
-      CallRcuWithoutBackpressure(static_cast<RcuHead*>(first), &Reclaim);
-    }
-#endif
-  }
-
- private:
-  // The RCU callback: deletes the whole chain that starts at `head`.
-  static void Reclaim(RcuHead* head) noexcept {
-    ListLinks* links = static_cast<Node*>(head);
+    ListLinks* links = chain_.Release();
     while (links != nullptr) {
-      ListLinks* next = RemovalChain::Next(links);
-      delete static_cast<Node*>(links);
+      ListLinks* next = RemovalChain::Next(links);  // before it may be freed
+      RcuHead* head = static_cast<Node*>(links);
+#ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
+      // Negative control for the stress test only (stress/BUILD): reclaim at
+      // once, without waiting for readers. The stress test must then fail.
+      Reclaim(head);
+#else
+      if (wait_ == RetireWait::kMayWait) {
+        CallRcu(head, &Reclaim);
+      } else {
+        CallRcuWithoutBackpressure(head, &Reclaim);
+      }
+#endif
       links = next;
     }
   }
+
+ private:
+  // The RCU callback: deletes the node.
+  static void Reclaim(RcuHead* head) noexcept { delete static_cast<Node*>(head); }
 
   const RetireWait wait_;
   RemovalChain chain_;

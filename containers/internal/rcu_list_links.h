@@ -63,12 +63,21 @@ struct ListLinks {
   //  - 0: never linked (or reset after reclamation);
   //  - a ListLinks*: linked; the predecessor, or the head sentinel for the
   //    first element (and, in the head itself, the last element or the head);
-  //  - kRemovedTag | chain: removed; `chain` is the next node of the same
-  //    removal batch (see RemovalChain), or 0.
-  // Nodes are at least pointer-aligned, so bit 0 of a pointer is free.
+  //  - kRemovedTag: removed by a single-element writer (and, for an
+  //    intrusive list, handed back to the user);
+  //  - kRemovedTag | kInBatchTag | chain: removed into a removal batch that
+  //    has not been reclaimed yet; `chain` is the next node of the same
+  //    batch (see RemovalChain), or 0. Linking such a node again would
+  //    overwrite the chain: IntrusiveRcuList reports it as misuse.
+  // Nodes are at least pointer-aligned, so bits 0 and 1 of a pointer are free.
   std::uintptr_t prev = 0;
 
   static constexpr std::uintptr_t kRemovedTag = 1;
+  static constexpr std::uintptr_t kInBatchTag = 2;
+  static constexpr std::uintptr_t kTags = kRemovedTag | kInBatchTag;
+
+  // True while in a removal batch (writers only).
+  bool InRemovalBatch() const noexcept { return (prev & kInBatchTag) != 0; }
 
   ListLinks() noexcept = default;
   ListLinks(const ListLinks&) = delete;
@@ -90,7 +99,7 @@ struct ListLinks {
   ListLinks* NextAcquire() const noexcept { return next.load(std::memory_order_acquire); }
 };
 
-static_assert(alignof(ListLinks) >= 2, "bit 0 of ListLinks* tags removed nodes");
+static_assert(alignof(ListLinks) >= 4, "bits 0 and 1 of ListLinks* tag removed nodes");
 
 // Debug-build checks of the read-side rules.
 inline void DebugCheckIterateGuarded() {
@@ -178,7 +187,7 @@ class RemovalChain {
   void Push(ListLinks* node) noexcept {
     RCU_INTERNAL_DCHECK(node->prev == ListLinks::kRemovedTag,
                         "rcu list: only just-removed nodes join a removal batch");
-    node->prev = ListLinks::kRemovedTag | reinterpret_cast<std::uintptr_t>(first_);
+    node->prev = ListLinks::kTags | reinterpret_cast<std::uintptr_t>(first_);
     first_ = node;
   }
 
@@ -195,7 +204,7 @@ class RemovalChain {
   static ListLinks* Next(const ListLinks* node) noexcept {
     RCU_INTERNAL_DCHECK((node->prev & ListLinks::kRemovedTag) != 0,
                         "rcu list: walking a removal chain through a linked node");
-    return reinterpret_cast<ListLinks*>(node->prev & ~ListLinks::kRemovedTag);
+    return reinterpret_cast<ListLinks*>(node->prev & ~ListLinks::kTags);
   }
 
  private:
@@ -219,19 +228,23 @@ inline void UnlinkAll(ListLinks* head, RemovalChain& chain) noexcept {
   }
 }
 
-// A forward iterator over a list's elements. `Traits` supplies
+// An input iterator over a list's elements. `Traits` supplies
 //   static Value* Project(ListLinks*);   // the element around the links
 // `Value` may be const-qualified. Incrementing loads `next` with acquire, so
 // the same iterator serves readers (under a ReadGuard) and writers (under the
 // writers' lock).
 //
-// Forward iterator caveat: while writers run, two traversals, or two copies of
-// one iterator advanced at different times, may see different concurrent
-// changes; each still meets the traversal guarantee in the file comment.
+// Input, not forward: a forward iterator promises that a second pass sees
+// what the first saw, and standard algorithms rely on it (std::vector's range
+// constructor counts with std::distance, allocates that many, then copies a
+// second pass with no bound). While writers run, a second traversal may be
+// longer. As an input iterator it is walked once by every algorithm, which is
+// safe whatever writers do; each traversal meets the guarantee in the file
+// comment. Copies are still independent positions (copying is cheap and safe).
 template <typename Traits, typename Value>
 class ListIterator {
  public:
-  using iterator_category = std::forward_iterator_tag;
+  using iterator_category = std::input_iterator_tag;
   using value_type = std::remove_cv_t<Value>;
   using difference_type = std::ptrdiff_t;
   using pointer = Value*;

@@ -38,6 +38,12 @@ enum class ForkStage : int {
   // that the fork waits for can be waiting for a reader.
   kCallbackWorker,
   kGracePeriods,
+  // The containers' writers' locks (rcu::HashMap's stripes). Their holders
+  // wait for nothing the stages above hold up (writers never wait for a
+  // grace period while they hold one), and none takes a lock of the stages
+  // below; but a writer may hold one inside a read-side section, so they
+  // come after the waits.
+  kContainers,
   // From here on, nothing waits for a reader or a callback, only for other
   // threads' short critical sections. Locks, and the guards of lazily made
   // statics: a thread may be making one (its first use of the library) as
