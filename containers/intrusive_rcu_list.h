@@ -120,6 +120,7 @@
 #include "rcu/call_rcu.h"
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/checks.h"
+#include "rcu/internal/negative_control.h"
 #include "rcu/internal/report.h"
 #include "rcu/rcu_ptr.h"
 #include "rcu/read_guard.h"
@@ -208,7 +209,7 @@ class DisposalBatch final : public RcuHead {
   static void Submit(std::unique_ptr<DisposalBatch> batch) noexcept {
     if (batch->chain_.empty()) return;
     DisposalBatch* raw = batch.release();
-#ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(LIST_SKIP_GRACE_PERIOD)
     Run(raw);  // the stress test's negative control: no grace period
 #else
     CallRcuWithoutBackpressure(raw, &Run);
@@ -260,7 +261,7 @@ class IntrusiveRcuList {
   // What Protected() returns: mutable iteration for a writer.
   using WriteRange = internal::ListRange<iterator>;
 
-  IntrusiveRcuList() noexcept { internal::InitHead(&head_); }
+  IntrusiveRcuList() noexcept = default;
   IntrusiveRcuList(const IntrusiveRcuList&) = delete;
   IntrusiveRcuList& operator=(const IntrusiveRcuList&) = delete;
   ~IntrusiveRcuList() {
@@ -281,7 +282,7 @@ class IntrusiveRcuList {
 
   // As for rcu::RcuList: exact for a writer holding the lock, otherwise the
   // size as of some recent writer operation.
-  size_type size() const noexcept { return size_.load(std::memory_order_relaxed); }
+  size_type size() const noexcept { return list_.size(); }
   bool empty() const noexcept { return size() == 0; }
 
   // A position for `obj`, for the positional writer methods. Meaningful only
@@ -320,7 +321,7 @@ class IntrusiveRcuList {
     internal::DebugCheckListLockHeld(lock);
     internal::ListLinks* at = pos.links();
     RCU_INTERNAL_DCHECK(at != head(), "rcu::IntrusiveRcuList: insert_after(end())");
-    if (at == head() || !at->IsLinked()) return false;
+    if (!internal::IsLiveElement(at, head())) return false;
     Link(obj, [at](internal::ListLinks* links) { internal::LinkAfter(at, links); });
     return true;
   }
@@ -333,7 +334,7 @@ class IntrusiveRcuList {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
     internal::DebugCheckListLockHeld(lock);
     internal::ListLinks* at = pos.links();
-    if (at != head() && !at->IsLinked()) return false;
+    if (!internal::IsLiveInsertionPoint(at, head())) return false;
     Link(obj, [at](internal::ListLinks* links) { internal::LinkBefore(at, links); });
     return true;
   }
@@ -346,7 +347,7 @@ class IntrusiveRcuList {
     internal::DebugCheckListLockHeld(lock);
     internal::ListLinks* at = pos.links();
     RCU_INTERNAL_DCHECK(at != head(), "rcu::IntrusiveRcuList: erase(end())");
-    if (at == head() || !at->IsLinked()) return nullptr;
+    if (!internal::IsLiveElement(at, head())) return nullptr;
     internal::Unlink(at);
     SetSize(size() - 1);
     return Traits::Project(at);
@@ -367,7 +368,7 @@ class IntrusiveRcuList {
     internal::DebugCheckListLockHeld(lock);
     internal::ListLinks* at = pos.links();
     RCU_INTERNAL_DCHECK(at != head(), "rcu::IntrusiveRcuList: replace(end())");
-    if (at == head() || !at->IsLinked()) return nullptr;
+    if (!internal::IsLiveElement(at, head())) return nullptr;
     internal::ListLinks* links = Traits::LinksOf(obj);
     RCU_INTERNAL_DCHECK(!links->IsLinked(),
                         "rcu::IntrusiveRcuList: replacing with an object that is "
@@ -388,19 +389,9 @@ class IntrusiveRcuList {
     auto batch = std::make_unique<Batch<Disposer>>(std::move(disposer));
     // Submitted when the scope ends, even by an exception.
     absl::Cleanup submit = [&batch] { Batch<Disposer>::Submit(std::move(batch)); };
-    size_type removed = 0;
-    internal::ListLinks* links = head()->NextProtected();
-    while (links != head()) {
-      internal::ListLinks* next = links->NextProtected();
-      if (pred(std::as_const(*Traits::Project(links)))) {
-        internal::Unlink(links);
-        batch->chain().Push(links);
-        SetSize(size() - 1);
-        ++removed;
-      }
-      links = next;
-    }
-    return removed;
+    return list_.RemoveIf(
+        [&pred](internal::ListLinks* links) { return pred(std::as_const(*Traits::Project(links))); },
+        [&batch](internal::ListLinks* links) { batch->chain().Push(links); });
   }
 
   // Unlinks every object and calls `disposer(T*)` for each after a grace
@@ -443,16 +434,11 @@ class IntrusiveRcuList {
     }
   }
 
-  internal::ListLinks* head() const noexcept { return const_cast<internal::ListLinks*>(&head_); }
-  void SetSize(size_type n) noexcept { size_.store(n, std::memory_order_relaxed); }
+  internal::ListLinks* head() const noexcept { return list_.head(); }
+  void SetSize(size_type n) noexcept { list_.SetSize(n); }
 
-  // The sentinel. head_.next: the first object's links, or &head_ when empty
-  // (read by readers with acquire); head_.prev: the last, or &head_. Changed
-  // only by writers holding the lock.
-  internal::ListLinks head_;
-  // The number of linked objects. Written only by writers, after each
-  // change, with relaxed stores; read by anyone with relaxed loads.
-  std::atomic<size_type> size_{0};
+  // The objects' links, threaded from a sentinel, and their count.
+  internal::ListHead list_;
 };
 
 }  // namespace rcu

@@ -241,7 +241,7 @@ class RcuListWriter {
   bool emplace_after(const_iterator pos, Args&&... args) {
     internal::ListLinks* links = pos.links();
     RCU_INTERNAL_DCHECK(links != core_->head(), "rcu::RcuList: insert_after(end())");
-    if (links == core_->head() || !links->IsLinked()) return false;
+    if (!internal::IsLiveElement(links, core_->head())) return false;
     core_->LinkAfter(links, internal::MakeListNode<T>(std::forward<Args>(args)...).release());
     return true;
   }
@@ -257,7 +257,7 @@ class RcuListWriter {
   template <typename... Args>
   bool emplace_before(const_iterator pos, Args&&... args) {
     internal::ListLinks* links = pos.links();
-    if (links != core_->head() && !links->IsLinked()) return false;
+    if (!internal::IsLiveInsertionPoint(links, core_->head())) return false;
     core_->LinkBefore(links, internal::MakeListNode<T>(std::forward<Args>(args)...).release());
     return true;
   }
@@ -267,7 +267,7 @@ class RcuListWriter {
   bool erase(const_iterator pos) noexcept {
     internal::ListLinks* links = pos.links();
     RCU_INTERNAL_DCHECK(links != core_->head(), "rcu::RcuList: erase(end())");
-    if (links == core_->head() || !links->IsLinked()) return false;
+    if (!internal::IsLiveElement(links, core_->head())) return false;
     core_->Erase(links, *batch_);
     return true;
   }
@@ -282,7 +282,7 @@ class RcuListWriter {
   bool emplace_replace(const_iterator pos, Args&&... args) {
     internal::ListLinks* links = pos.links();
     RCU_INTERNAL_DCHECK(links != core_->head(), "rcu::RcuList: replace(end())");
-    if (links == core_->head() || !links->IsLinked()) return false;
+    if (!internal::IsLiveElement(links, core_->head())) return false;
     core_->Replace(links, internal::MakeListNode<T>(std::forward<Args>(args)...).release(),
                    *batch_);
     return true;

@@ -61,7 +61,7 @@
 // linearization could go on.
 //
 // Negative control: //stress:hash_map_linearizability_stale_read is this
-// test built with LINEARIZABILITY_STALE_READ_MUTANT, where get() sometimes
+// test built with RCU_BUG_STALE_READ put back, where get() sometimes
 // returns the value its thread read before its own last write of the key (a
 // stale read, as from a cache that missed an invalidation). It must fail;
 // //stress:hash_map_linearizability_negative_control_test checks that.
@@ -86,6 +86,7 @@
 #include <vector>
 
 #include "containers/hash_map.h"
+#include "rcu/internal/negative_control.h"
 #include "rcu/read_guard.h"
 #include "stress/linearizability.h"
 #include "stress/stress_util.h"
@@ -278,7 +279,7 @@ std::string Describe(const Op& op) {
 
 Map the_map;
 
-#ifdef LINEARIZABILITY_STALE_READ_MUTANT
+#if RCU_BUG_PUT_BACK(STALE_READ)
 // Per thread: the value each key had when this thread last read it, and the
 // value it had read before its own last write of the key.
 thread_local std::uint64_t last_read[kKeys];

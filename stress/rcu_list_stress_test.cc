@@ -65,6 +65,7 @@
 
 #include "containers/intrusive_rcu_list.h"
 #include "containers/rcu_list.h"
+#include "rcu/internal/negative_control.h"
 #include "rcu/rcu.h"
 #include "stress/stress_util.h"
 
@@ -72,7 +73,7 @@ namespace {
 
 using stress::Rng;
 
-#ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(LIST_SKIP_GRACE_PERIOD)
 constexpr bool kBroken = true;
 #else
 constexpr bool kBroken = false;

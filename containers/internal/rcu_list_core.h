@@ -12,6 +12,7 @@
 #include "containers/internal/rcu_list_links.h"
 #include "rcu/call_rcu.h"
 #include "rcu/internal/callbacks.h"
+#include "rcu/internal/negative_control.h"
 
 namespace rcu {
 namespace internal {
@@ -91,7 +92,7 @@ class NodeRetireBatch {
     while (links != nullptr) {
       ListLinks* next = RemovalChain::Next(links);  // before it may be freed
       RcuHead* head = static_cast<Node*>(links);
-#ifdef RCU_LIST_INTERNAL_SKIP_GRACE_PERIOD_FOR_NEGATIVE_CONTROL
+#if RCU_BUG_PUT_BACK(LIST_SKIP_GRACE_PERIOD)
       // Negative control for the stress test only (stress/BUILD): reclaim at
       // once, without waiting for readers. The stress test must then fail.
       Reclaim(head);
@@ -122,7 +123,7 @@ class RcuListCore {
  public:
   using Node = RcuListNode<T>;
 
-  RcuListCore() noexcept { InitHead(&head_); }
+  RcuListCore() noexcept = default;
   RcuListCore(const RcuListCore&) = delete;
   RcuListCore& operator=(const RcuListCore&) = delete;
 
@@ -134,26 +135,26 @@ class RcuListCore {
     Clear(batch);
   }
 
-  ListLinks* head() const noexcept { return const_cast<ListLinks*>(&head_); }
+  ListLinks* head() const noexcept { return list_.head(); }
 
-  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+  std::size_t size() const noexcept { return list_.size(); }
 
   // --- Writers only, holding the writers' lock. ---
 
   void LinkAfter(ListLinks* pos, Node* node) noexcept {
     internal::LinkAfter(pos, node);
-    SetSize(size() + 1);
+    list_.SetSize(size() + 1);
   }
 
   void LinkBefore(ListLinks* pos, Node* node) noexcept {
     internal::LinkBefore(pos, node);
-    SetSize(size() + 1);
+    list_.SetSize(size() + 1);
   }
 
   void Erase(ListLinks* pos, NodeRetireBatch<T>& batch) noexcept {
     Unlink(pos);
     batch.Add(pos);
-    SetSize(size() - 1);
+    list_.SetSize(size() - 1);
   }
 
   void Replace(ListLinks* pos, Node* fresh, NodeRetireBatch<T>& batch) noexcept {
@@ -165,35 +166,20 @@ class RcuListCore {
   // throws, the elements removed before stay removed (and are retired).
   template <typename Pred>
   std::size_t RemoveIf(Pred& pred, NodeRetireBatch<T>& batch) {
-    std::size_t removed = 0;
-    ListLinks* links = head_.NextProtected();
-    while (links != &head_) {
-      ListLinks* next = links->NextProtected();
-      if (pred(std::as_const(static_cast<Node*>(links)->value))) {
-        Erase(links, batch);
-        ++removed;
-      }
-      links = next;
-    }
-    return removed;
+    return list_.RemoveIf(
+        [&pred](ListLinks* links) { return pred(std::as_const(static_cast<Node*>(links)->value)); },
+        [&batch](ListLinks* links) { batch.Add(links); });
   }
 
   std::size_t Clear(NodeRetireBatch<T>& batch) noexcept {
     const std::size_t removed = size();
-    UnlinkAll(&head_, batch.chain());
-    SetSize(0);
+    UnlinkAll(list_.head(), batch.chain());
+    list_.SetSize(0);
     return removed;
   }
 
  private:
-  void SetSize(std::size_t n) noexcept { size_.store(n, std::memory_order_relaxed); }
-
-  // The sentinel. head_.next: the first element, or &head_ when empty (read
-  // by readers with acquire). head_.prev: the last element, or &head_.
-  ListLinks head_;
-  // The number of linked elements. Written only by writers, after each
-  // change, with relaxed stores; read by anyone with relaxed loads.
-  std::atomic<std::size_t> size_{0};
+  ListHead list_;
 };
 
 }  // namespace internal

@@ -42,6 +42,7 @@
 #include <type_traits>
 
 #include "rcu/internal/checks.h"
+#include "rcu/internal/lock_evidence.h"
 #include "rcu/rcu_ptr.h"
 #include "rcu/read_guard.h"
 
@@ -112,12 +113,9 @@ inline void DebugCheckIterateGuarded() {
 // the caller holds it, when the lock type can tell (HeldByCurrentThread()).
 template <typename Lock>
 void DebugCheckListLockHeld(const Lock& lock) {
-  if constexpr (CanTellHolder<Lock>::value) {
-    RCU_INTERNAL_DCHECK(lock.HeldByCurrentThread(),
-                        "rcu list: writer method called without holding the "
-                        "writers' lock passed as evidence");
-  }
-  (void)lock;
+  DebugCheckHeld(lock,
+                 "rcu list: writer method called without holding the writers' lock "
+                 "passed as evidence");
 }
 
 inline void DebugCheckPositionGuarded() {
@@ -131,6 +129,17 @@ inline void DebugCheckPositionGuarded() {
 inline void InitHead(ListLinks* head) noexcept {
   head->next.store(head, std::memory_order_relaxed);
   head->SetPrev(head);
+}
+
+// Positions passed to positional writer methods, which act only if the
+// position is still live: an element still in the list (`pos` is not the
+// sentinel `head`, i.e. not end(), and is linked), or, to insert before,
+// also end(). Writers only.
+inline bool IsLiveElement(const ListLinks* pos, const ListLinks* head) noexcept {
+  return pos != head && pos->IsLinked();
+}
+inline bool IsLiveInsertionPoint(const ListLinks* pos, const ListLinks* head) noexcept {
+  return pos == head || pos->IsLinked();
 }
 
 // Links `node` between the adjacent `prev` and `next` and publishes it.
@@ -304,6 +313,49 @@ class ListRange {
 
  private:
   ListLinks* head_;
+};
+
+// A list's sentinel and element count, shared by the RCU lists (RcuListCore
+// and IntrusiveRcuList). Readers use head() and size() without a lock; the
+// rest is for writers holding the list's writers' lock.
+class ListHead {
+ public:
+  ListHead() noexcept { InitHead(&head_); }
+  ListHead(const ListHead&) = delete;
+  ListHead& operator=(const ListHead&) = delete;
+
+  ListLinks* head() const noexcept { return const_cast<ListLinks*>(&head_); }
+  std::size_t size() const noexcept { return size_.load(std::memory_order_relaxed); }
+  void SetSize(std::size_t n) noexcept { size_.store(n, std::memory_order_relaxed); }
+
+  // Unlinks every element whose links satisfy `pred`, and passes each to
+  // `removed` once unlinked; returns how many. If `pred` throws, the
+  // elements removed before stay removed (and were passed on).
+  template <typename Pred, typename Removed>
+  std::size_t RemoveIf(Pred&& pred, Removed&& removed) {
+    std::size_t count = 0;
+    ListLinks* links = head_.NextProtected();
+    while (links != &head_) {
+      ListLinks* next = links->NextProtected();
+      if (pred(links)) {
+        Unlink(links);
+        SetSize(size() - 1);
+        removed(links);
+        ++count;
+      }
+      links = next;
+    }
+    return count;
+  }
+
+ private:
+  // The sentinel. head_.next: the first element, or &head_ when empty (read
+  // by readers with acquire). head_.prev: the last element, or &head_.
+  // Changed only by writers.
+  ListLinks head_;
+  // The number of linked elements. Written only by writers, after each
+  // change, with relaxed stores; read by anyone with relaxed loads.
+  std::atomic<std::size_t> size_{0};
 };
 
 }  // namespace internal

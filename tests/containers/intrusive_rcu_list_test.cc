@@ -26,6 +26,7 @@
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
+#include "tests/util/test_util.h"
 
 namespace {
 
@@ -279,17 +280,15 @@ TEST(IntrusiveRcuListTest, RemoveIfDisposesAfterAGracePeriod) {
   std::atomic<int> disposed{0};
   // A reader holds up the grace period: the disposer must not run until it
   // leaves, however long we wait.
-  std::atomic<int> stage{0};
-  std::atomic<bool> intact{false};
-  std::thread reader([&] {
-    rcu::ReadGuard guard;
-    std::vector<const Session*> seen;
-    for (const Session& s : list.Iterate(guard)) seen.push_back(&s);
-    stage.store(1);
-    while (stage.load() < 2) std::this_thread::yield();
-    intact.store(std::all_of(seen.begin(), seen.end(), [](const Session* s) { return s->Valid(); }));
-  });
-  while (stage.load() < 1) std::this_thread::yield();
+  std::vector<const Session*> seen;
+  bool intact = false;
+  rcu_test::ParkedReader reader(
+      [&](const rcu::ReadGuard& guard) {
+        for (const Session& s : list.Iterate(guard)) seen.push_back(&s);
+      },
+      [&](const rcu::ReadGuard&) {
+        intact = std::all_of(seen.begin(), seen.end(), [](const Session* s) { return s->Valid(); });
+      });
   {
     rcu::MutexLock lock(mu);
     EXPECT_EQ(list.remove_if(
@@ -305,9 +304,8 @@ TEST(IntrusiveRcuListTest, RemoveIfDisposesAfterAGracePeriod) {
   EXPECT_EQ(Ids(list), (Ints{1, 3, 5, 7, 9}));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(disposed.load(), 0);
-  stage.store(2);
-  reader.join();
-  EXPECT_TRUE(intact.load());
+  reader.Join();
+  EXPECT_TRUE(intact);
   rcu::Barrier();
   EXPECT_EQ(disposed.load(), 5);
   {

@@ -24,6 +24,7 @@
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
+#include "tests/util/test_util.h"
 
 namespace {
 
@@ -462,24 +463,18 @@ TEST(RcuListTest, AReaderKeepsAnErasedElementAlive) {
   rcu::RcuList<Tracked> list;
   list.emplace_back(42);
   const int before = tracked_live.load();
-  std::atomic<int> stage{0};
-  std::atomic<bool> intact_after_erase{false};
-  std::thread reader([&] {
-    rcu::ReadGuard guard;
-    const Tracked& t = *list.Iterate(guard).begin();
-    stage.store(1);
-    while (stage.load() < 2) std::this_thread::yield();
-    intact_after_erase.store(t.magic == kLive && t.value == 42);
-  });
-  while (stage.load() < 1) std::this_thread::yield();
+  const Tracked* t = nullptr;
+  bool intact_after_erase = false;
+  rcu_test::ParkedReader reader(
+      [&](const rcu::ReadGuard& guard) { t = &*list.Iterate(guard).begin(); },
+      [&](const rcu::ReadGuard&) { intact_after_erase = t->magic == kLive && t->value == 42; });
   list.clear();
   // The reader's guard holds up the grace period, so nothing may be freed
-  // yet, however long we wait.
+  // yet, however long we wait (a window in which a bug would free it).
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_EQ(tracked_live.load(), before);
-  stage.store(2);
-  reader.join();
-  EXPECT_TRUE(intact_after_erase.load());
+  reader.Join();
+  EXPECT_TRUE(intact_after_erase);
   rcu::Barrier();
   EXPECT_EQ(tracked_live.load(), before - 1);
 }

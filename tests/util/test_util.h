@@ -30,28 +30,33 @@
 namespace rcu_test {
 
 // A thread that enters a read-side section and stays there until released
-// (or destroyed). Optionally it runs `enter` inside the section before it
-// parks, and `leave` inside the same section once released: a reader that
-// takes a pointer or an iterator, lets the test's writer act, and then goes
-// on reading. The constructor returns once `enter` has returned; Join()
-// once `leave` has. The destructor releases and joins, so a test that fails
-// early still ends cleanly.
+// (or destroyed). Optionally it runs `enter(guard)` inside the section before
+// it parks, and `leave(guard)` inside the same section once released: a
+// reader that takes a pointer or an iterator, lets the test's writer act, and
+// then goes on reading. The constructor returns once `enter` has returned;
+// Join() once `leave` has. The destructor releases and joins, so a test that
+// fails early still ends cleanly.
 //
-//   rcu_test::ParkedReader reader([&] { it = list.begin(); },
-//                                 [&] { value = *it; });
-//   list.erase(...);        // the reader still holds `it`
-//   reader.Join();          // it read `value` inside its section
+//   const Item* item = nullptr;
+//   bool intact = false;
+//   rcu_test::ParkedReader reader(
+//       [&](const rcu::ReadGuard& g) { item = &*list.Iterate(g).begin(); },
+//       [&](const rcu::ReadGuard&) { intact = item->valid(); });
+//   list.clear();           // the reader still holds `item`
+//   reader.Join();          // it checked `item` inside its section
 class ParkedReader {
  public:
-  ParkedReader() : ParkedReader([] {}, [] {}) {}
-  ParkedReader(std::function<void()> enter, std::function<void()> leave)
+  using Step = std::function<void(const rcu::ReadGuard&)>;
+
+  ParkedReader() : ParkedReader([](const rcu::ReadGuard&) {}, [](const rcu::ReadGuard&) {}) {}
+  ParkedReader(Step enter, Step leave)
       : enter_(std::move(enter)), leave_(std::move(leave)), thread_([this] {
           rcu::ReadGuard guard;
-          enter_();
+          enter_(guard);
           inside_.Notify();
           while (!release_.load()) std::this_thread::yield();
           left_.store(true);  // still inside the guard
-          leave_();
+          leave_(guard);
         }) {
     inside_.WaitForNotification();
   }
@@ -70,8 +75,8 @@ class ParkedReader {
 
  private:
   // Declared before thread_, so that they exist when it starts.
-  std::function<void()> enter_;
-  std::function<void()> leave_;
+  Step enter_;
+  Step leave_;
   Notification inside_;
   std::atomic<bool> release_{false};
   std::atomic<bool> left_{false};
