@@ -27,7 +27,7 @@ namespace internal {
 inline constexpr std::size_t kHashMapStripes = 32;
 
 // Tests only: called by every resize between loading the bucket array and
-// reading it (tests/hash_map/hash_map_review_test.cc runs a clear() there).
+// reading it (tests/containers/hash_map_review_test.cc runs a clear() there).
 // nullptr otherwise.
 inline void (*hash_map_resize_hook_for_testing)() = nullptr;
 

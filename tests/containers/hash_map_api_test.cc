@@ -24,7 +24,7 @@
 #include "rcu/call_rcu.h"
 #include "rcu/read_guard.h"
 #include "tests/util/allocation_counter.h"
-#include "tests/hash_map/hash_map_test_util.h"
+#include "tests/containers/hash_map_test_util.h"
 
 namespace {
 

@@ -25,7 +25,7 @@
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
 #include "rcu/read_guard.h"
-#include "tests/hash_map/hash_map_test_util.h"
+#include "tests/containers/hash_map_test_util.h"
 
 namespace {
 

@@ -29,7 +29,7 @@
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/util/backlog_probe.h"
-#include "tests/hash_map/hash_map_test_util.h"
+#include "tests/containers/hash_map_test_util.h"
 #include "tests/util/test_util.h"
 
 namespace {

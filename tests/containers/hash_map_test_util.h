@@ -1,8 +1,8 @@
 // Helpers for rcu::HashMap's tests: a hash whose bucket positions a test can
 // compute, a value type that counts its live instances, and a churn of
 // concurrent writers and resizes to run beside a check.
-#ifndef TESTS_HASH_MAP_HASH_MAP_TEST_UTIL_H_
-#define TESTS_HASH_MAP_HASH_MAP_TEST_UTIL_H_
+#ifndef TESTS_CONTAINERS_HASH_MAP_TEST_UTIL_H_
+#define TESTS_CONTAINERS_HASH_MAP_TEST_UTIL_H_
 
 #include <atomic>
 #include <cstddef>
@@ -142,4 +142,4 @@ class Churn {
 
 }  // namespace rcu_test
 
-#endif  // TESTS_HASH_MAP_HASH_MAP_TEST_UTIL_H_
+#endif  // TESTS_CONTAINERS_HASH_MAP_TEST_UTIL_H_
