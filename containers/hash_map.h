@@ -127,7 +127,6 @@
 #ifndef CONTAINERS_HASH_MAP_H_
 #define CONTAINERS_HASH_MAP_H_
 
-#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -135,24 +134,17 @@
 #include <initializer_list>
 #include <iterator>
 #include <memory>
-#include <mutex>
-#include <new>
 #include <optional>
-#include <stdexcept>
-#include <thread>
-#include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include "absl/base/attributes.h"
-#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "containers/internal/hash_map_fork.h"
 #include "containers/internal/hash_map_hash.h"
 #include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
 #include "rcu/grace_period.h"
-#include "rcu/internal/callback_worker.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
@@ -166,19 +158,13 @@ template <typename K, typename V,
           typename Eq = typename internal::DefaultHashEq<K>::Eq,
           typename Alloc = std::allocator<std::pair<const K, V>>>
 class HashMap {
+  // The entry and bucket-array types (containers/internal/hash_map_table.h),
+  // and the constraints of the overloads below.
   using Node = internal::HashNode<K, V, Alloc>;
   using Table = internal::BucketArray<Node>;
   using Stripe = internal::HashMapStripe;
   using AllocTraits = std::allocator_traits<Alloc>;
   using NodeAlloc = typename AllocTraits::template rebind_alloc<Node>;
-  // Keys that compare with one machine comparison under the default
-  // equality: lookups compare them directly rather than the stored hash
-  // first.
-  template <typename L>
-  static constexpr bool kKeyEqualityIsCheap =
-      std::is_same_v<L, K> &&
-      (std::is_integral_v<K> || std::is_enum_v<K> || std::is_pointer_v<K>) &&
-      (std::is_same_v<Eq, std::equal_to<K>> || std::is_same_v<Eq, std::equal_to<>>);
   // Heterogeneous lookups take any key type when both functors are
   // transparent (as the defaults are for string keys).
   template <typename L>
@@ -266,10 +252,7 @@ class HashMap {
   // in use by other threads meanwhile.
   HashMap(const HashMap& other)
       : HashMap(other, AllocTraits::select_on_container_copy_construction(other.alloc_)) {}
-  HashMap(const HashMap& other, const Alloc& alloc) : HashMap(0, other.hash_, other.eq_, alloc) {
-    max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
-    CopyFrom(other);
-  }
+  HashMap(const HashMap& other, const Alloc& alloc);
 
   // Takes `other`'s entries without copying them; `other` is left empty and
   // usable. `other` must not change meanwhile (see the file comment).
@@ -287,36 +270,12 @@ class HashMap {
 
   // Replaces the contents with a weakly consistent copy of `other`; strong
   // guarantee. Needs exclusive access to this map.
-  HashMap& operator=(const HashMap& other) {
-    if (this != &other) {
-      const Alloc alloc = AllocTraits::propagate_on_container_copy_assignment::value
-                              ? other.alloc_
-                              : alloc_;
-      HashMap copy(other, alloc);
-      swap(copy);
-    }
-    return *this;
-  }
+  HashMap& operator=(const HashMap& other);
   // Takes `other`'s entries; what this map held is freed after a grace
   // period. Needs exclusive access to both maps.
   HashMap& operator=(HashMap&& other) noexcept(std::is_nothrow_copy_assignable_v<Hash> &&
-                                               std::is_nothrow_copy_assignable_v<Eq>) {
-    if (this != &other) {
-      fork_entry_.Unregister();  // before its stripes go (StealFrom registers again)
-      ReleaseContents();
-      hash_ = other.hash_;
-      eq_ = other.eq_;
-      if constexpr (AllocTraits::propagate_on_container_move_assignment::value) {
-        alloc_ = other.alloc_;
-      }
-      StealFrom(other);
-    }
-    return *this;
-  }
-  HashMap& operator=(std::initializer_list<value_type> init) {
-    *this = HashMap(init, 0, hash_, eq_, alloc_);
-    return *this;
-  }
+                                               std::is_nothrow_copy_assignable_v<Eq>);
+  HashMap& operator=(std::initializer_list<value_type> init);
 
   // Frees every entry. No reader or writer may use the map any more; readers
   // that still hold references from earlier are fine until their guards end
@@ -333,14 +292,7 @@ class HashMap {
   // later, and the resource must outlive that: call rcu::Barrier() (outside
   // sections) before destroying it. (The bucket arrays come from global
   // operator new, not from the allocator.)
-  ~HashMap() {
-    fork_entry_.Unregister();  // before the stripes go
-    const bool held_entries = stripes_.load(std::memory_order_acquire) != nullptr;
-    ReleaseContents();
-    if constexpr (!internal::kAllocatorIsStateless<Alloc>) {
-      if (held_entries) internal::WaitForReclaimedEntries();
-    }
-  }
+  ~HashMap();
 
   // --- Readers -------------------------------------------------------------
 
@@ -348,15 +300,11 @@ class HashMap {
   template <typename L, IfTransparent<L> = 0>
   const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND,
                       const L& key) const {
-    (void)guard;
-    const Found found = Find(key);
-    return const_iterator(this, found.node, found.shape);
+    return FindUnder(guard, key);
   }
   const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND,
                       const K& key) const {
-    (void)guard;
-    const Found found = Find(key);
-    return const_iterator(this, found.node, found.shape);
+    return FindUnder(guard, key);
   }
 
   // The entry for `key`, holding its own read guard; or end(), which holds
@@ -397,13 +345,9 @@ class HashMap {
 
   template <typename L, IfTransparent<L> = 0>
   bool contains(const L& key) const {
-    ReadGuard guard;
-    return Find(key).node != nullptr;
+    return ContainsImpl(key);
   }
-  bool contains(const K& key) const {
-    ReadGuard guard;
-    return Find(key).node != nullptr;
-  }
+  bool contains(const K& key) const { return ContainsImpl(key); }
 
   template <typename L, IfTransparent<L> = 0>
   size_type count(const L& key) const {
@@ -450,39 +394,19 @@ class HashMap {
 
   // The bucket interface describes the current bucket array, which a
   // concurrent resize may replace at any time.
-  size_type bucket_count() const {
-    ReadGuard guard;
-    return table_.load(std::memory_order_acquire)->size();
-  }
+  size_type bucket_count() const;
   size_type max_bucket_count() const { return size_type{1} << 60; }
   // The bucket `key` falls in, in the current bucket array.
-  size_type bucket(const K& key) const {
-    const std::size_t hash = HashOf(key);
-    ReadGuard guard;
-    return hash & table_.load(std::memory_order_acquire)->mask();
-  }
+  size_type bucket(const K& key) const;
   // The entries in bucket `n` of the current array (0 if it has fewer).
-  size_type bucket_size(size_type n) const {
-    ReadGuard guard;
-    Table* table = table_.load(std::memory_order_acquire);
-    if (n >= table->size()) return 0;
-    const int g = table->generation();
-    size_type count = 0;
-    for (const Node* node = table->at(n).load(std::memory_order_acquire); node != nullptr;
-         node = node->next[g].load(std::memory_order_acquire)) {
-      ++count;
-    }
-    return count;
-  }
+  size_type bucket_size(size_type n) const;
   float load_factor() const {
     return static_cast<float>(size()) / static_cast<float>(bucket_count());
   }
   float max_load_factor() const { return max_load_factor_.load(std::memory_order_relaxed); }
   // Grows when size() would exceed this many entries per bucket (default
   // 1.0); shrinks below an eighth of it.
-  void max_load_factor(float factor) {
-    max_load_factor_.store(std::max(factor, 0.125f), std::memory_order_relaxed);
-  }
+  void max_load_factor(float factor);
   hasher hash_function() const { return hash_; }
   key_equal key_eq() const { return eq_; }
   allocator_type get_allocator() const { return alloc_; }
@@ -492,15 +416,8 @@ class HashMap {
   // Writers that return an iterator return one that holds its own read
   // guard (see Rules in the file comment). The hinted forms ignore the hint.
 
-  std::pair<iterator, bool> insert(const value_type& value) {
-    const std::size_t hash = HashOf(value.first);
-    return Link(hash, value.first, [&] { return NewNode(hash, value); }, /*replace=*/false);
-  }
-  std::pair<iterator, bool> insert(value_type&& value) {
-    const std::size_t hash = HashOf(value.first);
-    return Link(hash, value.first, [&] { return NewNode(hash, std::move(value)); },
-                /*replace=*/false);
-  }
+  std::pair<iterator, bool> insert(const value_type& value);
+  std::pair<iterator, bool> insert(value_type&& value);
   template <typename P, typename = std::enable_if_t<std::is_constructible_v<value_type, P&&>>>
   std::pair<iterator, bool> insert(P&& value) {
     return emplace(std::forward<P>(value));
@@ -522,24 +439,14 @@ class HashMap {
   // it keeps the source's section for the whole copy).
   template <typename InputIt, IfInputIterator<InputIt> = 0>
   void insert(InputIt first, InputIt last) {
-    const size_type wanted = size() + SizeHint(first, last);
-    bool presized = GrowFor(wanted);
-    for (; first != last; Step(first)) {
-      if (!presized) presized = GrowFor(wanted);  // until the grace period has passed
-      insert(*first);  // builds no entry for a present key
-    }
+    InsertRange(std::move(first), std::move(last));
   }
   void insert(std::initializer_list<value_type> values) { insert(values.begin(), values.end()); }
 
   // Constructs the entry first (so a key that is present costs a node), then
   // inserts it unless the key is present.
   template <typename... Args>
-  std::pair<iterator, bool> emplace(Args&&... args) {
-    NodeHolder holder{NewNode(0, std::forward<Args>(args)...)};
-    const std::size_t hash = HashOf(holder.node->value.first);
-    return Link(hash, holder.node->value.first, [&] { return holder.Release(hash); },
-                /*replace=*/false);
-  }
+  std::pair<iterator, bool> emplace(Args&&... args);
   template <typename... Args>
   iterator emplace_hint(const_iterator /*hint*/, Args&&... args) {
     return emplace(std::forward<Args>(args)...).first;
@@ -548,21 +455,9 @@ class HashMap {
   // Inserts (key, V(args...)) unless the key is present; then it constructs
   // nothing.
   template <typename... Args>
-  std::pair<iterator, bool> try_emplace(const K& key, Args&&... args) {
-    const std::size_t hash = HashOf(key);
-    return Link(hash, key, [&] {
-      return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(key),
-                     std::forward_as_tuple(std::forward<Args>(args)...));
-    }, /*replace=*/false);
-  }
+  std::pair<iterator, bool> try_emplace(const K& key, Args&&... args);
   template <typename... Args>
-  std::pair<iterator, bool> try_emplace(K&& key, Args&&... args) {
-    const std::size_t hash = HashOf(key);
-    return Link(hash, key, [&] {
-      return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(std::move(key)),
-                     std::forward_as_tuple(std::forward<Args>(args)...));
-    }, /*replace=*/false);
-  }
+  std::pair<iterator, bool> try_emplace(K&& key, Args&&... args);
   template <typename... Args>
   iterator try_emplace(const_iterator /*hint*/, const K& key, Args&&... args) {
     return try_emplace(key, std::forward<Args>(args)...).first;
@@ -575,17 +470,9 @@ class HashMap {
   // Inserts, or publishes a new entry in place of the present one. Returns
   // true if it inserted.
   template <typename M>
-  std::pair<iterator, bool> insert_or_assign(const K& key, M&& value) {
-    const std::size_t hash = HashOf(key);
-    return Link(hash, key, [&] { return NewNode(hash, key, std::forward<M>(value)); },
-                /*replace=*/true);
-  }
+  std::pair<iterator, bool> insert_or_assign(const K& key, M&& value);
   template <typename M>
-  std::pair<iterator, bool> insert_or_assign(K&& key, M&& value) {
-    const std::size_t hash = HashOf(key);
-    return Link(hash, key, [&] { return NewNode(hash, std::move(key), std::forward<M>(value)); },
-                /*replace=*/true);
-  }
+  std::pair<iterator, bool> insert_or_assign(K&& key, M&& value);
   template <typename M>
   iterator insert_or_assign(const_iterator /*hint*/, const K& key, M&& value) {
     return insert_or_assign(key, std::forward<M>(value)).first;
@@ -599,53 +486,14 @@ class HashMap {
   // fn(old value) and retires the old one. Returns false if absent. `fn`
   // runs under the key's stripe lock; it must not use this map.
   template <typename F>
-  bool update(const K& key, F&& fn) {
-    const ComputeResult result = compute(key, [&](const V* current) -> std::optional<V> {
-      if (current == nullptr) return std::nullopt;
-      return std::optional<V>(fn(*current));
-    });
-    return result == ComputeResult::kUpdated;
-  }
+  bool update(const K& key, F&& fn);
 
   // Upsert, like Java's ConcurrentHashMap::compute: fn(current value or
   // nullptr) returns the new value, or nullopt to erase (or not insert).
   // Atomic for the key: no other writer of this key runs meanwhile. `fn`
   // runs under the key's stripe lock; it must not use this map.
   template <typename F>
-  ComputeResult compute(const K& key, F&& fn) {
-    const std::size_t hash = HashOf(key);
-    Stripe* stripes = PrepareWrite(1);
-    Node* retired = nullptr;
-    ComputeResult result;
-    {
-      MutexLock lock(StripeOf(stripes, hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      const int g = table->generation();
-      std::atomic<Node*>* link = &table->bucket(hash);
-      Node* node = FindLocked(link, g, hash, key);
-      std::optional<V> next = fn(node ? &node->value.second : nullptr);
-      if (!next.has_value()) {
-        if (node == nullptr) return ComputeResult::kUnchanged;
-        Unlink(link, node, g);
-        retired = node;
-        result = ComputeResult::kErased;
-      } else {
-        Node* fresh = NewNode(hash, key, std::move(*next));
-        if (node == nullptr) {
-          PushFront(&table->bucket(hash), fresh, g);
-          size_.fetch_add(1, std::memory_order_release);
-          result = ComputeResult::kInserted;
-        } else {
-          ReplaceLinked(link, node, fresh, g);
-          retired = node;
-          result = ComputeResult::kUpdated;
-        }
-      }
-    }
-    if (retired != nullptr) Retire(retired);
-    if (result == ComputeResult::kErased) MaybeShrink();
-    return result;
-  }
+  ComputeResult compute(const K& key, F&& fn);
 
   // Removes `key`; returns the number of entries removed (0 or 1).
   template <typename L, IfTransparent<L> = 0>
@@ -659,17 +507,7 @@ class HashMap {
   // nothing is removed). Returns the iterator after `pos`, so that
   //   for (auto it = m.begin(); it != m.end();) it = drop(*it) ? m.erase(it) : std::next(it);
   // works (and visits every entry present throughout exactly once).
-  iterator erase(const_iterator pos) {
-    if (pos.node_ == nullptr) return end();
-    Node* unlinked = UnlinkIfLinked(pos.node_);
-    iterator next = std::move(pos);  // keeps pos's section, if it owned one
-    ++next;  // an unlinked entry keeps its links
-    if (unlinked != nullptr) {
-      Retire(unlinked);
-      MaybeShrink();
-    }
-    return next;
-  }
+  iterator erase(const_iterator pos);
 
   // Removes the entries of [first, last) that are still current, in
   // iteration order, and returns `last`. Erasing stops at `last`'s entry, at
@@ -677,78 +515,25 @@ class HashMap {
   // if a concurrent writer removed it, at the end of its bucket. A range
   // from equal_range(key) erases only `key`'s entry, even if other writers
   // inserted entries after it meanwhile.
-  iterator erase(const_iterator first, const_iterator last) {
-    if (first.node_ != nullptr && last.after_ == first.node_) {
-      erase(std::move(first));  // [entry, its successor when the range was made)
-      return last;
-    }
-    if (last.node_ == nullptr) {
-      while (first.node_ != nullptr) first = erase(std::move(first));
-      return first;
-    }
-    const std::uint64_t stop = internal::ReverseBits(last.node_->hash);
-    while (first.node_ != nullptr && first.node_ != last.node_ && first.BucketStart() <= stop &&
-           !SameKey(first.node_, last.node_)) {
-      first = erase(std::move(first));
-    }
-    return first.node_ == last.node_ ? last : first;
-  }
+  iterator erase(const_iterator first, const_iterator last);
 
   // Removes every entry for which pred(const value_type&) is true; returns
   // how many. Each stripe is locked in turn, so the removal is atomic per
   // stripe, not for the whole map. `pred` runs under a stripe lock; it must
   // not use this map. If it throws, what it removed so far stays removed.
   template <typename Pred>
-  size_type erase_if(Pred pred) {
-    Stripe* stripes = stripes_.load(std::memory_order_acquire);
-    if (stripes == nullptr) return 0;
-    size_type removed = 0;
-    for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) {
-      // Retiring under the lock must not wait: inside the guard it records
-      // the backlog debt instead, paid when the guard ends (after the lock).
-      ReadGuard guard;
-      MutexLock lock(stripes[s].mu);
-      Table* table = table_.load(std::memory_order_relaxed);
-      const int g = table->generation();
-      for (std::size_t b = s; b < table->size(); b += internal::kHashMapStripes) {
-        std::atomic<Node*>* link = &table->at(b);
-        while (Node* node = link->load(std::memory_order_relaxed)) {
-          if (pred(std::as_const(node->value))) {
-            Unlink(link, node, g);
-            Retire(node);
-            ++removed;
-          } else {
-            link = &node->next[g];
-          }
-        }
-      }
-    }
-    if (removed > 0) MaybeShrink();
-    return removed;
-  }
+  size_type erase_if(Pred pred);
 
   // Removes every entry; safe while readers run (they may still see the old
   // entries until their guards end). Keeps the bucket count. All or
   // nothing: it throws std::bad_alloc, changing nothing, if it cannot
   // allocate the empty bucket array it publishes.
-  void clear() {
-    if (stripes_.load(std::memory_order_acquire) == nullptr || size() == 0) return;
-    while (!ClearOnce()) {
-    }
-  }
+  void clear();
 
   // Copies into this map every entry of `source` whose key it lacks, and
   // erases those from `source` (see the file comment).
   template <typename H2, typename E2>
-  void merge(HashMap<K, V, H2, E2, Alloc>& source) {
-    if (static_cast<const void*>(&source) == static_cast<const void*>(this)) return;
-    const size_type wanted = size() + source.size();
-    bool presized = GrowFor(wanted);
-    for (auto it = source.begin(); it.node_ != nullptr; source.Advance(it, /*renew=*/true)) {
-      if (!presized) presized = GrowFor(wanted);
-      if (try_emplace(it->first, it->second).second) source.EraseEntry(it.node_);
-    }
-  }
+  void merge(HashMap<K, V, H2, E2, Alloc>& source);
   template <typename H2, typename E2>
   void merge(HashMap<K, V, H2, E2, Alloc>&& source) {
     merge(source);
@@ -758,50 +543,20 @@ class HashMap {
   // access to both.
   void swap(HashMap& other) noexcept(std::is_nothrow_swappable_v<Hash> &&
                                      std::is_nothrow_swappable_v<Eq>)
-      ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    using std::swap;
-    swap(hash_, other.hash_);
-    swap(eq_, other.eq_);
-    if constexpr (AllocTraits::propagate_on_container_swap::value) swap(alloc_, other.alloc_);
-    SwapAtomic(stripes_, other.stripes_);
-    SwapAtomic(table_, other.table_);
-    SwapAtomic(size_, other.size_);
-    SwapAtomic(min_buckets_, other.min_buckets_);
-    SwapAtomic(pending_buckets_, other.pending_buckets_);
-    SwapAtomic(max_load_factor_, other.max_load_factor_);
-    swap(last_resize_, other.last_resize_);
-    RegisterForFork();
-    other.RegisterForFork();
-  }
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Makes room for `count` entries without a resize (and stops automatic
   // shrinking below that). May wait for a grace period; inside a read-side
   // section it never waits, and may leave the resize to the next write
   // outside one.
-  void reserve(size_type count) {
-    const size_type buckets = BucketsFor(count);
-    min_buckets_.store(buckets, std::memory_order_relaxed);
-    if (buckets > bucket_count()) RequestResize(buckets);
-  }
+  void reserve(size_type count);
 
   // Sets the bucket count to at least `count` and enough for size(); 0 lets
   // the map shrink to fit. Waits like reserve().
-  void rehash(size_type count) {
-    min_buckets_.store(BucketCountFor(count), std::memory_order_relaxed);
-    RequestResize(std::max(BucketCountFor(count), BucketsFor(size())));
-  }
+  void rehash(size_type count);
 
   // Weakly consistent (see the file comment).
-  friend bool operator==(const HashMap& a, const HashMap& b) {
-    if (&a == &b) return true;
-    if (a.size() != b.size()) return false;
-    ReadGuard guard;
-    for (const value_type& entry : a.Iterate(guard)) {
-      const const_iterator it = b.find(guard, entry.first);
-      if (it == b.end() || !(it->second == entry.second)) return false;
-    }
-    return true;
-  }
+  friend bool operator==(const HashMap& a, const HashMap& b) { return Equal(a, b); }
   friend bool operator!=(const HashMap& a, const HashMap& b) { return !(a == b); }
 
   // --- Iterators -----------------------------------------------------------
@@ -820,23 +575,9 @@ class HashMap {
     // Copies pin the node too; moves take the source's pin over and leave
     // the source at end(), so that it cannot reach a node it no longer pins.
     const_iterator(const const_iterator&) = default;
-    const_iterator(const_iterator&& other) noexcept
-        : map_(other.map_), node_(std::exchange(other.node_, nullptr)), shape_(other.shape_),
-          cursor_(other.cursor_), positioned_(other.positioned_), after_(other.after_),
-          guard_(std::move(other.guard_)) {}
+    const_iterator(const_iterator&& other) noexcept;
     const_iterator& operator=(const const_iterator&) = default;
-    const_iterator& operator=(const_iterator&& other) noexcept {
-      if (this != &other) {
-        guard_ = std::move(other.guard_);  // takes its section, then leaves ours
-        map_ = other.map_;
-        node_ = std::exchange(other.node_, nullptr);
-        shape_ = other.shape_;
-        cursor_ = other.cursor_;
-        positioned_ = other.positioned_;
-        after_ = other.after_;
-      }
-      return *this;
-    }
+    const_iterator& operator=(const_iterator&& other) noexcept;
 
     reference operator*() const { return node_->value; }
     pointer operator->() const { return &node_->value; }
@@ -871,11 +612,7 @@ class HashMap {
         : map_(map), node_(node), shape_(shape) {}
 
     // The start of the position range of the bucket the iterator walks.
-    std::uint64_t BucketStart() const {
-      const std::uint64_t position =
-          positioned_ ? cursor_ : internal::ReverseBits(node_->hash);
-      return internal::BucketRangeAt(position, Table::MaskOf(shape_)).start;
-    }
+    std::uint64_t BucketStart() const;
 
     const HashMap* map_ = nullptr;
     const Node* node_ = nullptr;  // nullptr: end()
@@ -901,7 +638,14 @@ class HashMap {
   template <typename, typename, typename, typename, typename>
   friend class HashMap;
 
+  // The implementation. Only declarations here; each group's definitions
+  // are in the file named above it, included at the end of this one.
+
   static constexpr size_type kMinBuckets = internal::kHashMapStripes;
+
+  // Owns a node until it is linked, so that a throw destroys it (defined in
+  // hash_map_write.h).
+  struct NodeHolder;
 
   // A lookup's result: the node (or nullptr) and the shape of the array it
   // was found in.
@@ -910,589 +654,94 @@ class HashMap {
     std::size_t shape;
   };
 
-  static size_type BucketCountFor(size_type n) {
-    size_type count = kMinBuckets;
-    while (count < n && count < (size_type{1} << 62)) count <<= 1;
-    return count;
-  }
-  size_type BucketsFor(size_type entries) const {
-    return BucketCountFor(static_cast<size_type>(static_cast<double>(entries) /
-                                                 static_cast<double>(max_load_factor())));
-  }
-
+  // Keys that compare with one machine comparison under the default
+  // equality: lookups compare them directly rather than the stored hash
+  // first.
   template <typename L>
-  std::size_t HashOf(const L& key) const {
-    return internal::MixedHash<Hash>(hash_(key));
-  }
+  static constexpr bool kKeyEqualityIsCheap =
+      std::is_same_v<L, K> &&
+      (std::is_integral_v<K> || std::is_enum_v<K> || std::is_pointer_v<K>) &&
+      (std::is_same_v<Eq, std::equal_to<K>> || std::is_same_v<Eq, std::equal_to<>>);
 
-  static Mutex& StripeOf(Stripe* stripes, std::size_t hash) {
-    return stripes[hash & (internal::kHashMapStripes - 1)].mu;
-  }
-
+  // containers/internal/hash_map_lifetime.h: copying, moving, destruction.
+  void CopyFrom(const HashMap& other);
+  void StealFrom(HashMap& other) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void RegisterForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void ReleaseContents();
   template <typename T>
-  static void SwapAtomic(std::atomic<T>& a, std::atomic<T>& b) {
-    b.store(a.exchange(b.load(std::memory_order_relaxed), std::memory_order_relaxed),
-            std::memory_order_relaxed);
-  }
+  static void SwapAtomic(std::atomic<T>& a, std::atomic<T>& b);
 
-  // Holds every stripe lock, in order.
-  class ABSL_SCOPED_LOCKABLE AllStripesLock {
-   public:
-    explicit AllStripesLock(Stripe* stripes) ABSL_NO_THREAD_SAFETY_ANALYSIS : stripes_(stripes) {
-      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) stripes_[s].mu.Lock();
-    }
-    ~AllStripesLock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) stripes_[s].mu.Unlock();
-    }
+  // containers/internal/hash_map_read.h: lookups, under the caller's guard
+  // unless they take their own.
+  template <typename L>
+  std::size_t HashOf(const L& key) const;
+  template <typename L>
+  Found Find(const L& key) const;
+  template <typename L>
+  const_iterator FindUnder(const ReadGuard& guard, const L& key) const;
+  template <typename L>
+  const_iterator FindOwning(const L& key) const;
+  template <typename L>
+  std::optional<V> GetImpl(const L& key) const;
+  template <typename L>
+  const V& AtImpl(const ReadGuard& guard, const L& key) const;
+  template <typename L>
+  bool ContainsImpl(const L& key) const;
+  static std::pair<const_iterator, const_iterator> RangeFrom(const_iterator first);
+  static bool Equal(const HashMap& a, const HashMap& b);
 
-   private:
-    Stripe* stripes_;
-  };
-
-  // Owns a node until it is linked, so that a throw destroys it.
-  struct NodeHolder {
-    ~NodeHolder() {
-      if (node != nullptr) Node::Destroy(node);
-    }
-    Node* Release(std::size_t hash) {
-      node->hash = hash;  // not yet published
-      return std::exchange(node, nullptr);
-    }
-    Node* node;
-  };
-
+  // containers/internal/hash_map_write.h: writers, under the stripe lock of
+  // the key's hash.
+  static Mutex& StripeOf(Stripe* stripes, std::size_t hash);
   template <typename... Args>
-  Node* NewNode(std::size_t hash, Args&&... args) const {
-    return Node::Make(alloc_, hash, std::forward<Args>(args)...);
-  }
-
+  Node* NewNode(std::size_t hash, Args&&... args) const;
   // Hands an unlinked node to the RCU core, to be freed after a grace
-  // period. Allocates nothing and cannot fail.
+  // period. Allocates nothing and cannot fail. (The one step of the retire
+  // path defined here: fuzz/BUILD's negative control mutates this line.)
   static void Retire(Node* node) {
     internal::QueueReclaim(static_cast<RcuHead*>(node), &Node::Reclaim);
   }
-
-  // Chain edits, under the stripe lock, through links of generation g.
-  static void PushFront(std::atomic<Node*>* head, Node* node, int g) {
-    node->next[g].store(head->load(std::memory_order_relaxed), std::memory_order_relaxed);
-    head->store(node, std::memory_order_release);  // publishes *node
-  }
-  void Unlink(std::atomic<Node*>* link, Node* node, int g) {
-    link->store(node->next[g].load(std::memory_order_relaxed), std::memory_order_release);
-    size_.fetch_sub(1, std::memory_order_release);
-  }
-  static void ReplaceLinked(std::atomic<Node*>* link, Node* old, Node* fresh, int g) {
-    fresh->next[g].store(old->next[g].load(std::memory_order_relaxed), std::memory_order_relaxed);
-    link->store(fresh, std::memory_order_release);
-  }
-
-  // Reader lookup; the caller holds a guard.
+  static void RetireWithNodes(Table* array);
+  static void PushFront(std::atomic<Node*>* head, Node* node, int g);
+  void Unlink(std::atomic<Node*>* link, Node* node, int g);
+  static void ReplaceLinked(std::atomic<Node*>* link, Node* old, Node* fresh, int g);
   template <typename L>
-  Found Find(const L& key) const {
-    // Cheap keys are copied, so that they are read once (after an acquire
-    // load the compiler would read a referenced key again), and compared
-    // directly: one load per node instead of two.
-    using Wanted = std::conditional_t<kKeyEqualityIsCheap<L>, const K, const L&>;
-    Wanted wanted = key;
-    const std::size_t hash = HashOf(wanted);
-    Table* table = table_.load(std::memory_order_acquire);
-    const int g = table->generation();
-    for (const Node* node = table->bucket(hash).load(std::memory_order_acquire); node != nullptr;
-         node = node->next[g].load(std::memory_order_acquire)) {
-      if constexpr (kKeyEqualityIsCheap<L>) {
-        if (node->value.first == wanted) return {node, table->shape()};
-      } else {
-        if (node->hash == hash && eq_(node->value.first, wanted)) return {node, table->shape()};
-      }
-    }
-    return {nullptr, 0};
-  }
-
-  // Writer lookup under the stripe lock. Leaves `link` at the link that
-  // points to the result (or at the chain's end).
-  template <typename L>
-  Node* FindLocked(std::atomic<Node*>*& link, int g, std::size_t hash, const L& key) const {
-    for (Node* node = link->load(std::memory_order_relaxed); node != nullptr;
-         node = link->load(std::memory_order_relaxed)) {
-      if (node->hash == hash && eq_(node->value.first, key)) return node;
-      link = &node->next[g];
-    }
-    return nullptr;
-  }
-
-  // Inserts the node make() builds (under the stripe lock, only if needed),
-  // or with `replace`, publishes it in place of the present entry. The
-  // result's section is entered before the stripe is locked (it may register
-  // the thread, which can throw), and pins the entry it points to.
+  Node* FindLocked(std::atomic<Node*>*& link, int g, std::size_t hash, const L& key) const;
   template <typename L, typename Make>
-  std::pair<iterator, bool> Link(std::size_t hash, const L& key, Make&& make, bool replace) {
-    Stripe* stripes = PrepareWrite(1);
-    iterator result(this);
-    result.guard_.Enter();
-    Node* retired = nullptr;
-    bool inserted = false;
-    {
-      MutexLock lock(StripeOf(stripes, hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      const int g = table->generation();
-      std::atomic<Node*>* link = &table->bucket(hash);
-      Node* target = FindLocked(link, g, hash, key);
-      if (target == nullptr || replace) {
-        Node* fresh = make();  // may throw: nothing changed yet
-        if (target == nullptr) {
-          PushFront(&table->bucket(hash), fresh, g);
-          size_.fetch_add(1, std::memory_order_release);
-          inserted = true;
-        } else {
-          ReplaceLinked(link, target, fresh, g);
-          retired = target;
-        }
-        target = fresh;
-      }
-      result.node_ = target;
-      result.shape_ = table->shape();
-    }
-    // Inside the result's section: no waiting here; the thread pays the
-    // backlog debt when that section ends.
-    if (retired != nullptr) Retire(retired);
-    return {std::move(result), inserted};
-  }
-
-  template <typename L>
-  size_type EraseImpl(const L& key) {
-    const std::size_t hash = HashOf(key);
-    Stripe* stripes = stripes_.load(std::memory_order_acquire);
-    if (stripes == nullptr) return 0;
-    Node* node;
-    {
-      MutexLock lock(StripeOf(stripes, hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      std::atomic<Node*>* link = &table->bucket(hash);
-      node = FindLocked(link, table->generation(), hash, key);
-      if (node == nullptr) return 0;
-      Unlink(link, node, table->generation());
-    }
-    Retire(node);
-    MaybeShrink();
-    return 1;
-  }
-
-  // Unlinks `target` if it is still in the current array; returns it, or
-  // nullptr. The caller pins `target` (holds a section).
-  Node* UnlinkIfLinked(const Node* target) {
-    Stripe* stripes = stripes_.load(std::memory_order_acquire);
-    if (stripes == nullptr) return nullptr;
-    MutexLock lock(StripeOf(stripes, target->hash));
-    Table* table = table_.load(std::memory_order_relaxed);
-    const int g = table->generation();
-    std::atomic<Node*>* link = &table->bucket(target->hash);
-    Node* node = link->load(std::memory_order_relaxed);
-    while (node != nullptr && node != target) {
-      link = &node->next[g];
-      node = link->load(std::memory_order_relaxed);
-    }
-    if (node != nullptr) Unlink(link, node, g);
-    return node;
-  }
-
-  // True if two pinned entries hold equal keys.
-  bool SameKey(const Node* a, const Node* b) const {
-    return a->hash == b->hash && eq_(a->value.first, b->value.first);
-  }
-
-  // For merge(): erases `target` if it is still current. Pinned by the caller.
-  void EraseEntry(const Node* target) {
-    if (Node* unlinked = UnlinkIfLinked(target)) Retire(unlinked);
-  }
-
-  template <typename L>
-  std::optional<V> GetImpl(const L& key) const {
-    ReadGuard guard;
-    if (const Node* node = Find(key).node) return node->value.second;
-    return std::nullopt;
-  }
-
-  template <typename L>
-  const V& AtImpl(const ReadGuard& /*guard*/, const L& key) const {
-    if (const Node* node = Find(key).node) return node->value.second;
-    throw std::out_of_range("rcu::HashMap::at: key not found");
-  }
-
-  template <typename L>
-  const_iterator FindOwning(const L& key) const {
-    const_iterator it(this);
-    it.guard_.Enter();  // before the lookup, so that it pins what it finds
-    const Found found = Find(key);
-    if (found.node == nullptr) {
-      it.guard_.LeaveQuietly();  // end() holds nothing
-    } else {
-      it.node_ = found.node;
-      it.shape_ = found.shape;
-    }
-    return it;
-  }
-
-  static std::pair<const_iterator, const_iterator> RangeFrom(const_iterator first) {
-    if (first.node_ == nullptr) return {const_iterator(), const_iterator()};
-    const_iterator second = first;
-    ++second;
-    second.after_ = first.node_;
-    return {std::move(first), std::move(second)};
-  }
-
-  // --- Iteration -------------------------------------------------------------
-
-  const_iterator MakeBegin(bool own_section) const {
-    const_iterator it(this);
-    if (own_section) it.guard_.Enter();
-    SeekFrom(it, 0);
-    if (it.node_ == nullptr) it.guard_.LeaveQuietly();  // end() holds nothing
-    return it;
-  }
-
-  // ++it. With `renew`, an iterator that owns its section ends it and enters
-  // a new one when it moves to a later bucket, where it pins nothing (it
-  // then seeks from its cursor in the current array, as after a resize).
-  void Advance(const_iterator& it, bool renew = false) const {
-    it.after_ = nullptr;
-    const std::size_t mask = Table::MaskOf(it.shape_);
-    const int g = Table::GenerationOf(it.shape_);
-    if (!it.positioned_) {
-      it.cursor_ = internal::ReverseBits(it.node_->hash & mask);  // its bucket's start
-      it.positioned_ = true;
-    }
-    const internal::PositionRange range = internal::BucketRangeAt(it.cursor_, mask);
-    it.node_ = NextInRange(it.node_->next[g].load(std::memory_order_acquire), g, it.cursor_,
-                           range.end, range.last);
-    if (it.node_ == nullptr && !range.last) {
-      if (renew && it.guard_.held()) it.guard_.Renew();
-      SeekFrom(it, range.end);
-    }
-    if (it.node_ == nullptr) it.guard_ = internal::OwnedSection();  // end() holds nothing
-  }
-
-  // The first node at or after `node` in the chain whose position lies in
-  // [start, end) (`last` means end is 2^64).
-  static const Node* NextInRange(const Node* node, int g, std::uint64_t start, std::uint64_t end,
-                                 bool last) {
-    for (; node != nullptr; node = node->next[g].load(std::memory_order_acquire)) {
-      const std::uint64_t position = internal::ReverseBits(node->hash);
-      if (position >= start && (last || position < end)) return node;
-    }
-    return nullptr;
-  }
-
-  // Positions `it` at the first entry at or after `cursor` in bit-reversed
-  // hash order, in the current bucket array, or at end().
-  void SeekFrom(const_iterator& it, std::uint64_t cursor) const {
-    it.node_ = nullptr;
-    while (true) {
-      Table* table = table_.load(std::memory_order_acquire);
-      const internal::PositionRange range = internal::BucketRangeAt(cursor, table->mask());
-      const std::size_t bucket = internal::ReverseBits(cursor) & table->mask();
-      it.shape_ = table->shape();
-      it.cursor_ = cursor;
-      it.positioned_ = true;
-      it.node_ = NextInRange(table->at(bucket).load(std::memory_order_acquire),
-                             table->generation(), cursor, range.end, range.last);
-      if (it.node_ != nullptr || range.last) return;
-      cursor = range.end;
-    }
-  }
-
-  // --- Copying and moving ----------------------------------------------------
-
-  // How many entries [first, last) holds, if that can be known without
-  // consuming it: forward iterators are counted, another map's iterators
-  // give its size (a hint).
+  std::pair<iterator, bool> Link(std::size_t hash, const L& key, Make&& make, bool replace);
   template <typename InputIt>
-  static size_type SizeHint(const InputIt& first, const InputIt& last) {
-    if constexpr (std::is_convertible_v<typename std::iterator_traits<InputIt>::iterator_category,
-                                        std::forward_iterator_tag>) {
-      return static_cast<size_type>(std::distance(first, last));
-    } else if constexpr (IsMapIterator<InputIt>::value) {
-      return first.map_ != nullptr ? first.map_->size() : 0;
-    } else {
-      (void)first;
-      (void)last;
-      return 0;
-    }
-  }
-  // ++it, or for another map's iterator, an advance that renews the section
-  // it owns between buckets (see insert(first, last)).
+  void InsertRange(InputIt first, InputIt last);
+  template <typename L>
+  size_type EraseImpl(const L& key);
+  Node* UnlinkIfLinked(const Node* target);
+  bool SameKey(const Node* a, const Node* b) const;
+  void EraseEntry(const Node* target);
+  bool ClearOnce();
+
+  // containers/internal/hash_map_iteration.h: the walk in bit-reversed hash
+  // order, which stays exact across resizes.
+  const_iterator MakeBegin(bool own_section) const;
+  void Advance(const_iterator& it, bool renew = false) const;
+  static const Node* NextInRange(const Node* node, int g, std::uint64_t start,
+                                 std::uint64_t end, bool last);
+  void SeekFrom(const_iterator& it, std::uint64_t cursor) const;
+  template <typename InputIt>
+  static size_type SizeHint(const InputIt& first, const InputIt& last);
   template <typename It>
-  static void Step(It& it) {
-    if constexpr (IsMapIterator<It>::value) {
-      it.map_->Advance(it, /*renew=*/true);
-    } else {
-      ++it;
-    }
-  }
-  template <typename It, typename = void>
-  struct IsMapIterator : std::false_type {};
-  template <typename It>
-  struct IsMapIterator<It, std::void_t<typename It::rcu_hash_map_iterator>> : std::true_type {};
+  static void Step(It& it);
 
-  void CopyFrom(const HashMap& other) {
-    GrowFor(other.size());  // before the guard: it may wait
-    ReadGuard guard;
-    for (const value_type& entry : other.Iterate(guard)) insert(entry);
-  }
-
-  // Takes other's entries and arrays, leaving `other` as a new map is. The
-  // caller has set the functors and the allocator.
-  void StealFrom(HashMap& other) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    stripes_.store(other.stripes_.exchange(nullptr, std::memory_order_acq_rel),
-                   std::memory_order_release);
-    table_.store(other.table_.exchange(Table::Empty(), std::memory_order_acq_rel),
-                 std::memory_order_release);
-    size_.store(other.size_.exchange(0), std::memory_order_release);
-    min_buckets_.store(other.min_buckets_.exchange(kMinBuckets), std::memory_order_relaxed);
-    pending_buckets_.store(other.pending_buckets_.exchange(0), std::memory_order_relaxed);
-    max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
-    last_resize_ = std::exchange(other.last_resize_, CompletedState());
-    RegisterForFork();
-  }
-
-  // Registers the map for the fork() handlers (hash_map_fork.h) once it has
-  // stripes.
-  void RegisterForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (stripes_.load(std::memory_order_relaxed) != nullptr) {
-      fork_entry_.Register(&stripes_, &resize_mu_, &last_resize_);
-    }
-  }
-
-  // Hands the bucket array and every entry to the RCU core, and frees the
-  // stripes, leaving the map as a new one is. No writer may be running.
-  void ReleaseContents() {
-    Stripe* stripes = stripes_.exchange(nullptr, std::memory_order_acq_rel);
-    if (stripes == nullptr) return;
-    Table* table = table_.exchange(Table::Empty(), std::memory_order_acq_rel);
-    size_.store(0, std::memory_order_release);
-    RetireWithNodes(table);
-    delete[] stripes;
-  }
-
-  // One attempt of clear(): false if a resize got in the way.
-  bool ClearOnce() {
-    std::size_t shape;
-    {
-      ReadGuard guard;
-      shape = table_.load(std::memory_order_acquire)->shape();
-    }
-    Table* fresh = Table::Create(Table::MaskOf(shape) + 1, Table::GenerationOf(shape));
-    if (fresh == nullptr) throw std::bad_alloc();
-    Table* old;
-    {
-      // A writer may be materializing the map right now; it is at worst
-      // the array just read, which has no entries.
-      AllStripesLock lock(stripes_.load(std::memory_order_acquire));
-      old = table_.load(std::memory_order_relaxed);
-      // The same generation as before, so that a resize that read the
-      // generation before taking the locks threads into the right links.
-      if (old->shape() != shape) {
-        old = nullptr;
-      } else {
-        table_.store(fresh, std::memory_order_release);
-        size_.store(0, std::memory_order_release);
-      }
-    }
-    if (old == nullptr) {
-      Table::FreeUnpublished(fresh);
-      return false;
-    }
-    RetireWithNodes(old);
-    return true;
-  }
-
-  // Retires `array` and every node on its chains, which no writer changes
-  // any more (it is no longer published), each node as a callback of its
-  // own: the backlog limit counts entries, so that a storm of clear()s is
-  // bounded like a storm of erase()s (and may wait like one, outside
-  // read-side sections). Allocates nothing: cannot fail.
-  static void RetireWithNodes(Table* array) {
-    const int g = array->generation();
-    for (std::size_t b = 0; b < array->size(); ++b) {
-      Node* node = array->at(b).load(std::memory_order_relaxed);
-      while (node != nullptr) {
-        Node* next = node->next[g].load(std::memory_order_relaxed);
-        Retire(node);  // may be freed from here on: read its link first
-        node = next;
-      }
-    }
-    array->RetireAlone();
-  }
-
-  // --- Resizing --------------------------------------------------------------
-
-  // Writers call this before taking their stripe: it gives the map its
-  // stripes and array on its first write (may throw std::bad_alloc: nothing
-  // changed yet), performs a resize that reserve() or rehash() left
-  // pending, and grows the array for `adding` more entries.
-  Stripe* PrepareWrite(size_type adding) {
-    Stripe* stripes = stripes_.load(std::memory_order_acquire);
-    if (ABSL_PREDICT_FALSE(stripes == nullptr)) {
-      stripes = Materialize(std::max(BucketsFor(adding), min_buckets_.load(std::memory_order_relaxed)));
-    }
-    if (ABSL_PREDICT_FALSE(pending_buckets_.load(std::memory_order_relaxed) != 0)) {
-      ResizePending();
-    }
-    if (adding > 0) GrowFor(size() + adding);
-    return stripes;
-  }
-
-  // Gives the map its stripes and a bucket array of `buckets`, unless some
-  // thread already has. Never waits for a thread that may be waiting for a
-  // grace period (so it is safe inside a read-side section): the only
-  // holder of resize_mu_ on a map without stripes is another materializer.
-  ABSL_ATTRIBUTE_NOINLINE Stripe* Materialize(size_type buckets) {
-    while (true) {
-      if (Stripe* stripes = stripes_.load(std::memory_order_acquire)) return stripes;
-      if (resize_mu_.TryLock()) {
-        const bool ok = MaterializeLocked(buckets);
-        resize_mu_.Unlock();
-        if (!ok) throw std::bad_alloc();
-      } else {
-        std::this_thread::yield();
-      }
-    }
-  }
-  bool MaterializeLocked(size_type buckets) ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_mu_) {
-    if (stripes_.load(std::memory_order_acquire) != nullptr) return true;
-    std::unique_ptr<Stripe[]> stripes(new (std::nothrow) Stripe[internal::kHashMapStripes]);
-    if (stripes == nullptr) return false;
-    Table* table = Table::Create(buckets, 0);
-    if (table == nullptr) return false;
-    // The array first: a writer that sees the stripes sees it.
-    table_.store(table, std::memory_order_release);
-    stripes_.store(stripes.release(), std::memory_order_release);
-    last_resize_ = CompletedState();  // no reader has seen these links
-    RegisterForFork();
-    return true;
-  }
-
-  // Automatic resizes never wait (see Resize()). Returns true if the array
-  // has room for `wanted` entries now. The bucket count is read under a
-  // guard (bucket_count()): a replaced array is freed after a grace period.
-  bool GrowFor(size_type wanted) {
-    if (static_cast<double>(wanted) <=
-        static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
-      return true;
-    }
-    return Resize(BucketsFor(wanted), /*may_wait=*/false);
-  }
-
-  void MaybeShrink() {
-    const size_type buckets = bucket_count();
-    const size_type floor = min_buckets_.load(std::memory_order_relaxed);
-    if (buckets <= floor) return;
-    if (static_cast<double>(size()) * 8 >=
-        static_cast<double>(buckets) * static_cast<double>(max_load_factor())) {
-      return;
-    }
-    Resize(std::max(BucketsFor(size()) * 2, floor), /*may_wait=*/false);
-  }
-
-  // reserve() and rehash(): resizes now, waiting if need be outside a
-  // read-side section; inside one, if that would need a wait, leaves it to
-  // the next write (PrepareWrite), which makes it once it needs no wait.
-  void RequestResize(size_type target) {
-    if (!Resize(target, /*may_wait=*/!InReadSection())) {
-      pending_buckets_.store(target, std::memory_order_relaxed);
-    } else {
-      pending_buckets_.store(0, std::memory_order_relaxed);
-    }
-  }
-  void ResizePending() {
-    const size_type target = pending_buckets_.exchange(0, std::memory_order_relaxed);
-    if (target == 0) return;
-    if (!Resize(target, /*may_wait=*/false)) {
-      size_type none = 0;  // unless a newer request replaced it
-      pending_buckets_.compare_exchange_strong(none, target, std::memory_order_relaxed);
-    }
-  }
-
-  // Rebuilds the bucket array with `target` buckets: every node is threaded
-  // into the new array through its other link, then the array is published.
-  // Returns false, changing nothing, if it would have to wait and `may_wait`
-  // is false; returns true otherwise, also when it gives up because the array
-  // cannot be allocated (the map stays as it is).
-  //
-  // Only reserve() and rehash() called outside read-side sections pass
-  // may_wait = true. Every other caller is a plain writer, which may hold a
-  // lock that some reader waits for inside its section, so it must not wait
-  // for a grace period, nor for resize_mu_, whose holder may itself be
-  // waiting for one. Such a resize is skipped while the grace period after
-  // the last resize is pending (each resize hurries that grace period along,
-  // so a later write soon finds it passed); the old array is always freed
-  // through a callback. No stripe lock is ever held across anything that
-  // can wait for a grace period.
-  bool Resize(size_type target, bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    std::unique_lock<Mutex> resize_lock(resize_mu_, std::defer_lock);
-    if (may_wait) {
-      resize_lock.lock();
-    } else if (!resize_lock.try_lock()) {
-      return false;
-    }
-    Stripe* stripes = stripes_.load(std::memory_order_acquire);
-    if (stripes == nullptr) {
-      MaterializeLocked(target);
-      return true;
-    }
-    // The new array reuses the links of the array before the current one:
-    // readers of that one must be gone.
-    if (!PollState(last_resize_)) {
-      if (!may_wait) return false;
-      CondSynchronize(last_resize_);
-    }
-    // clear() replaces the array without resize_mu_ (keeping its shape) and
-    // retires the old one: read it under a guard. The shape cannot change
-    // while resize_mu_ is held.
-    std::size_t shape;
-    {
-      ReadGuard guard;
-      const Table* current = table_.load(std::memory_order_acquire);
-      if (ABSL_PREDICT_FALSE(internal::hash_map_resize_hook_for_testing != nullptr)) {
-        internal::hash_map_resize_hook_for_testing();
-      }
-      shape = current->shape();
-    }
-    if (Table::MaskOf(shape) + 1 == target) return true;
-    Table* fresh = Table::Create(target, 1 - Table::GenerationOf(shape));
-    if (fresh == nullptr) return true;
-    Table* old_array;
-    {
-      AllStripesLock lock(stripes);
-      Table* old = table_.load(std::memory_order_relaxed);
-      const int g = old->generation();
-      const int h = fresh->generation();
-      for (std::size_t b = 0; b < old->size(); ++b) {
-        for (Node* node = old->at(b).load(std::memory_order_relaxed); node != nullptr;
-             node = node->next[g].load(std::memory_order_relaxed)) {
-          std::atomic<Node*>& head = fresh->bucket(node->hash);
-          node->next[h].store(head.load(std::memory_order_relaxed), std::memory_order_relaxed);
-          head.store(node, std::memory_order_relaxed);
-        }
-      }
-      table_.store(fresh, std::memory_order_release);  // publishes every new link
-      old_array = old;
-    }
-    // Taken after the publication (a later cookie is only more conservative).
-    // GetState() cannot fail; StartPoll() also gets the grace period going,
-    // but allocates, and the cookie must be updated even if it cannot.
-    last_resize_ = GetState();
-    try {
-      last_resize_ = StartPoll();
-      // Now rather than at the callback worker's usual pace: the next
-      // automatic resize waits for nothing, and is skipped until then.
-      internal::HurryCallbackWorker();
-    } catch (const std::bad_alloc&) {
-      // The grace period starts with the next callback batch.
-    }
-    resize_lock.unlock();
-    old_array->RetireAlone();  // allocates nothing: cannot fail
-    return true;
-  }
+  // containers/internal/hash_map_resize.h: the first allocation, growing
+  // and shrinking, and the relativistic resize.
+  static size_type BucketCountFor(size_type n);
+  size_type BucketsFor(size_type entries) const;
+  Stripe* PrepareWrite(size_type adding);
+  ABSL_ATTRIBUTE_NOINLINE Stripe* Materialize(size_type buckets);
+  bool MaterializeLocked(size_type buckets) ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_mu_);
+  bool GrowFor(size_type wanted);
+  void MaybeShrink();
+  void RequestResize(size_type target);
+  void ResizePending();
+  bool Resize(size_type target, bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Immutable after construction (replaced only by assignment and swap,
   // which need exclusive access).
@@ -1579,5 +828,12 @@ class insert_iterator<rcu::HashMap<K, V, H, E, A>> {
 };
 
 }  // namespace std
+
+// The definitions of HashMap's members, by concern (see its private section).
+#include "containers/internal/hash_map_iteration.h"  // IWYU pragma: export
+#include "containers/internal/hash_map_lifetime.h"   // IWYU pragma: export
+#include "containers/internal/hash_map_read.h"       // IWYU pragma: export
+#include "containers/internal/hash_map_resize.h"     // IWYU pragma: export
+#include "containers/internal/hash_map_write.h"      // IWYU pragma: export
 
 #endif  // CONTAINERS_HASH_MAP_H_

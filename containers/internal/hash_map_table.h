@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "containers/internal/hash_map_section.h"
 #include "rcu/call_rcu.h"
 #include "rcu/mutex.h"
@@ -36,6 +37,23 @@ inline void (*hash_map_resize_hook_for_testing)() = nullptr;
 // over-aligned, which not every allocator (or ASan's fake stack) honors.
 struct alignas(64) HashMapStripe {
   Mutex mu;
+};
+
+// Holds every stripe lock, in order (a resize, and clear()).
+class ABSL_SCOPED_LOCKABLE AllStripesLock {
+ public:
+  explicit AllStripesLock(HashMapStripe* stripes) ABSL_NO_THREAD_SAFETY_ANALYSIS
+      : stripes_(stripes) {
+    for (std::size_t s = 0; s < kHashMapStripes; ++s) stripes_[s].mu.Lock();
+  }
+  ~AllStripesLock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (std::size_t s = 0; s < kHashMapStripes; ++s) stripes_[s].mu.Unlock();
+  }
+  AllStripesLock(const AllStripesLock&) = delete;
+  AllStripesLock& operator=(const AllStripesLock&) = delete;
+
+ private:
+  HashMapStripe* stripes_;
 };
 
 // True if every instance of Alloc can free what any other allocated, and a
