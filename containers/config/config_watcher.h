@@ -107,7 +107,21 @@
 // the snapshot stays readable. Both wait for a parse the thread is running
 // to return: a parser that may take long can call rcu::ReloadStopRequested()
 // now and then and return early (any error; it is not reported) once it is
-// true. They must not be called from on_reload.
+// true. Stop() may be called from any thread, by several at once: each call
+// returns only once the thread has exited. Neither Stop() nor Reload() may
+// be called from on_reload; both are reported as misuse through
+// rcu/diagnostics.h instead of deadlocking: Reload() there returns
+// FailedPrecondition (not recorded in Status()); Stop() there from the
+// watcher's own thread is fatal (it cannot join itself), and from the
+// listener of a Reload() only asks the thread to stop, leaving the join to
+// the next Stop() or the destructor.
+//
+// fork(). A watcher belongs to the process that created it. In a fork()
+// child its copy keeps the snapshot as it was (Load() and Status() work),
+// but has no watcher thread and watches nothing: Reload() there returns
+// FailedPrecondition, and Stop() or the destructor let go of the copy
+// without touching what the child shares with the parent (the parent's
+// watcher goes on). Create a new watcher in the child to watch there.
 //
 // Alerting. A save is not instant, and for a moment the file may be missing
 // (vim's rename between moving the original away and writing the new one),
@@ -201,7 +215,8 @@ class ConfigWatcher {
   WatcherStatus Status() const { return core_.Status(); }
 
   // Stops watching (joins the thread, after a running parse returns; see
-  // rcu::ReloadStopRequested()). Idempotent. Load() and Reload() go on
+  // rcu::ReloadStopRequested()). Idempotent, and safe from any thread: every
+  // caller returns once the thread has exited. Load() and Reload() go on
   // working.
   void Stop() { core_.Stop(); }
 

@@ -130,7 +130,8 @@ struct WatchOptions {
   bool require_initial_load = true;
   // Called after every reload attempt that read the file, on the thread that
   // made it (the watcher's, or Reload()'s caller), one at a time. It must not
-  // call Reload() or Stop(), or destroy the watcher.
+  // call Reload() or Stop(), or destroy the watcher (Reload() and Stop()
+  // there are reported as misuse: see config_watcher.h).
   std::function<void(const ReloadResult&)> on_reload;
 };
 

@@ -131,8 +131,10 @@ absl::Status WatcherCore::Start() {
     MutexLock lock(state_mu_);
     thread_running_ = true;
   }
+  owner_pid_ = ::getpid();
   MutexLock lock(thread_mu_);
   thread_ = std::thread([this] { Run(); });
+  thread_id_ = thread_.get_id();
   return absl::OkStatus();
 }
 
@@ -141,25 +143,20 @@ WatcherCore::~WatcherCore() {
   if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
-void WatcherCore::Stop() {
-  std::thread thread;
-  {
-    MutexLock lock(thread_mu_);
-    thread = std::move(thread_);
-  }
-  if (!thread.joinable()) return;
-  if (thread.get_id() == std::this_thread::get_id()) {
-    Report(Diagnostic::Kind::kContainerMisuse, true,
-           "rcu::ConfigWatcher: Stop() or the destructor called from the watcher's own "
-           "thread (an on_reload listener or a snapshot callback run by it?); it cannot "
-           "join itself");
-  }
+void WatcherCore::RequestStop() {
   // A parse running now may see this and give up; the thread stops after it.
   stop_requested_.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
   while (::write(stop_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
   }
-  thread.join();
+}
+
+void WatcherCore::AbandonInForkChild() {
+  {
+    MutexLock lock(thread_mu_);
+    if (!thread_.joinable()) return;
+    new (&abandoned_) std::thread(std::move(thread_));
+  }
   {
     MutexLock lock(state_mu_);
     thread_running_ = false;
@@ -168,7 +165,81 @@ void WatcherCore::Stop() {
   writer_cv_.notify_all();
 }
 
+void WatcherCore::Stop() {
+  if (InForkChild()) {
+    // The thread, stop_fd_ and the inotify instance are the parent's: a
+    // write to stop_fd_ would stop the parent's watcher.
+    AbandonInForkChild();
+    return;
+  }
+  std::thread thread;
+  {
+    MutexLock lock(thread_mu_);
+    if (thread_id_ == std::thread::id()) return;  // never started, or joined
+    if (thread_id_ == std::this_thread::get_id()) {
+      Report(Diagnostic::Kind::kContainerMisuse, true,
+             "rcu::ConfigWatcher: Stop() or the destructor called from the watcher's own "
+             "thread (an on_reload listener or a snapshot callback run by it?); it cannot "
+             "join itself");
+    }
+    if (ReloadingOnThisThread()) {
+      // An on_reload listener run by Reload() (or Start()) on this thread:
+      // the watcher thread needs the locks this thread holds to leave its
+      // loop, so it cannot be joined here.
+      Report(Diagnostic::Kind::kContainerMisuse, false,
+             "rcu::ConfigWatcher: Stop() called from an on_reload listener during Reload(); "
+             "listeners must not call Stop(). The watcher thread is asked to stop and is "
+             "joined by the next Stop() or the destructor");
+      RequestStop();
+      return;
+    }
+    if (!thread_.joinable()) {
+      // Another caller is joining it: return only once it has.
+      while (joining_) joined_cv_.wait(thread_mu_);
+      return;
+    }
+    thread = std::move(thread_);
+    joining_ = true;
+  }
+  RequestStop();
+  thread.join();
+  {
+    MutexLock lock(state_mu_);
+    thread_running_ = false;
+    state_.writer_active = false;
+  }
+  writer_cv_.notify_all();
+  {
+    MutexLock lock(thread_mu_);
+    joining_ = false;
+    thread_id_ = std::thread::id();
+  }
+  joined_cv_.notify_all();
+}
+
 ReloadResult WatcherCore::Reload() {
+  if (InForkChild() || ReloadingOnThisThread()) {
+    ReloadResult refused;
+    refused.outcome = ReloadResult::Outcome::kFailed;
+    refused.trigger = ReloadTrigger::kManual;
+    refused.time = absl::Now();
+    refused.version = current_version_();
+    if (InForkChild()) {
+      // The inotify instance is shared with the parent: reading its events
+      // here would take them from the parent's watcher.
+      refused.status = absl::FailedPreconditionError(absl::StrCat(
+          "config file ", path_,
+          ": Reload() in a fork() child; a watcher belongs to the process that created it "
+          "(create another one in the child)"));
+      return refused;
+    }
+    refused.status = absl::FailedPreconditionError(absl::StrCat(
+        "config file ", path_, ": Reload() called from an on_reload listener; not reloaded"));
+    Report(Diagnostic::Kind::kContainerMisuse, false,
+           "rcu::ConfigWatcher: Reload() called from an on_reload listener (it would wait "
+           "for itself); listeners must not call Reload(). Refused with FailedPrecondition");
+    return refused;
+  }
   const Clock::time_point give_up = Clock::now() + ToClock(options_.max_debounce);
   bool rewatched = false;
   for (int attempt = 1;; ++attempt) {
