@@ -135,6 +135,13 @@ struct WatchOptions {
   std::function<void(const ReloadResult&)> on_reload;
 };
 
+// How deeply the ready-made JSON and TOML parsers (json_config.h,
+// toml_config.h) let arrays and objects or tables nest, counting the
+// outermost one: a deeper document is rejected with a clear error, since
+// copying, walking or destroying it recursively could overflow a thread's
+// stack. Far more than any real config needs.
+inline constexpr int kMaxConfigDepth = 256;
+
 // True when called from a parser or validator that a ConfigWatcher runs on
 // its own thread, once that watcher's Stop() or destructor has been called.
 // They wait for a running parse to return; a parse that takes long may check
