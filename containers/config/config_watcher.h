@@ -63,18 +63,22 @@
 //    and not yet closed, however slowly its writer goes: `render > f`, a
 //    line-by-line writer, `rsync --inplace`. Once the writer closes it (or
 //    stays silent for WatchOptions::open_writer_timeout, or truncated it by
-//    path, which no close follows), it is read after the debounce delay.
+//    path, which no close follows), it is read after the debounce delay,
+//    and within WatchOptions::max_debounce of its first close even if it
+//    is rewritten without pause.
 //  - Every read is checked, and read again later if it fails: the file's
 //    size, mtime and ctime must not change during the read; it must not
 //    have changed in the last debounce delay (the kernel queues a write's
 //    event only after the write took effect, and a writer can be held up
-//    inside the system call, say by the file system's journal); and, where
+//    inside the system call, say by the file system's journal), unless it
+//    has not rested for max_debounce; and, where
 //    inotify watches it, no write may be seen during the read, it must be
 //    as it was after the last event about it, and no other process may
 //    hold it open since its last close after writing (IN_OPEN comes before
 //    an O_TRUNC truncation takes effect). The last two wait at most a
-//    second: for a change that makes no event, or a reader that keeps the
-//    file open.
+//    second, counted from the first read they held back: for a change that
+//    makes no event, or readers that keep the file open or keep opening
+//    it.
 //  - Not covered: a file written in place by two processes at once, through
 //    a hard link in an unwatched directory or through mmap (no events: the
 //    periodic check finds the change, but cannot tell a writer at work), one

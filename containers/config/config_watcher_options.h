@@ -103,7 +103,13 @@ struct WatchOptions {
   // cause one reload.
   absl::Duration debounce = absl::Milliseconds(100);
   // ...but never postpone a reload longer than this after the first event
-  // of a burst, so a file that changes without pause still gets loaded.
+  // of a burst (or the first close of a writer at work during it), so a
+  // file that changes without pause still gets loaded: once this has
+  // passed, the file is read as soon as no writer holds it open and is
+  // taken if no write comes during the read, however recently it changed.
+  // Reload() and Create() likewise wait at most this long for the file to
+  // rest (plus, for a reader that keeps the file open, the at most a
+  // second config_watcher.h describes).
   absl::Duration max_debounce = absl::Seconds(1);
   // Polling period when inotify cannot be used, and how often an
   // unwatchable directory (say, one that does not exist yet) is retried.

@@ -269,15 +269,17 @@ ReloadResult WatcherCore::Reload() {
         bool wait_more = false;
         const ReadCheck check = [&](const FileContents& contents) {
           loop_mu_.AssertHeld();
-          return ReadSettledLocked(contents, writes_before, &wait_more);
+          return ReadSettledLocked(contents, writes_before, give_up, &wait_more);
         };
         MutexLock lock(reload_mu_);
         bool changing;
         bool repeat;
         const ReloadResult result =
             AttemptLocked(ReloadTrigger::kManual, /*force=*/true, check, &changing, &repeat);
-        if (wait_more) --attempt;  // bounded by kUnreportedChangeWait instead
+        // Bounded by max_debounce and kUnreportedChangeWait instead.
+        if (wait_more && Clock::now() < give_up) --attempt;
         if (!changing || attempt >= kMaxChangingRetries) {
+          unsettled_since_.reset();
           RecordLocked(result);
           return result;
         }
@@ -398,6 +400,7 @@ ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force, const
 }
 
 ReloadResult WatcherCore::AttemptWithRetriesLocked(ReloadTrigger trigger, bool force) {
+  const Clock::time_point give_up = Clock::now() + ToClock(options_.max_debounce);
   ReloadResult result;
   for (int attempt = 1;; ++attempt) {
     bool changing;
@@ -407,14 +410,16 @@ ReloadResult WatcherCore::AttemptWithRetriesLocked(ReloadTrigger trigger, bool f
     const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
     const ReadCheck check = [&](const FileContents& contents) {
       loop_mu_.AssertHeld();
-      return ReadSettledLocked(contents, writes_before, &wait_more);
+      return ReadSettledLocked(contents, writes_before, give_up, &wait_more);
     };
     result = AttemptLocked(trigger, force, check, &changing, &repeat);
-    if (wait_more) --attempt;  // bounded by kUnreportedChangeWait instead
+    // Bounded by max_debounce and kUnreportedChangeWait instead.
+    if (wait_more && Clock::now() < give_up) --attempt;
     if (!changing || attempt >= kMaxChangingRetries) break;
     // A writer is at work on the file: give it the debounce delay.
     absl::SleepFor(std::max(options_.debounce, absl::Milliseconds(1)));
   }
+  unsettled_since_.reset();
   RecordLocked(result);
   return result;
 }
@@ -546,7 +551,14 @@ void WatcherCore::ProcessEventsLocked(Clock::time_point now) {
   NoteFileEventsLocked();
   SetWriterActive(active);
   if (effects.reload) {
-    if (was_active && !active) burst_start_.reset();  // closed: debounce from here
+    if (was_active && !active && !closed_in_change_) {
+      // The writer closed the file: debounce from here. Only the first
+      // close of a change does so: were every close to, a file rewritten
+      // without pause would never come due.
+      closed_in_change_ = true;
+      burst_start_.reset();
+      change_since_.reset();
+    }
     ScheduleLocked(effects.overflow ? ReloadTrigger::kRescan : ReloadTrigger::kFileChange, now);
   }
 }
@@ -575,7 +587,11 @@ void WatcherCore::NoteFileEventsLocked() {
 }
 
 bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
-                                    bool* wait_more) {
+                                    Clock::time_point overdue_at, bool* wait_more) {
+  const Clock::time_point now = Clock::now();
+  // Refused for kUnreportedChangeWait already: a change that makes no event,
+  // or readers that keep opening the file, no longer hold the read up.
+  const bool waited_enough = unsettled_since_ && now - *unsettled_since_ >= ToClock(kUnreportedChangeWait);
   // How long ago the file last changed. A ctime slightly ahead of our clock
   // is "just now" (absl::Now() and the kernel's clock differ by a little); one
   // far ahead comes from another clock (NFS) and says nothing.
@@ -583,29 +599,37 @@ bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t 
   const bool our_clock = age > -kClockSlack;
   // Changed less than the debounce delay ago: its writer may still be at
   // work, or inside the system call whose event is not queued yet.
-  const bool fresh = our_clock && age < options_.debounce;
+  // Past max_debounce, a file that never rests is read anyway (the checks
+  // for a write during the read still hold).
+  const bool fresh = our_clock && age < options_.debounce && now < overdue_at;
   if (inotify_ != nullptr && inotify_->watching_file_directory()) {
     ProcessEventsLocked(Clock::now());
     if (inotify_ == nullptr || inotify_->file_write_events() != writes_before) return false;
     // Not as it was after the last event about it: that change's event is
     // on its way, unless it never makes one (kUnreportedChangeWait).
-    const bool unreported =
-        contents.identity != file_known_ && our_clock && age < kUnreportedChangeWait;
+    const bool unreported = contents.identity != file_known_ && our_clock &&
+                            age < kUnreportedChangeWait && !waited_enough;
     // Opened by another process and not closed after writing since: the
     // opener may have changed it and not said so yet (IN_OPEN comes before
     // an O_TRUNC truncation, whose IN_MODIFY may come long after).
-    const bool opened =
-        inotify_->foreign_opens() > 0 && absl::Now() - foreign_open_at_ < kUnreportedChangeWait;
+    // Bounded from the first refusal, not from the latest open: readers
+    // that keep opening it must not postpone the read for ever.
+    const bool opened = inotify_->foreign_opens() > 0 &&
+                        absl::Now() - foreign_open_at_ < kUnreportedChangeWait && !waited_enough;
     if (fresh || unreported || opened) {
+      if (!unsettled_since_) unsettled_since_ = now;
       *wait_more = true;
       return false;
     }
+    unsettled_since_.reset();
     return true;
   }
   if (fresh) {
+    if (!unsettled_since_) unsettled_since_ = now;
     *wait_more = true;
     return false;
   }
+  unsettled_since_.reset();
   return true;
 }
 
@@ -620,6 +644,7 @@ bool WatcherCore::WriterAtWorkLocked(Clock::time_point now) {
 }
 
 void WatcherCore::ScheduleLocked(ReloadTrigger trigger, Clock::time_point now) {
+  if (!change_since_) change_since_ = now;
   if (!burst_start_) {
     burst_start_ = now;
     pending_trigger_ = trigger;
@@ -640,6 +665,9 @@ void WatcherCore::ReloadFromThreadLocked() {
   const ReloadTrigger trigger = pending_trigger_;
   reload_at_.reset();
   burst_start_.reset();
+  // max_debounce after the first event of the change being loaded.
+  const Clock::time_point overdue_at =
+      change_since_.value_or(Clock::now()) + ToClock(options_.max_debounce);
   const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
   bool changed_since_poll = false;
   bool wait_more = false;
@@ -651,7 +679,7 @@ void WatcherCore::ReloadFromThreadLocked() {
       changed_since_poll = true;
       return false;
     }
-    return ReadSettledLocked(contents, writes_before, &wait_more);
+    return ReadSettledLocked(contents, writes_before, overdue_at, &wait_more);
   };
   {
     MutexLock lock(reload_mu_);
@@ -663,7 +691,8 @@ void WatcherCore::ReloadFromThreadLocked() {
     if (changing && changed_since_poll) return;
     if (changing && wait_more) {
       // Changed too recently to tell whether a writer is at work: look
-      // again after the debounce delay (bounded by kUnreportedChangeWait).
+      // again after the debounce delay (fresh files until overdue_at, the
+      // rest for kUnreportedChangeWait after the first refusal).
       ScheduleLocked(trigger, Clock::now());
       return;
     }
@@ -674,6 +703,9 @@ void WatcherCore::ReloadFromThreadLocked() {
       return;
     }
     changing_retries_ = 0;
+    change_since_.reset();
+    closed_in_change_ = false;
+    unsettled_since_.reset();
     // A parser that gave up on a stop request has nothing to report.
     if (result.outcome == ReloadResult::Outcome::kFailed &&
         stop_requested_.load(std::memory_order_acquire)) {

@@ -116,8 +116,11 @@ class WatcherCore {
   // Whether a read of the file may be trusted: called between reading it and
   // parsing it. False if it was written during the read, or, with
   // *wait_more set, if it changed too recently to tell (see the .cc).
+  // From `overdue_at` on (max_debounce after the change began, or after
+  // Reload() or Start() began), a file that keeps changing is read anyway.
   bool ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
-                         bool* wait_more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+                         Clock::time_point overdue_at, bool* wait_more)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Takes note of the events about the file processed so far.
   void NoteFileEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // ReadFileLimited, counting the watcher's own open of the file.
@@ -225,6 +228,17 @@ class WatcherCore {
   // Debouncing.
   std::optional<Clock::time_point> reload_at_ ABSL_GUARDED_BY(loop_mu_);
   std::optional<Clock::time_point> burst_start_ ABSL_GUARDED_BY(loop_mu_);
+  // The first event of the change the pending reload is to load, or the
+  // first close of a writer since (kept across retries; cleared once an
+  // attempt is recorded): max_debounce counts from it.
+  std::optional<Clock::time_point> change_since_ ABSL_GUARDED_BY(loop_mu_);
+  // A writer closed the file since change_since_ was set: that first close
+  // restarted change_since_ and the burst; later ones do not.
+  bool closed_in_change_ ABSL_GUARDED_BY(loop_mu_) = false;
+  // When ReadSettledLocked() first refused a read of the current attempts
+  // as too recent (cleared when it accepts one, or the attempts end): the
+  // waits for unreported changes and foreign opens count from it.
+  std::optional<Clock::time_point> unsettled_since_ ABSL_GUARDED_BY(loop_mu_);
   ReloadTrigger pending_trigger_ ABSL_GUARDED_BY(loop_mu_) = ReloadTrigger::kFileChange;
   Clock::time_point next_poll_ ABSL_GUARDED_BY(loop_mu_);
   Clock::time_point next_audit_ ABSL_GUARDED_BY(loop_mu_);
