@@ -83,7 +83,9 @@
 //    a hard link in an unwatched directory or through mmap (no events: the
 //    periodic check finds the change, but cannot tell a writer at work), one
 //    whose writer began before the watcher saw the file (at start, or before
-//    the path led to it) and pauses, or, after an inotify queue overflow,
+//    the path led to it) and pauses longer than the debounce delay (its
+//    writes look like a truncate(2) by path, with no open seen), or whose
+//    open inotify merged with another process's open that then closed, or, after an inotify queue overflow,
 //    one whose writer's events were lost. And
 //    while polling: polling sees no writers, only their traces, so a file is
 //    read once two polls a poll_interval apart find the same size, mtime,

@@ -119,8 +119,9 @@ struct WatchOptions {
   bool force_polling = false;
   // A file written in place is read once its writer closes it (inotify's
   // IN_CLOSE_WRITE). A writer that keeps it open without writing for this
-  // long is taken as done, and so is a truncate(2) by path, which no close
-  // follows.
+  // long is taken as done. A write with no open of the file seen before it
+  // (a truncate(2) by path, which no close follows) is taken as done after
+  // the debounce delay of silence instead.
   absl::Duration open_writer_timeout = absl::Seconds(10);
   // A larger file is rejected with ResourceExhausted, naming both sizes.
   std::size_t max_file_size = 16 * 1024 * 1024;

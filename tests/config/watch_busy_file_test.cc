@@ -207,4 +207,41 @@ TEST(BusyFileTest, ReadOnlyReadersDelayAnEditByAtMostASecond) {
   EXPECT_LT(took, absl::Seconds(1) + kMargin);
 }
 
+// Bug 9: truncate(2) by path makes an IN_MODIFY that no close follows; it
+// was taken as a writer at work and read only after open_writer_timeout
+// (10 s). The header promises a read after the debounce delay.
+TEST(BusyFileTest, TruncateByPathIsReadAfterTheDebounce) {
+  TempDir dir;
+  const std::string path = dir.Join("config");
+  rcu_test::WriteInPlace(path, MakeFile(1));
+  rcu_test::ReloadLog log;
+  Watcher::Options options = BusyOptions();
+  options.on_reload = log.Listener();
+  // Whole files only: what follows the end marker is junk.
+  auto watcher = Watcher::Create(
+      path,
+      [](std::string_view text) -> absl::StatusOr<std::string> {
+        if (SeqOf(absl::string_view(text.data(), text.size())) < 0) {
+          return absl::InvalidArgumentError("not a whole file");
+        }
+        return std::string(text);
+      },
+      options);
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  const std::string good = MakeFile(2);
+  rcu_test::WriteInPlace(path, good + "junk junk junk\n");
+  ASSERT_GE(log.WaitForFailure(), 0);  // rejected, and the writer closed it
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(good.size())), 0);
+  const absl::Time truncated = absl::Now();
+  const bool loaded = rcu_test::WaitUntil(
+      [&] { return SeqOf(*(*watcher)->Load()) == 2; }, absl::Seconds(15));
+  const absl::Duration took = absl::Now() - truncated;
+  std::fprintf(stderr, "truncate(2) by path: published after %s (debounce %s, "
+               "open_writer_timeout %s)\n",
+               absl::FormatDuration(took).c_str(), absl::FormatDuration(options.debounce).c_str(),
+               absl::FormatDuration(options.open_writer_timeout).c_str());
+  EXPECT_TRUE(loaded);
+  EXPECT_LT(took, options.debounce + kMargin);
+}
+
 }  // namespace

@@ -633,11 +633,19 @@ bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t 
   return true;
 }
 
+WatcherCore::Clock::duration WatcherCore::WriterTimeoutLocked() const {
+  // A write with no open of the file seen is a truncate(2) by path, which
+  // no close follows (or a writer that opened it before it was watched):
+  // it is read after the debounce delay of silence.
+  return ToClock(inotify_ != nullptr && inotify_->writer_unopened() ? options_.debounce
+                                                                    : options_.open_writer_timeout);
+}
+
 bool WatcherCore::WriterAtWorkLocked(Clock::time_point now) {
   if (inotify_ == nullptr || !inotify_->writer_active()) return false;
-  if (now - writer_last_seen_ < ToClock(options_.open_writer_timeout)) return true;
-  // Silent for long with the file open, or truncated by path (no close
-  // follows truncate(2)): take what is there.
+  if (now - writer_last_seen_ < WriterTimeoutLocked()) return true;
+  // Silent for long with the file open, or truncated by path: take what is
+  // there.
   inotify_->ForgetWriter();
   SetWriterActive(false);
   return false;
@@ -792,8 +800,7 @@ void WatcherCore::Run() {
     if (reload_at_) {
       // While a writer is at work, nothing is read: wake when it may be
       // taken as gone (its close wakes us earlier).
-      wake = WriterAtWorkLocked(before) ? writer_last_seen_ + ToClock(options_.open_writer_timeout)
-                                        : *reload_at_;
+      wake = WriterAtWorkLocked(before) ? writer_last_seen_ + WriterTimeoutLocked() : *reload_at_;
     }
     wake = std::min(wake, PollingLocked() ? next_poll_ : next_audit_);
     int timeout_ms = -1;

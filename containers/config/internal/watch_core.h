@@ -126,8 +126,11 @@ class WatcherCore {
   // ReadFileLimited, counting the watcher's own open of the file.
   absl::StatusOr<FileContents> ReadOwnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Whether inotify says a writer is at work on the file, and has not been
-  // silent for open_writer_timeout.
+  // silent for WriterTimeoutLocked().
   bool WriterAtWorkLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // How long a silent writer is waited for: open_writer_timeout, or the
+  // debounce delay after a truncate(2) by path.
+  Clock::duration WriterTimeoutLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void ScheduleLocked(ReloadTrigger trigger, Clock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void ReloadFromThreadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);

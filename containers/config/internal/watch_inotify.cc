@@ -166,6 +166,7 @@ void Inotify::TrackWriter(std::uint32_t mask, const std::string& dir, absl::stri
   ++file_epoch_;
   if (mask & IN_MODIFY) {
     writer_active_ = true;
+    writer_unopened_ = foreign_opens_ == 0;
     ++file_write_events_;
   }
   if (mask & IN_CLOSE_WRITE) {
