@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -110,10 +111,12 @@ struct SlowParse {
   }
 };
 
-// Bug 2: the second of two concurrent Stop() calls returned while the first
-// was still joining, with the watcher thread still parsing (and about to
-// publish).
-TEST(StopTest, ConcurrentStopReturnsOnlyOnceTheThreadHasExited) {
+// Gets a watcher's thread parsing, has another thread call Stop() and waits
+// until that call is joining, then runs `second` (another Stop(), or the
+// destructor) on this thread. Returns whether the thread's parse had ended
+// by the time `second` returned.
+bool SecondStopWaitsForTheThread(
+    const std::function<void(std::unique_ptr<Watcher>& watcher)>& second) {
   TempDir dir;
   const std::string path = dir.Join("config");
   rcu_test::WriteInPlace(path, "1");
@@ -121,16 +124,27 @@ TEST(StopTest, ConcurrentStopReturnsOnlyOnceTheThreadHasExited) {
   Watcher::Options options;
   options.debounce = absl::Milliseconds(10);
   auto watcher = Watcher::Create(path, slow.Parser(), options);
-  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  EXPECT_TRUE(watcher.ok()) << watcher.status();
+  if (!watcher.ok()) return false;
   rcu_test::WriteAndRename(path, "slow");
-  ASSERT_TRUE(rcu_test::WaitUntil([&] { return slow.entered.load(); }));
-  Watchdog watchdog("two concurrent Stop() calls", absl::Seconds(30));
-  std::thread first([&] { (*watcher)->Stop(); });
-  ASSERT_TRUE(rcu_test::WaitUntil([&] { return slow.stop_seen.load(); }));
-  (*watcher)->Stop();  // the first caller is joining by now
+  EXPECT_TRUE(rcu_test::WaitUntil([&] { return slow.entered.load(); }));
+  Watchdog watchdog("Stop() from two threads", absl::Seconds(30));
+  Watcher* raw = watcher->get();
+  std::thread first([raw] { raw->Stop(); });
+  EXPECT_TRUE(rcu_test::WaitUntil([&] { return slow.stop_seen.load(); }));
+  second(*watcher);  // the first caller is joining by now
   const bool thread_done = slow.returned.load();
   slow.release = true;
   first.join();
+  return thread_done;
+}
+
+// Bug 2: the second of two concurrent Stop() calls returned while the first
+// was still joining, with the watcher thread still parsing (and about to
+// publish).
+TEST(StopTest, ConcurrentStopReturnsOnlyOnceTheThreadHasExited) {
+  const bool thread_done =
+      SecondStopWaitsForTheThread([](std::unique_ptr<Watcher>& w) { w->Stop(); });
   std::fprintf(stderr, "second Stop() returned %s the watcher thread's parse had ended\n",
                thread_done ? "after" : "BEFORE");
   EXPECT_TRUE(thread_done) << "Stop() returned while the watcher thread was still running";
@@ -140,24 +154,8 @@ TEST(StopTest, ConcurrentStopReturnsOnlyOnceTheThreadHasExited) {
 // thread, still parsing, was about to publish into it (ASan:
 // heap-use-after-free).
 TEST(StopTest, DestructorWhileAnotherThreadStopsWaitsForTheThread) {
-  TempDir dir;
-  const std::string path = dir.Join("config");
-  rcu_test::WriteInPlace(path, "1");
-  SlowParse slow;
-  Watcher::Options options;
-  options.debounce = absl::Milliseconds(10);
-  auto watcher = Watcher::Create(path, slow.Parser(), options);
-  ASSERT_TRUE(watcher.ok()) << watcher.status();
-  rcu_test::WriteAndRename(path, "slow");
-  ASSERT_TRUE(rcu_test::WaitUntil([&] { return slow.entered.load(); }));
-  Watcher* raw = watcher->get();
-  Watchdog watchdog("Stop() racing the destructor", absl::Seconds(30));
-  std::thread stopper([raw] { raw->Stop(); });
-  ASSERT_TRUE(rcu_test::WaitUntil([&] { return slow.stop_seen.load(); }));
-  watcher->reset();
-  const bool thread_done = slow.returned.load();
-  slow.release = true;
-  stopper.join();
+  const bool thread_done =
+      SecondStopWaitsForTheThread([](std::unique_ptr<Watcher>& w) { w.reset(); });
   std::fprintf(stderr, "the destructor returned %s the watcher thread's parse had ended\n",
                thread_done ? "after" : "BEFORE");
   EXPECT_TRUE(thread_done) << "the destructor freed the watcher while its thread still ran";
