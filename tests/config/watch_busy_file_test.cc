@@ -244,4 +244,42 @@ TEST(BusyFileTest, TruncateByPathIsReadAfterTheDebounce) {
   EXPECT_LT(took, options.debounce + kMargin);
 }
 
+// After a truncate by path, a file created empty by `render > f` is again
+// a writer at work, held until it closes the file: the truncate's "no open
+// seen" must not carry over to it.
+TEST(BusyFileTest, AFileCreatedEmptyAfterATruncateIsWaitedForUntilClosed) {
+  TempDir dir;
+  const std::string path = dir.Join("config");
+  rcu_test::WriteInPlace(path, MakeFile(1) + "junk\n");
+  rcu_test::ReloadLog log;
+  Watcher::Options options = BusyOptions();
+  options.on_reload = log.Listener();
+  options.require_initial_load = false;
+  Recorder recorder;
+  auto watcher = Watcher::Create(path, recorder.Parser(), options);
+  ASSERT_TRUE(watcher.ok()) << watcher.status();
+  ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(MakeFile(1).size())), 0);
+  ASSERT_TRUE(rcu_test::WaitUntil([&] { return SeqOf(*(*watcher)->Load()) == 1; }));
+  const int before = log.size();
+  // rm, then `render > f` whose first output comes 1.5 s later: longer than
+  // the debounce delay, and than the second a foreign open holds a read.
+  rcu_test::RemoveFile(path);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  absl::SleepFor(absl::Milliseconds(1500));  // the writer's pause
+  rcu_test::WriteAll(fd, MakeFile(2), "config");
+  ::close(fd);
+  ASSERT_TRUE(rcu_test::WaitUntil([&] { return SeqOf(*(*watcher)->Load()) == 2; }));
+  int failures = 0;
+  for (int i = before; i < log.size(); ++i) {
+    const rcu::ReloadResult r = log.results()[i];
+    // (A NotFound between the rm and the create is fair: not counted.)
+    if (!r.status.ok() && !absl::IsNotFound(r.status)) {
+      ++failures;
+      std::fprintf(stderr, "read while the writer held it: %s\n", r.status.ToString().c_str());
+    }
+  }
+  EXPECT_EQ(failures, 0) << "the empty file was read while its creator still had it open";
+}
+
 }  // namespace
