@@ -63,23 +63,29 @@
 //    and not yet closed, however slowly its writer goes: `render > f`, a
 //    line-by-line writer, `rsync --inplace`. Once the writer closes it (or
 //    stays silent for WatchOptions::open_writer_timeout, or truncated it by
-//    path, which no close follows), it is read after the debounce delay.
+//    path, which no close follows), it is read after the debounce delay,
+//    and within WatchOptions::max_debounce of its first close even if it
+//    is rewritten without pause.
 //  - Every read is checked, and read again later if it fails: the file's
 //    size, mtime and ctime must not change during the read; it must not
 //    have changed in the last debounce delay (the kernel queues a write's
 //    event only after the write took effect, and a writer can be held up
-//    inside the system call, say by the file system's journal); and, where
+//    inside the system call, say by the file system's journal), unless it
+//    has not rested for max_debounce; and, where
 //    inotify watches it, no write may be seen during the read, it must be
 //    as it was after the last event about it, and no other process may
 //    hold it open since its last close after writing (IN_OPEN comes before
 //    an O_TRUNC truncation takes effect). The last two wait at most a
-//    second: for a change that makes no event, or a reader that keeps the
-//    file open.
+//    second, counted from the first read they held back: for a change that
+//    makes no event, or readers that keep the file open or keep opening
+//    it.
 //  - Not covered: a file written in place by two processes at once, through
 //    a hard link in an unwatched directory or through mmap (no events: the
 //    periodic check finds the change, but cannot tell a writer at work), one
 //    whose writer began before the watcher saw the file (at start, or before
-//    the path led to it) and pauses, or, after an inotify queue overflow,
+//    the path led to it) and pauses longer than the debounce delay (its
+//    writes look like a truncate(2) by path, with no open seen), or whose
+//    open inotify merged with another process's open that then closed, or, after an inotify queue overflow,
 //    one whose writer's events were lost. And
 //    while polling: polling sees no writers, only their traces, so a file is
 //    read once two polls a poll_interval apart find the same size, mtime,
@@ -107,7 +113,21 @@
 // the snapshot stays readable. Both wait for a parse the thread is running
 // to return: a parser that may take long can call rcu::ReloadStopRequested()
 // now and then and return early (any error; it is not reported) once it is
-// true. They must not be called from on_reload.
+// true. Stop() may be called from any thread, by several at once: each call
+// returns only once the thread has exited. Neither Stop() nor Reload() may
+// be called from on_reload; both are reported as misuse through
+// rcu/diagnostics.h instead of deadlocking: Reload() there returns
+// FailedPrecondition (not recorded in Status()); Stop() there from the
+// watcher's own thread is fatal (it cannot join itself), and from the
+// listener of a Reload() only asks the thread to stop, leaving the join to
+// the next Stop() or the destructor.
+//
+// fork(). A watcher belongs to the process that created it. In a fork()
+// child its copy keeps the snapshot as it was (Load() and Status() work),
+// but has no watcher thread and watches nothing: Reload() there returns
+// FailedPrecondition, and Stop() or the destructor let go of the copy
+// without touching what the child shares with the parent (the parent's
+// watcher goes on). Create a new watcher in the child to watch there.
 //
 // Alerting. A save is not instant, and for a moment the file may be missing
 // (vim's rename between moving the original away and writing the new one),
@@ -201,7 +221,8 @@ class ConfigWatcher {
   WatcherStatus Status() const { return core_.Status(); }
 
   // Stops watching (joins the thread, after a running parse returns; see
-  // rcu::ReloadStopRequested()). Idempotent. Load() and Reload() go on
+  // rcu::ReloadStopRequested()). Idempotent, and safe from any thread: every
+  // caller returns once the thread has exited. Load() and Reload() go on
   // working.
   void Stop() { core_.Stop(); }
 

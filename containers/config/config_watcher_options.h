@@ -103,7 +103,13 @@ struct WatchOptions {
   // cause one reload.
   absl::Duration debounce = absl::Milliseconds(100);
   // ...but never postpone a reload longer than this after the first event
-  // of a burst, so a file that changes without pause still gets loaded.
+  // of a burst (or the first close of a writer at work during it), so a
+  // file that changes without pause still gets loaded: once this has
+  // passed, the file is read as soon as no writer holds it open and is
+  // taken if no write comes during the read, however recently it changed.
+  // Reload() and Create() likewise wait at most this long for the file to
+  // rest (plus, for a reader that keeps the file open, the at most a
+  // second config_watcher.h describes).
   absl::Duration max_debounce = absl::Seconds(1);
   // Polling period when inotify cannot be used, and how often an
   // unwatchable directory (say, one that does not exist yet) is retried.
@@ -113,8 +119,9 @@ struct WatchOptions {
   bool force_polling = false;
   // A file written in place is read once its writer closes it (inotify's
   // IN_CLOSE_WRITE). A writer that keeps it open without writing for this
-  // long is taken as done, and so is a truncate(2) by path, which no close
-  // follows.
+  // long is taken as done. A write with no open of the file seen before it
+  // (a truncate(2) by path, which no close follows) is taken as done after
+  // the debounce delay of silence instead.
   absl::Duration open_writer_timeout = absl::Seconds(10);
   // A larger file is rejected with ResourceExhausted, naming both sizes.
   std::size_t max_file_size = 16 * 1024 * 1024;
@@ -130,9 +137,17 @@ struct WatchOptions {
   bool require_initial_load = true;
   // Called after every reload attempt that read the file, on the thread that
   // made it (the watcher's, or Reload()'s caller), one at a time. It must not
-  // call Reload() or Stop(), or destroy the watcher.
+  // call Reload() or Stop(), or destroy the watcher (Reload() and Stop()
+  // there are reported as misuse: see config_watcher.h).
   std::function<void(const ReloadResult&)> on_reload;
 };
+
+// How deeply the ready-made JSON and TOML parsers (json_config.h,
+// toml_config.h) let arrays and objects or tables nest, counting the
+// outermost one: a deeper document is rejected with a clear error, since
+// copying, walking or destroying it recursively could overflow a thread's
+// stack. Far more than any real config needs.
+inline constexpr int kMaxConfigDepth = 256;
 
 // True when called from a parser or validator that a ConfigWatcher runs on
 // its own thread, once that watcher's Stop() or destructor has been called.

@@ -19,6 +19,11 @@
 //   config file /etc/app/config.json: JSON parse error at line 3, column 1:
 //   syntax error while parsing object - unexpected end of input; expected '}'
 //
+// A document whose arrays and objects nest deeper than kMaxConfigDepth is
+// rejected before it is parsed: nlohmann-json copies and compares
+// recursively, so such a document could overflow the stack of whoever copies
+// it.
+//
 // Options (a validation hook, timings, a snapshot to publish into) are those
 // of rcu::ConfigWatcher<T>::Options. JsonParser<T>() is the parser alone, for
 // ConfigWatcher<T>::Create() or for tests.
@@ -59,6 +64,33 @@ inline absl::string_view WithoutJsonTag(absl::string_view what) {
   return what;
 }
 
+// Whether arrays and objects in `text` nest deeper than `limit`, found by a
+// scan that skips strings (and comments, if allowed) without building
+// anything. Malformed text is left to the parser to report.
+inline bool JsonDeeperThan(std::string_view text, bool comments, int limit) {
+  int depth = 0;
+  for (std::string_view::size_type i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '"') {
+      for (++i; i < text.size() && text[i] != '"'; ++i) {
+        if (text[i] == '\\') ++i;
+      }
+    } else if (comments && c == '/' && i + 1 < text.size() && text[i + 1] == '/') {
+      i = text.find('\n', i);
+      if (i == std::string_view::npos) break;
+    } else if (comments && c == '/' && i + 1 < text.size() && text[i + 1] == '*') {
+      i = text.find("*/", i + 2);
+      if (i == std::string_view::npos) break;
+      ++i;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limit) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 }  // namespace internal
 
 // Parses JSON text into a T (see the file comment). Never throws.
@@ -66,6 +98,10 @@ template <typename T>
 absl::StatusOr<T> ParseJson(std::string_view text, const JsonParseOptions& options = {}) {
   if (absl::StripAsciiWhitespace(absl::string_view(text.data(), text.size())).empty()) {
     return absl::InvalidArgumentError("JSON parse error: the file is empty");
+  }
+  if (internal::JsonDeeperThan(text, options.allow_comments, kMaxConfigDepth)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "JSON nested deeper than ", kMaxConfigDepth, " arrays and objects"));
   }
   nlohmann::json json;
   try {

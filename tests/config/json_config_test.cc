@@ -69,6 +69,28 @@ TEST(ParseJsonTest, CommentsOnlyWhenAllowed) {
   EXPECT_EQ(server->port, 8080);
 }
 
+// As deep as kMaxConfigDepth is fine; deeper is rejected before parsing
+// (nlohmann-json copies recursively). Brackets in strings and comments do
+// not count.
+TEST(ParseJsonTest, NestingDeeperThanTheLimitIsRejected) {
+  const auto nested = [](int depth) {
+    return std::string(depth, '[') + std::string(depth, ']');
+  };
+  EXPECT_TRUE(rcu::ParseJson<nlohmann::json>(nested(rcu::kMaxConfigDepth)).ok());
+  for (const int depth : {rcu::kMaxConfigDepth + 1, 100000}) {
+    EXPECT_THAT(std::string(rcu::ParseJson<nlohmann::json>(nested(depth)).status().message()),
+                HasSubstr("JSON nested deeper than 256 arrays and objects"))
+        << depth;
+  }
+  const std::string brackets(1000, '[');
+  EXPECT_TRUE(rcu::ParseJson<nlohmann::json>("{\"s\": \"\\\"" + brackets + "\"}").ok());
+  rcu::JsonParseOptions comments;
+  comments.allow_comments = true;
+  EXPECT_TRUE(rcu::ParseJson<nlohmann::json>("// " + brackets + "\n/* " + brackets + " */ {}",
+                                             comments)
+                  .ok());
+}
+
 TEST(WatchJsonConfigTest, OneLineSetUp) {
   rcu_test::TempDir dir;
   const std::string path = dir.Join("server.json");

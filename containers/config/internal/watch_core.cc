@@ -131,8 +131,10 @@ absl::Status WatcherCore::Start() {
     MutexLock lock(state_mu_);
     thread_running_ = true;
   }
+  owner_pid_ = ::getpid();
   MutexLock lock(thread_mu_);
   thread_ = std::thread([this] { Run(); });
+  thread_id_ = thread_.get_id();
   return absl::OkStatus();
 }
 
@@ -141,25 +143,20 @@ WatcherCore::~WatcherCore() {
   if (stop_fd_ >= 0) ::close(stop_fd_);
 }
 
-void WatcherCore::Stop() {
-  std::thread thread;
-  {
-    MutexLock lock(thread_mu_);
-    thread = std::move(thread_);
-  }
-  if (!thread.joinable()) return;
-  if (thread.get_id() == std::this_thread::get_id()) {
-    Report(Diagnostic::Kind::kContainerMisuse, true,
-           "rcu::ConfigWatcher: Stop() or the destructor called from the watcher's own "
-           "thread (an on_reload listener or a snapshot callback run by it?); it cannot "
-           "join itself");
-  }
+void WatcherCore::RequestStop() {
   // A parse running now may see this and give up; the thread stops after it.
   stop_requested_.store(true, std::memory_order_release);
   const std::uint64_t one = 1;
   while (::write(stop_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
   }
-  thread.join();
+}
+
+void WatcherCore::AbandonInForkChild() {
+  {
+    MutexLock lock(thread_mu_);
+    if (!thread_.joinable()) return;
+    new (&abandoned_) std::thread(std::move(thread_));
+  }
   {
     MutexLock lock(state_mu_);
     thread_running_ = false;
@@ -168,7 +165,81 @@ void WatcherCore::Stop() {
   writer_cv_.notify_all();
 }
 
+void WatcherCore::Stop() {
+  if (InForkChild()) {
+    // The thread, stop_fd_ and the inotify instance are the parent's: a
+    // write to stop_fd_ would stop the parent's watcher.
+    AbandonInForkChild();
+    return;
+  }
+  std::thread thread;
+  {
+    MutexLock lock(thread_mu_);
+    if (thread_id_ == std::thread::id()) return;  // never started, or joined
+    if (thread_id_ == std::this_thread::get_id()) {
+      Report(Diagnostic::Kind::kContainerMisuse, true,
+             "rcu::ConfigWatcher: Stop() or the destructor called from the watcher's own "
+             "thread (an on_reload listener or a snapshot callback run by it?); it cannot "
+             "join itself");
+    }
+    if (ReloadingOnThisThread()) {
+      // An on_reload listener run by Reload() (or Start()) on this thread:
+      // the watcher thread needs the locks this thread holds to leave its
+      // loop, so it cannot be joined here.
+      Report(Diagnostic::Kind::kContainerMisuse, false,
+             "rcu::ConfigWatcher: Stop() called from an on_reload listener during Reload(); "
+             "listeners must not call Stop(). The watcher thread is asked to stop and is "
+             "joined by the next Stop() or the destructor");
+      RequestStop();
+      return;
+    }
+    if (!thread_.joinable()) {
+      // Another caller is joining it: return only once it has.
+      while (joining_) joined_cv_.wait(thread_mu_);
+      return;
+    }
+    thread = std::move(thread_);
+    joining_ = true;
+  }
+  RequestStop();
+  thread.join();
+  {
+    MutexLock lock(state_mu_);
+    thread_running_ = false;
+    state_.writer_active = false;
+  }
+  writer_cv_.notify_all();
+  {
+    MutexLock lock(thread_mu_);
+    joining_ = false;
+    thread_id_ = std::thread::id();
+  }
+  joined_cv_.notify_all();
+}
+
 ReloadResult WatcherCore::Reload() {
+  if (InForkChild() || ReloadingOnThisThread()) {
+    ReloadResult refused;
+    refused.outcome = ReloadResult::Outcome::kFailed;
+    refused.trigger = ReloadTrigger::kManual;
+    refused.time = absl::Now();
+    refused.version = current_version_();
+    if (InForkChild()) {
+      // The inotify instance is shared with the parent: reading its events
+      // here would take them from the parent's watcher.
+      refused.status = absl::FailedPreconditionError(absl::StrCat(
+          "config file ", path_,
+          ": Reload() in a fork() child; a watcher belongs to the process that created it "
+          "(create another one in the child)"));
+      return refused;
+    }
+    refused.status = absl::FailedPreconditionError(absl::StrCat(
+        "config file ", path_, ": Reload() called from an on_reload listener; not reloaded"));
+    Report(Diagnostic::Kind::kContainerMisuse, false,
+           "rcu::ConfigWatcher: Reload() called from an on_reload listener (it would wait "
+           "for itself); listeners must not call Reload(). Refused with FailedPrecondition");
+    return refused;
+  }
   const Clock::time_point give_up = Clock::now() + ToClock(options_.max_debounce);
   bool rewatched = false;
   for (int attempt = 1;; ++attempt) {
@@ -198,15 +269,17 @@ ReloadResult WatcherCore::Reload() {
         bool wait_more = false;
         const ReadCheck check = [&](const FileContents& contents) {
           loop_mu_.AssertHeld();
-          return ReadSettledLocked(contents, writes_before, &wait_more);
+          return ReadSettledLocked(contents, writes_before, give_up, &wait_more);
         };
         MutexLock lock(reload_mu_);
         bool changing;
         bool repeat;
         const ReloadResult result =
             AttemptLocked(ReloadTrigger::kManual, /*force=*/true, check, &changing, &repeat);
-        if (wait_more) --attempt;  // bounded by kUnreportedChangeWait instead
+        // Bounded by max_debounce and kUnreportedChangeWait instead.
+        if (wait_more && Clock::now() < give_up) --attempt;
         if (!changing || attempt >= kMaxChangingRetries) {
+          unsettled_since_.reset();
           RecordLocked(result);
           return result;
         }
@@ -327,6 +400,7 @@ ReloadResult WatcherCore::AttemptLocked(ReloadTrigger trigger, bool force, const
 }
 
 ReloadResult WatcherCore::AttemptWithRetriesLocked(ReloadTrigger trigger, bool force) {
+  const Clock::time_point give_up = Clock::now() + ToClock(options_.max_debounce);
   ReloadResult result;
   for (int attempt = 1;; ++attempt) {
     bool changing;
@@ -336,14 +410,16 @@ ReloadResult WatcherCore::AttemptWithRetriesLocked(ReloadTrigger trigger, bool f
     const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
     const ReadCheck check = [&](const FileContents& contents) {
       loop_mu_.AssertHeld();
-      return ReadSettledLocked(contents, writes_before, &wait_more);
+      return ReadSettledLocked(contents, writes_before, give_up, &wait_more);
     };
     result = AttemptLocked(trigger, force, check, &changing, &repeat);
-    if (wait_more) --attempt;  // bounded by kUnreportedChangeWait instead
+    // Bounded by max_debounce and kUnreportedChangeWait instead.
+    if (wait_more && Clock::now() < give_up) --attempt;
     if (!changing || attempt >= kMaxChangingRetries) break;
     // A writer is at work on the file: give it the debounce delay.
     absl::SleepFor(std::max(options_.debounce, absl::Milliseconds(1)));
   }
+  unsettled_since_.reset();
   RecordLocked(result);
   return result;
 }
@@ -475,7 +551,14 @@ void WatcherCore::ProcessEventsLocked(Clock::time_point now) {
   NoteFileEventsLocked();
   SetWriterActive(active);
   if (effects.reload) {
-    if (was_active && !active) burst_start_.reset();  // closed: debounce from here
+    if (was_active && !active && !closed_in_change_) {
+      // The writer closed the file: debounce from here. Only the first
+      // close of a change does so: were every close to, a file rewritten
+      // without pause would never come due.
+      closed_in_change_ = true;
+      burst_start_.reset();
+      change_since_.reset();
+    }
     ScheduleLocked(effects.overflow ? ReloadTrigger::kRescan : ReloadTrigger::kFileChange, now);
   }
 }
@@ -504,7 +587,11 @@ void WatcherCore::NoteFileEventsLocked() {
 }
 
 bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
-                                    bool* wait_more) {
+                                    Clock::time_point overdue_at, bool* wait_more) {
+  const Clock::time_point now = Clock::now();
+  // Refused for kUnreportedChangeWait already: a change that makes no event,
+  // or readers that keep opening the file, no longer hold the read up.
+  const bool waited_enough = unsettled_since_ && now - *unsettled_since_ >= ToClock(kUnreportedChangeWait);
   // How long ago the file last changed. A ctime slightly ahead of our clock
   // is "just now" (absl::Now() and the kernel's clock differ by a little); one
   // far ahead comes from another clock (NFS) and says nothing.
@@ -512,43 +599,60 @@ bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t 
   const bool our_clock = age > -kClockSlack;
   // Changed less than the debounce delay ago: its writer may still be at
   // work, or inside the system call whose event is not queued yet.
-  const bool fresh = our_clock && age < options_.debounce;
+  // Past max_debounce, a file that never rests is read anyway (the checks
+  // for a write during the read still hold).
+  const bool fresh = our_clock && age < options_.debounce && now < overdue_at;
   if (inotify_ != nullptr && inotify_->watching_file_directory()) {
     ProcessEventsLocked(Clock::now());
     if (inotify_ == nullptr || inotify_->file_write_events() != writes_before) return false;
     // Not as it was after the last event about it: that change's event is
     // on its way, unless it never makes one (kUnreportedChangeWait).
-    const bool unreported =
-        contents.identity != file_known_ && our_clock && age < kUnreportedChangeWait;
+    const bool unreported = contents.identity != file_known_ && our_clock &&
+                            age < kUnreportedChangeWait && !waited_enough;
     // Opened by another process and not closed after writing since: the
     // opener may have changed it and not said so yet (IN_OPEN comes before
     // an O_TRUNC truncation, whose IN_MODIFY may come long after).
-    const bool opened =
-        inotify_->foreign_opens() > 0 && absl::Now() - foreign_open_at_ < kUnreportedChangeWait;
+    // Bounded from the first refusal, not from the latest open: readers
+    // that keep opening it must not postpone the read for ever.
+    const bool opened = inotify_->foreign_opens() > 0 &&
+                        absl::Now() - foreign_open_at_ < kUnreportedChangeWait && !waited_enough;
     if (fresh || unreported || opened) {
+      if (!unsettled_since_) unsettled_since_ = now;
       *wait_more = true;
       return false;
     }
+    unsettled_since_.reset();
     return true;
   }
   if (fresh) {
+    if (!unsettled_since_) unsettled_since_ = now;
     *wait_more = true;
     return false;
   }
+  unsettled_since_.reset();
   return true;
+}
+
+WatcherCore::Clock::duration WatcherCore::WriterTimeoutLocked() const {
+  // A write with no open of the file seen is a truncate(2) by path, which
+  // no close follows (or a writer that opened it before it was watched):
+  // it is read after the debounce delay of silence.
+  return ToClock(inotify_ != nullptr && inotify_->writer_unopened() ? options_.debounce
+                                                                    : options_.open_writer_timeout);
 }
 
 bool WatcherCore::WriterAtWorkLocked(Clock::time_point now) {
   if (inotify_ == nullptr || !inotify_->writer_active()) return false;
-  if (now - writer_last_seen_ < ToClock(options_.open_writer_timeout)) return true;
-  // Silent for long with the file open, or truncated by path (no close
-  // follows truncate(2)): take what is there.
+  if (now - writer_last_seen_ < WriterTimeoutLocked()) return true;
+  // Silent for long with the file open, or truncated by path: take what is
+  // there.
   inotify_->ForgetWriter();
   SetWriterActive(false);
   return false;
 }
 
 void WatcherCore::ScheduleLocked(ReloadTrigger trigger, Clock::time_point now) {
+  if (!change_since_) change_since_ = now;
   if (!burst_start_) {
     burst_start_ = now;
     pending_trigger_ = trigger;
@@ -569,6 +673,9 @@ void WatcherCore::ReloadFromThreadLocked() {
   const ReloadTrigger trigger = pending_trigger_;
   reload_at_.reset();
   burst_start_.reset();
+  // max_debounce after the first event of the change being loaded.
+  const Clock::time_point overdue_at =
+      change_since_.value_or(Clock::now()) + ToClock(options_.max_debounce);
   const std::uint64_t writes_before = inotify_ != nullptr ? inotify_->file_write_events() : 0;
   bool changed_since_poll = false;
   bool wait_more = false;
@@ -580,7 +687,7 @@ void WatcherCore::ReloadFromThreadLocked() {
       changed_since_poll = true;
       return false;
     }
-    return ReadSettledLocked(contents, writes_before, &wait_more);
+    return ReadSettledLocked(contents, writes_before, overdue_at, &wait_more);
   };
   {
     MutexLock lock(reload_mu_);
@@ -592,7 +699,8 @@ void WatcherCore::ReloadFromThreadLocked() {
     if (changing && changed_since_poll) return;
     if (changing && wait_more) {
       // Changed too recently to tell whether a writer is at work: look
-      // again after the debounce delay (bounded by kUnreportedChangeWait).
+      // again after the debounce delay (fresh files until overdue_at, the
+      // rest for kUnreportedChangeWait after the first refusal).
       ScheduleLocked(trigger, Clock::now());
       return;
     }
@@ -603,6 +711,9 @@ void WatcherCore::ReloadFromThreadLocked() {
       return;
     }
     changing_retries_ = 0;
+    change_since_.reset();
+    closed_in_change_ = false;
+    unsettled_since_.reset();
     // A parser that gave up on a stop request has nothing to report.
     if (result.outcome == ReloadResult::Outcome::kFailed &&
         stop_requested_.load(std::memory_order_acquire)) {
@@ -689,8 +800,7 @@ void WatcherCore::Run() {
     if (reload_at_) {
       // While a writer is at work, nothing is read: wake when it may be
       // taken as gone (its close wakes us earlier).
-      wake = WriterAtWorkLocked(before) ? writer_last_seen_ + ToClock(options_.open_writer_timeout)
-                                        : *reload_at_;
+      wake = WriterAtWorkLocked(before) ? writer_last_seen_ + WriterTimeoutLocked() : *reload_at_;
     }
     wake = std::min(wake, PollingLocked() ? next_poll_ : next_audit_);
     int timeout_ms = -1;

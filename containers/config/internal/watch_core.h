@@ -19,6 +19,9 @@
 #include <string>
 #include <thread>
 
+#include <sys/types.h>
+#include <unistd.h>
+
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
@@ -65,8 +68,14 @@ class WatcherCore {
   WatcherStatus Status() const;
 
   // Stops and joins the watcher thread, after any parse it is running
-  // returns (a parser may check ReloadStopRequested()). Idempotent.
-  // Reload() still works.
+  // returns (a parser may check ReloadStopRequested()). Idempotent; every
+  // caller returns only once the thread has exited, however many call it at
+  // once. Reload() still works. Misuse is reported (rcu/diagnostics.h): from
+  // the watcher's own thread (fatal: it cannot join itself); from an
+  // on_reload listener run by Reload() or Start() on the calling thread (the
+  // stop is requested and the join left to the next Stop() or the
+  // destructor). In a fork() child it only lets go of the parent's thread
+  // (see config_watcher.h, "fork()").
   void Stop();
 
   const std::string& path() const { return path_; }
@@ -107,15 +116,21 @@ class WatcherCore {
   // Whether a read of the file may be trusted: called between reading it and
   // parsing it. False if it was written during the read, or, with
   // *wait_more set, if it changed too recently to tell (see the .cc).
+  // From `overdue_at` on (max_debounce after the change began, or after
+  // Reload() or Start() began), a file that keeps changing is read anyway.
   bool ReadSettledLocked(const FileContents& contents, std::uint64_t writes_before,
-                         bool* wait_more) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+                         Clock::time_point overdue_at, bool* wait_more)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Takes note of the events about the file processed so far.
   void NoteFileEventsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // ReadFileLimited, counting the watcher's own open of the file.
   absl::StatusOr<FileContents> ReadOwnLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Whether inotify says a writer is at work on the file, and has not been
-  // silent for open_writer_timeout.
+  // silent for WriterTimeoutLocked().
   bool WriterAtWorkLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // How long a silent writer is waited for: open_writer_timeout, or the
+  // debounce delay after a truncate(2) by path.
+  Clock::duration WriterTimeoutLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void ScheduleLocked(ReloadTrigger trigger, Clock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void ReloadFromThreadLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
@@ -126,6 +141,19 @@ class WatcherCore {
   void AuditLocked(Clock::time_point now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void TryInotifyLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void PublishWatchStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Asks the watcher thread to leave its loop (stop_requested_, stop_fd_).
+  void RequestStop();
+  // True in a fork() child of the process that started the watcher.
+  bool InForkChild() const { return owner_pid_ != 0 && ::getpid() != owner_pid_; }
+  // Stop() in a fork() child: lets go of the parent's thread without
+  // touching it or the descriptors shared with the parent.
+  void AbandonInForkChild();
+  // Whether the calling thread is inside this watcher's reload or on_reload
+  // listener (it holds loop_mu_ or reload_mu_): Reload() and Stop() from
+  // there would deadlock.
+  bool ReloadingOnThisThread() const {
+    return loop_mu_.HeldByCurrentThread() || reload_mu_.HeldByCurrentThread();
+  }
 
   const std::string path_;  // absolute
   const WatchOptions options_;
@@ -159,9 +187,25 @@ class WatcherCore {
 
   // Thread control. stop_fd_ is an eventfd written by Stop(); immutable
   // after Start(). stop_requested_ is what ReloadStopRequested() reports to
-  // parsers run by the watcher thread.
+  // parsers run by the watcher thread. owner_pid_ is the process that
+  // started the thread (0 before Start()): a fork() child shares stop_fd_
+  // and the inotify descriptor with it, and has no watcher thread.
   rcu::Mutex thread_mu_;
   std::thread thread_ ABSL_GUARDED_BY(thread_mu_);
+  // The watcher thread's id while it may run (joined or not yet): Stop()
+  // from it is misuse.
+  std::thread::id thread_id_ ABSL_GUARDED_BY(thread_mu_);
+  // A Stop() has taken thread_ and is joining it. Other Stop() callers wait
+  // on joined_cv_ until it is false, so none returns before the thread ends.
+  bool joining_ ABSL_GUARDED_BY(thread_mu_) = false;
+  std::condition_variable_any joined_cv_;
+  // In a fork() child, thread_ is moved here and never destroyed: the
+  // thread it names belongs to the parent, so it can be neither joined nor
+  // detached (the union keeps its destructor from running).
+  union {
+    std::thread abandoned_;
+  };
+  pid_t owner_pid_ = 0;
   int stop_fd_ = -1;
   std::atomic<bool> stop_requested_{false};
 
@@ -187,6 +231,17 @@ class WatcherCore {
   // Debouncing.
   std::optional<Clock::time_point> reload_at_ ABSL_GUARDED_BY(loop_mu_);
   std::optional<Clock::time_point> burst_start_ ABSL_GUARDED_BY(loop_mu_);
+  // The first event of the change the pending reload is to load, or the
+  // first close of a writer since (kept across retries; cleared once an
+  // attempt is recorded): max_debounce counts from it.
+  std::optional<Clock::time_point> change_since_ ABSL_GUARDED_BY(loop_mu_);
+  // A writer closed the file since change_since_ was set: that first close
+  // restarted change_since_ and the burst; later ones do not.
+  bool closed_in_change_ ABSL_GUARDED_BY(loop_mu_) = false;
+  // When ReadSettledLocked() first refused a read of the current attempts
+  // as too recent (cleared when it accepts one, or the attempts end): the
+  // waits for unreported changes and foreign opens count from it.
+  std::optional<Clock::time_point> unsettled_since_ ABSL_GUARDED_BY(loop_mu_);
   ReloadTrigger pending_trigger_ ABSL_GUARDED_BY(loop_mu_) = ReloadTrigger::kFileChange;
   Clock::time_point next_poll_ ABSL_GUARDED_BY(loop_mu_);
   Clock::time_point next_audit_ ABSL_GUARDED_BY(loop_mu_);

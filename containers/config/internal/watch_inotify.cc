@@ -166,6 +166,7 @@ void Inotify::TrackWriter(std::uint32_t mask, const std::string& dir, absl::stri
   ++file_epoch_;
   if (mask & IN_MODIFY) {
     writer_active_ = true;
+    writer_unopened_ = foreign_opens_ == 0;
     ++file_write_events_;
   }
   if (mask & IN_CLOSE_WRITE) {
@@ -180,6 +181,7 @@ void Inotify::TrackWriter(std::uint32_t mask, const std::string& dir, absl::stri
     struct stat st;
     const std::string path = dir + "/" + std::string(name);
     writer_active_ = ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size == 0;
+    writer_unopened_ = false;  // its creator opened it: wait for its close
   }
   if (mask & (IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE)) {
     writer_active_ = false;  // another file, or none, under the name

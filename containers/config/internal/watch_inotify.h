@@ -103,6 +103,11 @@ class Inotify {
   // changes, and by ForgetWriter().
   bool writer_active() const { return writer_active_; }
   void ForgetWriter() { writer_active_ = false; }
+  // Whether that writer's last write came with no open of the file seen
+  // since its last close: a truncate(2) by path (which no close follows),
+  // or a writer that opened the file before it was watched. The watcher
+  // lets such a writer go after the debounce delay of silence.
+  bool writer_unopened() const { return writer_active_ && writer_unopened_; }
   // How many writes and closes-after-writing of the file were seen so far:
   // if it moved across a read, the file was written meanwhile.
   std::uint64_t file_write_events() const { return file_write_events_; }
@@ -151,6 +156,7 @@ class Inotify {
   std::string target_directory_;                        // from the last Sync()
   std::string target_name_;
   bool writer_active_ = false;
+  bool writer_unopened_ = false;  // see writer_unopened()
   std::uint64_t file_write_events_ = 0;
   std::uint64_t file_epoch_ = 0;
   int foreign_opens_ = 0;
