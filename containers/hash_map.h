@@ -696,11 +696,8 @@ class HashMap {
   template <typename... Args>
   Node* NewNode(std::size_t hash, Args&&... args) const;
   // Hands an unlinked node to the RCU core, to be freed after a grace
-  // period. Allocates nothing and cannot fail. (The one step of the retire
-  // path defined here: fuzz/BUILD's negative control mutates this line.)
-  static void Retire(Node* node) {
-    internal::QueueReclaim(static_cast<RcuHead*>(node), &Node::Reclaim);
-  }
+  // period. Allocates nothing and cannot fail.
+  static void Retire(Node* node);
   static void RetireWithNodes(Table* array);
   static void PushFront(std::atomic<Node*>* head, Node* node, int g);
   void Unlink(std::atomic<Node*>* link, Node* node, int g);

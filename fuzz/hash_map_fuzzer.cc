@@ -54,13 +54,9 @@
 #include <utility>
 #include <vector>
 
-#ifdef RCU_FUZZ_MUTANT_WITHOUT_GRACE_PERIOD
-// The negative control (fuzz/BUILD): containers/hash_map.h with erased
-// entries freed at once instead of after a grace period.
-#include "fuzz/mutant/hash_map_without_grace_period.h"
-#else
+// The negative control (fuzz/BUILD) builds this with
+// RCU_BUG_MAP_SKIP_GRACE_PERIOD put back: erased entries freed at once.
 #include "containers/hash_map.h"
-#endif
 #include "fuzz/fuzz_input.h"
 #include "fuzz/hooks.h"
 #include "rcu/call_rcu.h"

@@ -20,6 +20,7 @@
 #include "containers/hash_map.h"
 #include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
+#include "rcu/internal/negative_control.h"
 #include "rcu/mutex.h"
 #include "rcu/read_guard.h"
 
@@ -230,6 +231,15 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline void HashMap<K, V, Hash, Eq, Alloc>::Unlink(std::atomic<Node*>* link, Node* node, int g) {
   link->store(node->next[g].load(std::memory_order_relaxed), std::memory_order_release);
   size_.fetch_sub(1, std::memory_order_release);
+}
+
+template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
+inline void HashMap<K, V, Hash, Eq, Alloc>::Retire(Node* node) {
+#if RCU_BUG_PUT_BACK(MAP_SKIP_GRACE_PERIOD)
+  Node::Reclaim(static_cast<RcuHead*>(node));  // the bug: freed under its readers
+#else
+  internal::QueueReclaim(static_cast<RcuHead*>(node), &Node::Reclaim);
+#endif
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>

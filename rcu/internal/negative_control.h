@@ -29,6 +29,9 @@
 // rcu::HashMap's get() sometimes returns the value its thread read before
 // its own last write (stress/hash_map_linearizability_test).
 #define RCU_BUG_STALE_READ 4
+// rcu::HashMap frees erased and replaced entries at once, without waiting
+// for a grace period (fuzz/hash_map_fuzzer's negative control).
+#define RCU_BUG_MAP_SKIP_GRACE_PERIOD 5
 
 #ifndef RCU_NEGATIVE_CONTROL
 #define RCU_NEGATIVE_CONTROL 0
