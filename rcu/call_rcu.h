@@ -169,21 +169,44 @@ const char* PrettyName() {
 //
 //   struct Node : rcu::RcuObjBase<Node> { int value; };
 //   rcu::Retire(node);   // or node->Retire();
+//
+// (An rcu::Domain retires them without allocating too: domain.Retire(node).)
+namespace internal {
+struct RcuObjAccess;
+}  // namespace internal
+
 template <typename T>
 class RcuObjBase : private RcuHead {
  public:
   // `delete static_cast<T*>(this)` after a grace period.
-  void Retire() noexcept {
-    CallRcu(static_cast<RcuHead*>(this), [](RcuHead* head) {
-      internal::NoteCallbackType("RcuObjBase::Retire() of", internal::PrettyName<T>());
-      delete static_cast<T*>(static_cast<RcuObjBase*>(head));
-    });
-  }
+  void Retire() noexcept { CallRcu(static_cast<RcuHead*>(this), &Delete); }
 
  protected:
   RcuObjBase() = default;
   ~RcuObjBase() = default;
+
+ private:
+  friend struct internal::RcuObjAccess;
+  static void Delete(RcuHead* head) {
+    internal::NoteCallbackType("RcuObjBase::Retire() of", internal::PrettyName<T>());
+    delete static_cast<T*>(static_cast<RcuObjBase*>(head));
+  }
 };
+
+namespace internal {
+// For other queues of the same objects (rcu::Domain's): the embedded head,
+// and the callback that deletes the object.
+struct RcuObjAccess {
+  template <typename T>
+  static RcuHead* Head(T* obj) {
+    return static_cast<RcuHead*>(static_cast<RcuObjBase<T>*>(obj));
+  }
+  template <typename T>
+  static void Delete(RcuHead* head) {
+    RcuObjBase<T>::Delete(head);
+  }
+};
+}  // namespace internal
 
 // ---------------------------------------------------------------------------
 // Implementation details.

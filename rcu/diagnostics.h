@@ -36,6 +36,9 @@
 //                              builds, the lists' checks (erase(end()), a
 //                              node of another list, a lock not held, ...).
 //                              Fatal.
+//   kDomainInUse               An rcu::Domain destroyed while a read-side
+//                              section of it is open (a Domain::ReadGuard or
+//                              ReadToken outlives it). Fatal.
 //
 // Each one is reported to a handler. The default handler writes the message to
 // stderr. After a fatal report the process aborts even if the handler returns.
@@ -62,6 +65,7 @@ struct Diagnostic {
     kContainerMisuse,
     kCheckFailed,
     kExitInReadSection,
+    kDomainInUse,
   };
   Kind kind;
   bool fatal;           // The process aborts after the handler returns.

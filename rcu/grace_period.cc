@@ -169,6 +169,12 @@ void Synchronize() {
   internal::TsanGracePeriodEnd();
 }
 
+void SynchronizeExpedited() {
+  internal::CheckMayBlock("rcu::SynchronizeExpedited()");
+  // The plain grace period is already expedited (see the header).
+  Synchronize();
+}
+
 GracePeriodCookie GetState() {
   // A read-modify-write rather than a load, so that the caller's earlier
   // stores (typically the unpublishing of an object) are ordered before it.

@@ -37,6 +37,17 @@ namespace rcu {
 // takes about a microsecond, as liburcu's own (bench/rcu_core_bench.cc).
 void Synchronize();
 
+// synchronize_rcu_expedited(). In the default domain it is Synchronize(),
+// and says so rather than pretend: Synchronize() already takes the fastest
+// path there is. liburcu's memb flavor ends a grace period with
+// membarrier()'s expedited IPIs (no waiting for a scheduler tick), shares
+// one grace period among concurrent callers, and, while a reader is busy,
+// spins briefly and then sleeps on a futex that the reader's unlock wakes,
+// so the wait ends as the reader leaves. There is nothing left to trade CPU
+// for. (rcu::Domain's SynchronizeExpedited() does trade: see rcu/domain.h.)
+// Measured: bench/domain_bench.cc, README.md "Domains".
+void SynchronizeExpedited();
+
 // An opaque snapshot of grace-period state. Copyable, comparable.
 class GracePeriodCookie {
  public:

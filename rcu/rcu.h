@@ -16,13 +16,15 @@
 //
 // The pieces: read_guard.h (read-side sections), rcu_ptr.h (typed pointers),
 // mutex.h (the writers' lock), grace_period.h (Synchronize and polling
-// cookies), call_rcu.h (Retire, CallRcu, Barrier), stall.h (stall warnings),
+// cookies), call_rcu.h (Retire, CallRcu, Barrier), domain.h (independent,
+// sleepable domains), stall.h (stall warnings),
 // diagnostics.h (misuse reports), stats.h (counters).
 #ifndef RCU_RCU_H_
 #define RCU_RCU_H_
 
 #include "rcu/call_rcu.h"      // IWYU pragma: export
 #include "rcu/diagnostics.h"   // IWYU pragma: export
+#include "rcu/domain.h"        // IWYU pragma: export
 #include "rcu/grace_period.h"  // IWYU pragma: export
 #include "rcu/mutex.h"         // IWYU pragma: export
 #include "rcu/rcu_ptr.h"       // IWYU pragma: export

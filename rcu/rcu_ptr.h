@@ -6,6 +6,11 @@
 // semantics and read or exchange only while holding the writers' lock, which
 // they pass as evidence.
 //
+// Pointers read by the sections of an rcu::Domain (rcu/domain.h) take that
+// domain's guard or token as evidence instead; an OwnedRcuPtr made with a
+// domain retires through it, and debug builds check that its readers pass
+// evidence of that domain.
+//
 //   struct Config { int port; std::string host; };
 //
 //   rcu::Mutex mu;                       // serializes writers
@@ -41,6 +46,8 @@
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "rcu/call_rcu.h"
+#include "rcu/domain.h"
+#include "rcu/internal/checks.h"
 #include "rcu/internal/lock_evidence.h"
 #include "rcu/read_guard.h"
 
@@ -61,6 +68,18 @@ class RcuPtr {
   T* Dereference(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
     (void)guard;
     internal::DebugCheckReader();
+    return ptr_.load(std::memory_order_acquire);
+  }
+
+  // The same, for a reader of an rcu::Domain: valid while `guard` lives, or
+  // while `token` holds its section.
+  T* Dereference(const Domain::ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
+    (void)guard;
+    return ptr_.load(std::memory_order_acquire);
+  }
+  T* Dereference(const Domain::ReadToken& token ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
+    RCU_INTERNAL_DCHECK(token.active(), "Dereference() with a ReadToken that holds no section");
+    (void)token;
     return ptr_.load(std::memory_order_acquire);
   }
 
@@ -105,6 +124,10 @@ class OwnedRcuPtr {
   OwnedRcuPtr() noexcept = default;
   explicit OwnedRcuPtr(std::unique_ptr<T, Deleter> initial) noexcept
       : ptr_(initial.release()) {}
+  // Protected by `domain`'s sections, and retired through it: readers pass a
+  // Domain::ReadGuard or ReadToken of `domain`. The domain must outlive it.
+  explicit OwnedRcuPtr(Domain& domain, std::unique_ptr<T, Deleter> initial = nullptr) noexcept
+      : ptr_(initial.release()), domain_(&domain) {}
   // Retires the current value: readers that still hold it keep it until
   // their guards end.
   ~OwnedRcuPtr() {
@@ -116,7 +139,21 @@ class OwnedRcuPtr {
 
   // The current value, valid while `guard` lives.
   const T* Dereference(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
+    RCU_INTERNAL_DCHECK(domain_ == nullptr,
+                        "Dereference() of an OwnedRcuPtr of an rcu::Domain under a ReadGuard "
+                        "of the default domain, which does not protect it");
     return ptr_.Dereference(guard);
+  }
+  const T* Dereference(const Domain::ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
+    RCU_INTERNAL_DCHECK(&guard.domain() == domain_,
+                        "Dereference() of an OwnedRcuPtr under a ReadGuard of another domain");
+    return ptr_.Dereference(guard);
+  }
+  const T* Dereference(const Domain::ReadToken& token ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
+    RCU_INTERNAL_DCHECK(token.domain() == domain_,
+                        "Dereference() of an OwnedRcuPtr with a ReadToken of another domain "
+                        "(or one that holds no section)");
+    return ptr_.Dereference(token);
   }
 
   // The current value, mutable, for a writer holding `lock`. Readers may be
@@ -140,11 +177,17 @@ class OwnedRcuPtr {
   }
 
  private:
-  static void RetireValue(T* old) {
-    if (old != nullptr) Retire(old, Deleter());
+  void RetireValue(T* old) {
+    if (old == nullptr) return;
+    if (domain_ != nullptr) {
+      domain_->Retire(old, Deleter());
+    } else {
+      Retire(old, Deleter());
+    }
   }
 
   RcuPtr<T> ptr_;
+  Domain* const domain_ = nullptr;  // null: the default domain
 };
 
 }  // namespace rcu

@@ -185,7 +185,14 @@ std::vector<StallReport> ScanCallbackWorker(CallbackWatch& watch, absl::Duration
 }
 
 void DefaultStallHandler(const StallReport& report) {
-  if (report.kind == StallReport::Kind::kCallback) {
+  if (report.kind == StallReport::Kind::kDomainReaders) {
+    std::fprintf(stderr,
+                 "rcu: stall: a grace period of rcu::Domain '%s' has waited for at least %s "
+                 "for its readers (%lld section(s) open), holding up its Synchronize() "
+                 "callers and callbacks\n",
+                 report.domain.c_str(), absl::FormatDuration(report.blocked_for).c_str(),
+                 report.open_sections);
+  } else if (report.kind == StallReport::Kind::kCallback) {
     std::fprintf(stderr,
                  "rcu: stall: the RCU callback thread (tid %d) has been running one callback "
                  "for at least %s, holding up every later callback and %d waiting thread(s) "
@@ -290,6 +297,21 @@ GracePeriodWaitScope::~GracePeriodWaitScope() {
 }
 
 bool WorkerHeldUp() { return GetWatchdog().worker_held_up.load(std::memory_order_seq_cst); }
+
+void ReportStall(const StallReport& report) {
+  StallHandler handler;
+  {
+    Watchdog& w = GetWatchdog();
+    MutexLock lock(w.mu);
+    handler = w.handler;
+  }
+  Bump(GetCounters().stalls_reported);
+  if (handler) {
+    handler(report);
+  } else {
+    DefaultStallHandler(report);
+  }
+}
 
 namespace {
 

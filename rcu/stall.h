@@ -45,6 +45,7 @@ struct StallReport {
   enum class Kind {
     kReader,    // a read-side section blocks a grace period
     kCallback,  // an RCU callback holds up the callback thread
+    kDomainReaders,  // sections of an rcu::Domain block its grace period
   };
   pid_t thread_id = 0;      // the kernel's thread id (gettid) of the reader,
                             // or of the callback thread
@@ -56,6 +57,10 @@ struct StallReport {
   // how many threads are waiting for it.
   std::string callback;
   int waiting_threads = 0;
+  // kDomainReaders: the domain's name, and how many of its sections are
+  // open (sections of a domain are not tied to threads: thread_id is 0).
+  std::string domain;
+  long long open_sections = 0;
 };
 
 using StallHandler = std::function<void(const StallReport&)>;

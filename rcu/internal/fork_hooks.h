@@ -44,6 +44,11 @@ enum class ForkStage : int {
   // below; but a writer may hold one inside a read-side section, so they
   // come after the waits.
   kContainers,
+  // rcu::Domain (rcu/domain.cc): the registry of domains, each domain's
+  // callback lock, the per-thread slot indexes. None is held while waiting
+  // for anything. (A domain's grace periods are not waited for: the child
+  // abandons one under way.)
+  kDomains,
   // From here on, nothing waits for a reader or a callback, only for other
   // threads' short critical sections. Locks, and the guards of lazily made
   // statics: a thread may be making one (its first use of the library) as

@@ -32,6 +32,9 @@
 // rcu::HashMap frees erased and replaced entries at once, without waiting
 // for a grace period (fuzz/hash_map_fuzzer's negative control).
 #define RCU_BUG_MAP_SKIP_GRACE_PERIOD 5
+// rcu::Domain's grace period does not wait for the sections of half the
+// threads (//rcu:rcu_with_domain_bug_for_testing; stress/domain_torture_test).
+#define RCU_BUG_DOMAIN_SKIPS_READER 6
 
 #ifndef RCU_NEGATIVE_CONTROL
 #define RCU_NEGATIVE_CONTROL 0

@@ -4,6 +4,9 @@
 #define RCU_INTERNAL_WATCHDOG_H_
 
 namespace rcu {
+
+struct StallReport;
+
 namespace internal {
 
 // Tracks a grace-period wait for the stall watchdog: it scans readers only
@@ -21,6 +24,11 @@ class GracePeriodWaitScope {
 // that a reader stalls. Backpressure does not wait then (it might wait
 // forever).
 bool WorkerHeldUp();
+
+// Sends `report` to the installed stall handler (or the default one), and
+// counts it, from the calling thread (rcu::Domain's grace periods report
+// their own stalls).
+void ReportStall(const StallReport& report);
 
 }  // namespace internal
 }  // namespace rcu
