@@ -76,6 +76,11 @@ struct DomainSync {
 struct DomainState {
   DomainState(Domain& d, Domain::Options o, std::uint64_t s)
       : domain(d), options(std::move(o)), serial(s) {}
+  // Only the current locks: any the fork child replaced are left alone
+  // (threads of the parent may have been waiting on them).
+  ~DomainState() { delete sync; }
+  DomainState(const DomainState&) = delete;
+  DomainState& operator=(const DomainState&) = delete;
 
   Domain& domain;
   const Domain::Options options;
@@ -133,13 +138,13 @@ bool UseMembarrier() {
 
 // A full fence on every thread of the process that is running now.
 void HeavyFence() {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  FullFence();
   if (UseMembarrier() &&
       syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) != 0) {
     Report(Diagnostic::Kind::kCheckFailed, true,
            "rcu::Domain: membarrier() failed after it was registered");
   }
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  FullFence();
 }
 
 // ---------------------------------------------------------------------------
@@ -317,7 +322,7 @@ void RunGracePeriod(Domain& domain, DomainState& s, bool expedited) {
   current.store(old_index ^ 1, std::memory_order_relaxed);
   HeavyFence();                                                         // (3)
   WaitForReaders(domain, s, old_index, expedited, started);             // (4)
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  FullFence();
   s.sequence.store(seq + 2, std::memory_order_release);
   if (s.stalled.load(std::memory_order_relaxed)) SetStalled(s, false);
 }
@@ -325,7 +330,7 @@ void RunGracePeriod(Domain& domain, DomainState& s, bool expedited) {
 // Waits until a grace period that starts after the call has ended, running
 // it (and sharing it with every caller queued behind the same mutex).
 void WaitForGracePeriod(Domain& domain, DomainState& s, bool expedited) {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  FullFence();
   const std::uint64_t target = Snap(s.sequence.load(std::memory_order_acquire));
   if (expedited) s.expedite.fetch_add(1, std::memory_order_relaxed);
   {
@@ -336,7 +341,7 @@ void WaitForGracePeriod(Domain& domain, DomainState& s, bool expedited) {
     }
   }
   if (expedited) s.expedite.fetch_sub(1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_acquire);
+  AcquireFence();
 }
 
 // ---------------------------------------------------------------------------
@@ -503,14 +508,19 @@ const void* DomainAccess::OuterGuard(const void* guard) {
 // -----------------------------------------------------------------------------
 // Domain
 
-Domain::Domain(Options options) {
+Domain::Domain(Options options) : shared_slot_(new internal::DomainSlot) {
   internal::UseMembarrier();  // decided before any reader of any domain
   std::uint64_t serial;
   {
     MutexLock lock(internal::registry.mu);
     serial = internal::registry.next_serial++;
   }
-  state_ = std::make_unique<internal::DomainState>(*this, std::move(options), serial);
+  try {
+    state_ = std::make_unique<internal::DomainState>(*this, std::move(options), serial);
+  } catch (...) {
+    delete shared_slot_;  // the destructor will not run
+    throw;
+  }
   MutexLock lock(internal::registry.mu);
   state_->next = internal::registry.head;
   if (internal::registry.head != nullptr) internal::registry.head->prev = state_.get();
@@ -552,19 +562,20 @@ Domain::~Domain() {
     if (internal::registry.head == &s) internal::registry.head = s.next;
   }
   for (auto& chunk : chunks_) delete[] chunk.load(std::memory_order_relaxed);
+  delete shared_slot_;
 }
 
 internal::DomainSlot* Domain::ThisThreadSlotSlow() {
   std::uint32_t index = internal::domain_slot_index;
   if (index == internal::kNoDomainSlot) {
     index = internal::TakeDomainSlotIndex();
-    if (index == internal::kNoDomainSlot) return &shared_slot_;
+    if (index == internal::kNoDomainSlot) return shared_slot_;
   }
   const std::uint32_t c = index / internal::kDomainChunkSlots;
   internal::DomainSlot* chunk = chunks_[c].load(std::memory_order_acquire);
   if (chunk == nullptr) {
     auto* fresh = new (std::nothrow) internal::DomainSlot[internal::kDomainChunkSlots];
-    if (fresh == nullptr) return &shared_slot_;
+    if (fresh == nullptr) return shared_slot_;
     // Counted in use before it can hold a count: the scan reads chunks_in_use
     // after its membarrier(), which orders this before the section's lock.
     std::uint32_t in_use = state_->chunks_in_use.load(std::memory_order_relaxed);
@@ -638,7 +649,7 @@ void Domain::Barrier() {
 }
 
 Domain::Cookie Domain::GetState() {
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  internal::FullFence();
   Cookie cookie;
   cookie.domain_serial_ = state_->serial;
   cookie.sequence_ = internal::Snap(state_->sequence.load(std::memory_order_acquire));
@@ -666,7 +677,7 @@ bool Domain::PollState(const Cookie& cookie) {
   }
   const bool done =
       internal::Reached(state_->sequence.load(std::memory_order_acquire), cookie.sequence_);
-  if (done) std::atomic_thread_fence(std::memory_order_acquire);
+  if (done) internal::AcquireFence();
   return done;
 }
 

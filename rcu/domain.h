@@ -189,8 +189,8 @@ class Domain {
 
   ABSL_ATTRIBUTE_ALWAYS_INLINE unsigned Lock(internal::DomainSlot* slot) {
     const unsigned index = current_index_.load(std::memory_order_relaxed) & 1;
-    if (ABSL_PREDICT_FALSE(slot == &shared_slot_)) {
-      shared_slot_.locks[index].fetch_add(1, std::memory_order_relaxed);
+    if (ABSL_PREDICT_FALSE(slot == shared_slot_)) {
+      shared_slot_->locks[index].fetch_add(1, std::memory_order_relaxed);
     } else {
       slot->locks[index].store(slot->locks[index].load(std::memory_order_relaxed) + 1,
                                std::memory_order_relaxed);
@@ -199,8 +199,8 @@ class Domain {
     return index;
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Unlock(internal::DomainSlot* slot, unsigned index) {
-    if (ABSL_PREDICT_FALSE(slot == &shared_slot_)) {
-      shared_slot_.unlocks[index].fetch_add(1, std::memory_order_release);
+    if (ABSL_PREDICT_FALSE(slot == shared_slot_)) {
+      shared_slot_->unlocks[index].fetch_add(1, std::memory_order_release);
     } else {
       slot->unlocks[index].store(slot->unlocks[index].load(std::memory_order_relaxed) + 1,
                                  std::memory_order_release);
@@ -221,8 +221,10 @@ class Domain {
   std::atomic<internal::DomainSlot*> chunks_[internal::kDomainMaxChunks + 1] = {};
   // For threads without a slot of their own (no index left, a chunk that
   // could not be allocated, a thread that has run its exit hook): shared,
-  // so updated with atomic read-modify-writes.
-  internal::DomainSlot shared_slot_;
+  // so updated with atomic read-modify-writes. On the heap, so that a Domain
+  // needs no more than the usual alignment (AddressSanitizer's fake stack
+  // frames give no more than 32 bytes).
+  internal::DomainSlot* const shared_slot_;
   // Everything else: the grace-period state, the callback queue and worker.
   std::unique_ptr<internal::DomainState> state_;
 };
@@ -325,7 +327,7 @@ namespace internal {
 // What rcu/domain.cc and the debug checks reach of a Domain.
 struct DomainAccess {
   static std::atomic<DomainSlot*>* Chunks(Domain& d) { return d.chunks_; }
-  static DomainSlot& SharedSlot(Domain& d) { return d.shared_slot_; }
+  static DomainSlot& SharedSlot(Domain& d) { return *d.shared_slot_; }
   static std::atomic<unsigned>& CurrentIndex(Domain& d) { return d.current_index_; }
   // If a node cannot be allocated: waits for a grace period of `domain` and
   // returns true (the caller reclaims inline), or returns false where that

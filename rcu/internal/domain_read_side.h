@@ -22,6 +22,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
+#include "rcu/internal/sanitizer.h"
 
 namespace rcu {
 
@@ -63,9 +64,28 @@ inline thread_local const void* domain_guards = nullptr;
 // is unavailable: readers then need full fences of their own.
 inline std::atomic<bool> domain_readers_fence{false};
 
+// A full fence. ThreadSanitizer does not support fences: there it is a
+// sequentially consistent read-modify-write, a full barrier on x86 too.
+inline void FullFence() {
+#if RCU_INTERNAL_TSAN
+  static std::atomic<int> fence_word{0};
+  fence_word.fetch_add(0, std::memory_order_seq_cst);
+#else
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
+}
+
+inline void AcquireFence() {
+#if RCU_INTERNAL_TSAN
+  FullFence();
+#else
+  std::atomic_thread_fence(std::memory_order_acquire);
+#endif
+}
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void DomainReaderFence() {
   if (ABSL_PREDICT_FALSE(domain_readers_fence.load(std::memory_order_relaxed))) {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    FullFence();
   } else {
     std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier does the rest
   }
