@@ -17,8 +17,9 @@
 // The pieces: read_guard.h (read-side sections), rcu_ptr.h (typed pointers),
 // mutex.h (the writers' lock), grace_period.h (Synchronize and polling
 // cookies), call_rcu.h (Retire, CallRcu, Barrier), domain.h (independent,
-// sleepable domains), stall.h (stall warnings),
-// diagnostics.h (misuse reports), stats.h (counters).
+// sleepable domains), stall.h (stall warnings), diagnostics.h (misuse
+// reports), stats.h (counters), std_rcu.h (C++26's <rcu> interface:
+// rcu_domain, rcu_obj_base, rcu_retire, over the same core).
 #ifndef RCU_RCU_H_
 #define RCU_RCU_H_
 
@@ -31,5 +32,6 @@
 #include "rcu/read_guard.h"    // IWYU pragma: export
 #include "rcu/stall.h"         // IWYU pragma: export
 #include "rcu/stats.h"         // IWYU pragma: export
+#include "rcu/std_rcu.h"       // IWYU pragma: export
 
 #endif  // RCU_RCU_H_
