@@ -29,6 +29,7 @@
 // (DomainReaderFence) and (1) and (3) are plain fences.
 #include "rcu/domain.h"
 
+#include <linux/futex.h>
 #include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
@@ -50,6 +51,7 @@
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/cond_var.h"
 #include "rcu/internal/fork_hooks.h"
+#include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/negative_control.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/report.h"
@@ -99,6 +101,9 @@ struct DomainState {
   std::atomic<bool> stalled{false};
   // Domain::chunks_[0, chunks_in_use) may be non-null.
   std::atomic<std::uint32_t> chunks_in_use{0};
+  // Set in a fork() child that inherited work (callbacks, or a grace period
+  // that StartPoll() asked for) but no worker: PollState() starts one.
+  std::atomic<bool> needs_worker{false};
 
   // Callbacks, guarded by sync->mu. Each is counted in `queued` when queued
   // and in `done` once the batch it was in has run.
@@ -109,6 +114,13 @@ struct DomainState {
   std::uint64_t queued = 0;
   std::uint64_t done = 0;
   bool poll_requested = false;  // StartPoll(): run a grace period
+  // From taking a batch until it has run (on the worker, or in a thread
+  // that runs batches itself when no worker can be started): one at a time,
+  // so that callbacks run in order.
+  bool batch_in_progress = false;
+  // `done` when backpressure last gave up waiting for a worker that made no
+  // progress: later callers do not wait until `done` moves on.
+  std::uint64_t stuck_at = ~std::uint64_t{0};
   bool worker_started = false;
   bool stopping = false;        // the destructor asks the worker to return
   pthread_t worker{};
@@ -165,10 +177,23 @@ SlotIndexes& GetSlotIndexes() {
 // its domains' shared slots from then on.
 thread_local bool slot_index_returned = false;
 
-// Gives the thread's index back when it exits.
+// Gives the thread's index back when it exits, ending first the sections of
+// any guard the thread leaked (they would hold up their domains forever).
 struct SlotIndexReturner {
   std::uint32_t index = kNoDomainSlot;
   ~SlotIndexReturner() {
+    if (domain_guards != nullptr) {
+      int leaked = 0;
+      for (const void* g = domain_guards; g != nullptr; g = DomainAccess::OuterGuard(g)) {
+        DomainAccess::EndSection(g);
+        ++leaked;
+      }
+      domain_guards = nullptr;
+      Report(Diagnostic::Kind::kThreadExitInReadSection, false,
+             "rcu::Domain: a thread exited inside " + std::to_string(leaked) +
+                 " read-side section(s) of rcu::Domain (a leaked Domain::ReadGuard); they "
+                 "were ended for it");
+    }
     slot_index_returned = true;
     domain_slot_index = kNoDomainSlot;
     if (index == kNoDomainSlot) return;
@@ -227,8 +252,12 @@ bool Drained(Domain& domain, DomainState& s, unsigned index) {
       unlocks += chunk[i].unlocks[index].load(std::memory_order_acquire);
     }
   }
+  // Chunks installed since: a section counted in `unlocks` may have begun
+  // in one (its token ended on a thread of an older chunk). Without
+  // membarrier() nothing else orders that chunk before the sums.
+  const std::uint32_t in_use_now = s.chunks_in_use.load(std::memory_order_acquire);
   std::uint64_t locks = shared.locks[index].load(std::memory_order_relaxed);
-  for (std::uint32_t c = 0; c < in_use; ++c) {
+  for (std::uint32_t c = 0; c < in_use_now; ++c) {
     const DomainSlot* chunk = chunks[c].load(std::memory_order_acquire);
     if (chunk == nullptr) continue;
     for (std::uint32_t i = 0; i < kDomainChunkSlots; ++i) {
@@ -265,8 +294,14 @@ std::int64_t OpenSections(Domain& domain, DomainState& s) {
 }
 
 absl::Duration StallTimeoutOf(const DomainState& s) {
-  return s.options.stall_timeout == absl::ZeroDuration() ? rcu::StallTimeout()
-                                                         : s.options.stall_timeout;
+  if (s.options.stall_timeout == absl::ZeroDuration()) return rcu::StallTimeout();
+  if (s.options.stall_timeout < absl::ZeroDuration()) return absl::InfiniteDuration();
+  return s.options.stall_timeout;
+}
+
+// How long backpressure waits for a worker that completes no batch.
+absl::Duration BackpressurePatience(const DomainState& s) {
+  return std::min(StallTimeoutOf(s), absl::Seconds(1));
 }
 
 void SetStalled(DomainState& s, bool stalled) {
@@ -278,9 +313,26 @@ void SetStalled(DomainState& s, bool stalled) {
   }
 }
 
+// Sleeps on the domain's waiter word until a reader ends a section (or a
+// millisecond passes). Returns at once if it was drained meanwhile.
+void SleepUntilReaderLeaves(Domain& domain, DomainState& s, unsigned index) {
+  std::atomic<int>& waiter = DomainAccess::GracePeriodWaiter(domain);
+  waiter.store(1, std::memory_order_relaxed);
+  HeavyFence();  // readers that end a section from here on see the word set
+  if (Drained(domain, s, index)) {
+    waiter.store(0, std::memory_order_relaxed);
+    return;
+  }
+  const struct timespec limit = {0, 1000000};
+  syscall(SYS_futex, reinterpret_cast<int*>(&waiter), FUTEX_WAIT_PRIVATE, 1, &limit, nullptr,
+          0);
+  waiter.store(0, std::memory_order_relaxed);
+}
+
 // Waits until the sections that took `index` have ended. A plain grace
 // period polls with growing sleeps; an expedited one (or any while an
-// expedited caller waits) polls without sleeping.
+// expedited caller waits) polls for a moment, then sleeps until a reader
+// wakes it.
 void WaitForReaders(Domain& domain, DomainState& s, unsigned index, bool expedited,
                     absl::Time started) {
   const absl::Duration timeout = StallTimeoutOf(s);
@@ -290,8 +342,7 @@ void WaitForReaders(Domain& domain, DomainState& s, unsigned index, bool expedit
     if (Drained(domain, s, index)) return;
     if (expedited || s.expedite.load(std::memory_order_relaxed) > 0) {
       if (round < 64) continue;  // a reader about to leave: ask again at once
-      sched_yield();
-      if (round % 1024 != 0) continue;  // look at the clock now and then
+      SleepUntilReaderLeaves(domain, s, index);
     } else if (round >= 16) {
       std::this_thread::sleep_for(nap);
       nap = std::min<std::chrono::microseconds>(nap * 2, std::chrono::milliseconds(1));
@@ -360,34 +411,80 @@ void RunBatch(RcuHead* head) {
   }
 }
 
+// Lets domain workers run batches of callbacks, or one fork() through: a
+// fork waits until no batch is running, and holds new ones back, so that a
+// child never inherits half a batch (its callbacks run in one process or in
+// both, never in neither). Grace periods are not held back: a domain's
+// readers may sleep, so the child abandons the one under way instead.
+class InvokeGate {
+ public:
+  void Enter() {
+    MutexLock lock(mu_);
+    while (forks_waiting_ != 0) changed_.Wait(mu_);
+    ++invoking_;
+  }
+  void Exit() {
+    MutexLock lock(mu_);
+    if (--invoking_ == 0 && forks_waiting_ != 0) changed_.SignalAll();
+  }
+  void HoldForFork() {
+    MutexLock lock(mu_);
+    ++forks_waiting_;
+    while (invoking_ != 0) changed_.Wait(mu_);
+  }
+  void Allow() {
+    MutexLock lock(mu_);
+    --forks_waiting_;
+    changed_.SignalAll();
+  }
+
+ private:
+  Mutex mu_;
+  CondVar changed_;
+  int invoking_ ABSL_GUARDED_BY(mu_) = 0;       // batches running now
+  int forks_waiting_ ABSL_GUARDED_BY(mu_) = 0;  // forks holding new ones back
+};
+
+ForkReplaced<InvokeGate> invoke_gate;
+
 // Takes the queue as the next batch, waits a grace period for it, runs it.
-// Requires sync->mu, which it releases meanwhile. Returns with it held.
+// Requires sync->mu and !batch_in_progress; releases the lock meanwhile and
+// returns with it held.
 void RunOneBatch(Domain& domain, DomainState& s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  DomainSync* sync = s.sync;
+  s.batch_in_progress = true;
   s.running.Append(std::move(s.queue));
   s.poll_requested = false;
-  sync->mu.Unlock();
+  s.sync->mu.Unlock();
   WaitForGracePeriod(domain, s, /*expedited=*/false);
-  sync = s.sync;  // a fork child may have replaced it meanwhile (not in this thread)
-  sync->mu.Lock();
+  InvokeGate& gate = invoke_gate.Get();
+  gate.Enter();
+  s.sync->mu.Lock();
   const std::uint64_t items = s.running.items();
   RcuHead* batch = s.running.TakeAll();
-  sync->mu.Unlock();
+  s.sync->mu.Unlock();
+  const DomainState* outer = running_callbacks_of;
+  running_callbacks_of = &s;
   RunBatch(batch);
-  sync->mu.Lock();
+  running_callbacks_of = outer;
+  gate.Exit();
+  s.sync->mu.Lock();
   s.done += items;
-  sync->progress.SignalAll();
+  s.batch_in_progress = false;
+  s.sync->progress.SignalAll();
+}
+
+bool HasWork(const DomainState& s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  return !s.queue.empty() || s.poll_requested;
 }
 
 void* WorkerMain(void* arg) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   pthread_setname_np(pthread_self(), "rcu-domain");
   DomainState& s = *static_cast<DomainState*>(arg);
-  running_callbacks_of = &s;
   s.sync->mu.Lock();
   while (true) {
-    if (!s.queue.empty() || s.poll_requested) {
+    if (HasWork(s) && !s.batch_in_progress) {
       RunOneBatch(s.domain, s);
-    } else if (s.stopping) {
+    } else if (s.stopping && !HasWork(s)) {
       break;
     } else {
       s.sync->work.Wait(s.sync->mu);
@@ -403,20 +500,42 @@ bool EnsureWorker(DomainState& s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (s.worker_started) return true;
   if (pthread_create(&s.worker, nullptr, &WorkerMain, &s) != 0) return false;
   s.worker_started = true;
+  s.needs_worker.store(false, std::memory_order_relaxed);
   return true;
 }
 
 // Waits (sync->mu held) until `done` reaches `target`, running batches in
-// the calling thread if the worker cannot be started. `give_up` says when to
-// stop waiting early.
-template <typename GiveUp>
-void WaitForCallbacks(Domain& domain, DomainState& s, std::uint64_t target, GiveUp give_up)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  while (static_cast<std::int64_t>(s.done - target) < 0 && !give_up()) {
+// the calling thread if no worker can be started. With a finite `patience`
+// (backpressure), stops waiting once no batch has completed for that long,
+// or while the domain's grace period stalls: the caller may be what holds
+// them up (its own token, a lock a callback wants).
+void WaitForCallbacks(Domain& domain, DomainState& s, std::uint64_t target,
+                      absl::Duration patience) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  const bool patient = patience == absl::InfiniteDuration();
+  std::uint64_t seen = s.done;
+  absl::Time since = patient ? absl::InfinitePast() : absl::Now();
+  while (static_cast<std::int64_t>(s.done - target) < 0) {
+    if (!patient) {
+      if (s.stalled.load(std::memory_order_relaxed) || s.stopping) return;
+      const absl::Time now = absl::Now();
+      if (s.done != seen) {
+        seen = s.done;
+        since = now;
+      } else if (now - since >= patience) {
+        s.stuck_at = s.done;
+        return;
+      }
+    }
     if (EnsureWorker(s)) {
       s.sync->work.Signal();
-      s.sync->progress.Wait(s.sync->mu);
-    } else if (!s.queue.empty() && s.running.empty()) {
+      if (patient) {
+        s.sync->progress.Wait(s.sync->mu);
+      } else {
+        s.sync->progress.WaitFor(s.sync->mu,
+                                 absl::ToChronoNanoseconds(std::max(patience / 4,
+                                                                    absl::Milliseconds(1))));
+      }
+    } else if (HasWork(s) && !s.batch_in_progress) {
       RunOneBatch(domain, s);
     } else {
       s.sync->progress.WaitFor(s.sync->mu, std::chrono::milliseconds(1));
@@ -428,6 +547,13 @@ void WaitForCallbacks(Domain& domain, DomainState& s, std::uint64_t target, Give
 // fork().
 
 void DomainsBeforeFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (running_callbacks_of != nullptr) {
+    Report(Diagnostic::Kind::kBlockingInCallback, true,
+           "rcu::Domain: fork() called from a callback of domain '" +
+               running_callbacks_of->options.name +
+               "': it would wait for that callback's batch forever");
+  }
+  invoke_gate.Get().HoldForFork();
   registry.mu.Lock();
   for (DomainState* s = registry.head; s != nullptr; s = s->next) s->sync->mu.Lock();
   GetSlotIndexes().mu.Lock();
@@ -437,9 +563,11 @@ void DomainsAfterForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   GetSlotIndexes().mu.Unlock();
   for (DomainState* s = registry.head; s != nullptr; s = s->next) s->sync->mu.Unlock();
   registry.mu.Unlock();
+  invoke_gate.Get().Allow();
 }
 
 void DomainsAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  invoke_gate.ReplaceInForkChild();  // counts the parent's threads
   GetSlotIndexes().mu.Unlock();
   for (DomainState* s = registry.head; s != nullptr; s = s->next) {
     s->sync->mu.Unlock();
@@ -450,16 +578,22 @@ void DomainsAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     // A grace period under way in the parent never ends here: it does not
     // count (cookies taken during it wait for the next one).
     const std::uint64_t seq = s->sequence.load(std::memory_order_relaxed);
-    if (seq % 2 == 1) s->sequence.store(seq - 1, std::memory_order_relaxed);
+    const bool abandoned = seq % 2 == 1;
+    if (abandoned) s->sequence.store(seq - 1, std::memory_order_relaxed);
     s->expedite.store(0, std::memory_order_relaxed);
     s->stalled.store(false, std::memory_order_relaxed);
-    // The worker's batch waits for the child's worker, ahead of the queue;
-    // a batch it was running belongs to the parent (the child leaks it).
+    // The batch the worker was waiting a grace period for goes back ahead
+    // of the queue. (None was running: the gate held them back.)
     CallbackList requeue = std::move(s->running);
     requeue.Append(std::move(s->queue));
     s->queue = std::move(requeue);
     s->done = s->queued - s->queue.items();
+    s->batch_in_progress = false;
+    // The grace period under way may have been one that StartPoll() asked
+    // for: ask again. A worker starts on demand (PollState() starts it).
+    if (abandoned) s->poll_requested = true;
     s->worker_started = false;
+    s->needs_worker.store(HasWork(*s), std::memory_order_relaxed);
   }
   registry.mu.Unlock();
 }
@@ -501,6 +635,11 @@ bool DomainAccess::GuardIsOf(const void* guard, const Domain& domain) {
 
 const void* DomainAccess::OuterGuard(const void* guard) {
   return static_cast<const Domain::ReadGuard*>(guard)->outer_;
+}
+
+void DomainAccess::EndSection(const void* guard) {
+  const auto* g = static_cast<const Domain::ReadGuard*>(guard);
+  g->domain_.Unlock(g->slot_, g->index_);
 }
 
 }  // namespace internal
@@ -565,6 +704,13 @@ Domain::~Domain() {
   delete shared_slot_;
 }
 
+void Domain::WakeGracePeriodWaiter() {
+  if (gp_waiter_.exchange(0, std::memory_order_relaxed) != 0) {
+    syscall(SYS_futex, reinterpret_cast<int*>(&gp_waiter_), FUTEX_WAKE_PRIVATE, 1, nullptr,
+            nullptr, 0);
+  }
+}
+
 internal::DomainSlot* Domain::ThisThreadSlotSlow() {
   std::uint32_t index = internal::domain_slot_index;
   if (index == internal::kNoDomainSlot) {
@@ -591,6 +737,20 @@ internal::DomainSlot* Domain::ThisThreadSlotSlow() {
     }
   }
   return chunk + index % internal::kDomainChunkSlots;
+}
+
+void Domain::ReadGuard::Unlink() {
+  for (const ReadGuard* g = static_cast<const ReadGuard*>(internal::domain_guards); g != nullptr;
+       g = g->outer_) {
+    if (g->outer_ == this) {
+      g->outer_ = outer_;  // ended before the guard inside it: out of order
+      return;
+    }
+  }
+  internal::Report(Diagnostic::Kind::kCheckFailed, true,
+                   "rcu::Domain: a ReadGuard of domain '" + domain_.name() +
+                       "' ended on another thread than the one that began it (a guard "
+                       "belongs to its thread; a ReadToken can end elsewhere)");
 }
 
 void Domain::CheckNotInOwnSection(const char* what) const {
@@ -629,10 +789,9 @@ void Domain::QueueCallback(RcuHead* head, void (*)(RcuHead*)) {
   const std::size_t limit = s.options.callback_backlog_limit;
   if (s.queued - s.done <= limit) return;
   if (InReadSection() || internal::running_callbacks_of == &s) return;  // could deadlock
+  if (s.done == s.stuck_at) return;  // the worker is still held up
   const std::uint64_t target = s.queued - limit / 2;
-  internal::WaitForCallbacks(*this, s, target, [&s] {
-    return s.stalled.load(std::memory_order_relaxed) || s.stopping;
-  });
+  internal::WaitForCallbacks(*this, s, target, internal::BackpressurePatience(s));
 }
 
 void Domain::Barrier() {
@@ -645,7 +804,10 @@ void Domain::Barrier() {
                          "callback forever");
   }
   MutexLock lock(s.sync->mu);
-  internal::WaitForCallbacks(*this, s, s.queued, [] { return false; });
+  if (s.poll_requested && !internal::EnsureWorker(s) && !s.batch_in_progress) {
+    internal::RunOneBatch(*this, s);  // a StartPoll() that no worker serves
+  }
+  internal::WaitForCallbacks(*this, s, s.queued, absl::InfiniteDuration());
 }
 
 Domain::Cookie Domain::GetState() {
@@ -677,6 +839,10 @@ bool Domain::PollState(const Cookie& cookie) {
   }
   const bool done =
       internal::Reached(state_->sequence.load(std::memory_order_acquire), cookie.sequence_);
+  if (!done && ABSL_PREDICT_FALSE(state_->needs_worker.load(std::memory_order_relaxed))) {
+    MutexLock lock(state_->sync->mu);  // a fork() child's pending work
+    if (internal::EnsureWorker(*state_)) state_->sync->work.Signal();
+  }
   if (done) internal::AcquireFence();
   return done;
 }

@@ -27,9 +27,10 @@
 // the domain wait for it; destroying or End()-ing it ends the section.
 //
 //   rcu::Domain::ReadToken token = domain.BeginRead();
-//   pool.Submit([t = std::move(token), p = ptr.Dereference(token)] {
-//     Use(*p);                                         // still protected
-//   });                                                // ends when t dies
+//   const Table* t = table.Dereference(token);
+//   pool.Submit([token = std::move(token), t] {
+//     Use(*t);                                         // still protected
+//   });                                                // ends with the task
 //
 // The update side is the core's, per domain: Synchronize(),
 // SynchronizeExpedited(), CallRcu(), Retire(), Barrier(), and the polling
@@ -42,8 +43,8 @@
 // fence (the grace period sends the fences instead, with membarrier(), as the
 // default domain does). bench/domain_bench.cc measures it against ReadGuard
 // and against a textbook RCU with one shared reader counter (README.md,
-// "Domains"). A grace period costs the writer three membarrier() calls and a
-// scan of every thread's counters; it waits for the domain's readers only.
+// "Domains"). A grace period costs the writer two membarrier() calls and two
+// scans of every thread's counters; it waits for the domain's readers only.
 //
 // What sleeping readers cost. A grace period of the domain lasts as long as
 // its longest reader: Synchronize() waits that long, and callbacks queued
@@ -54,11 +55,14 @@
 // Plain and expedited grace periods. Synchronize() shares grace periods:
 // concurrent callers queue, and every caller that arrived before a grace
 // period started is served by it. While readers are busy it waits with
-// growing sleeps (tens of microseconds up to a millisecond), using almost no
-// CPU. SynchronizeExpedited() starts a grace period at once (and makes one
-// that is under way stop sleeping), then polls the readers' counters without
-// sleeping: lower latency when readers are busy, at the price of a CPU. With
-// idle readers both take the same few microseconds (bench/, README.md).
+// growing sleeps (ten microseconds up to a millisecond), and asks nothing of
+// the readers. SynchronizeExpedited() makes the grace period under way, and
+// its own, drive hard: it polls the counters for a moment, then sleeps on a
+// futex that every reader ending a section wakes, so it returns as soon as
+// the last reader it waits for leaves. The price is paid by the readers,
+// each of which then makes a wake-up system call, and by the waiter's
+// membarrier() per wake-up. With idle readers both take the same few
+// microseconds (bench/domain_bench.cc, README.md "Domains").
 //
 // Rules:
 //  - Do not call the domain's Synchronize(), SynchronizeExpedited(),
@@ -68,6 +72,10 @@
 //    forever too; that one cannot be told from a token another thread holds,
 //    and is reported as a stall.
 //  - A ReadGuard belongs to its thread and cannot be moved; a ReadToken can.
+//    Guards may end in any order on their thread; one ended on another
+//    thread is diagnosed (fatal). A thread that exits with a guard still
+//    open (leaked with `new`) is diagnosed, and its sections are ended.
+//  - Sections may begin and end in signal handlers, as the default domain's.
 //  - A ReadGuard or ReadToken must end before its domain is destroyed.
 //    Destroying a domain with a section still open is diagnosed (fatal).
 //  - Stall warnings are per domain: a grace period that has waited longer
@@ -78,17 +86,23 @@
 //  - Callbacks of a domain run on that domain's own worker thread (started
 //    on first use), after a grace period of that domain, in the order each
 //    thread queued them. Their rules are the core's (rcu/call_rcu.h): no
-//    throwing (reported and dropped), no Barrier() of their own domain from
-//    a callback (diagnosed, fatal). Backpressure is per domain: when more
-//    than `callback_backlog_limit` callbacks wait, a thread that queues
-//    another waits until the worker has caught up to half the limit, except
-//    inside a ReadGuard of the domain, in the domain's own callbacks, or
-//    while the domain's grace period is stalled (then memory grows instead:
-//    waiting might be waiting for the caller's own token).
-//  - Destruction waits for a grace period and runs every pending callback,
+//    throwing (reported and dropped), no Barrier() of their own domain and
+//    no fork() from a callback (diagnosed, fatal).
+//  - Backpressure is per domain: when more than `callback_backlog_limit`
+//    callbacks wait, a thread that queues another waits until the worker has
+//    caught up to half the limit. It never waits inside a ReadGuard of the
+//    domain or in the domain's own callbacks, and it waits only while the
+//    worker makes progress: once no batch has completed for the stall
+//    timeout (one second at most, also with stall warnings off), or while
+//    the domain's grace period is reported stalled, it stops waiting and
+//    lets memory grow. The caller may be what holds the worker up: a
+//    ReadToken it holds, or a lock that a callback wants.
+//  - Destruction runs every pending callback, each after a grace period,
 //    including the callbacks those queue, then stops the worker.
 //  - fork(): a domain is carried into the child as it is, and the child
-//    starts new workers on demand. Sections open in threads that do not exist
+//    starts new workers on demand. fork() waits for the batches of
+//    callbacks that domain workers are running (not for grace periods), so
+//    each pending callback runs in both processes, on their own copies. Sections open in threads that do not exist
 //    in the child (their guards, and tokens only they could reach) never end
 //    there, so the child's grace periods of that domain wait for them and
 //    report a stall. Fork while no other thread is inside a section of a
@@ -123,7 +137,7 @@ class Domain {
     // Names the domain in stall reports and diagnostics.
     std::string name = "rcu::Domain";
     // Grace periods waiting longer than this are reported. Zero: follow
-    // rcu::StallTimeout(); absl::InfiniteDuration(): never.
+    // rcu::StallTimeout(); negative or absl::InfiniteDuration(): never.
     absl::Duration stall_timeout = absl::ZeroDuration();
     // Backpressure threshold for this domain's callbacks (see above).
     std::size_t callback_backlog_limit = 100000;
@@ -192,8 +206,7 @@ class Domain {
     if (ABSL_PREDICT_FALSE(slot == shared_slot_)) {
       shared_slot_->locks[index].fetch_add(1, std::memory_order_relaxed);
     } else {
-      slot->locks[index].store(slot->locks[index].load(std::memory_order_relaxed) + 1,
-                               std::memory_order_relaxed);
+      internal::IncrementOwnCounter<std::memory_order_relaxed>(slot->locks[index]);
     }
     internal::DomainReaderFence();
     return index;
@@ -202,10 +215,16 @@ class Domain {
     if (ABSL_PREDICT_FALSE(slot == shared_slot_)) {
       shared_slot_->unlocks[index].fetch_add(1, std::memory_order_release);
     } else {
-      slot->unlocks[index].store(slot->unlocks[index].load(std::memory_order_relaxed) + 1,
-                                 std::memory_order_release);
+      internal::IncrementOwnCounter<std::memory_order_release>(slot->unlocks[index]);
+    }
+    // Leaving before looking for a waiting expedited grace period (the
+    // waiter's membarrier() orders its side).
+    internal::DomainReaderFence();
+    if (ABSL_PREDICT_FALSE(gp_waiter_.load(std::memory_order_relaxed) != 0)) {
+      WakeGracePeriodWaiter();
     }
   }
+  void WakeGracePeriodWaiter();
 
   void QueueCallback(RcuHead* head, void (*callback)(RcuHead*));
   void CheckNotInOwnSection(const char* what) const;
@@ -213,6 +232,9 @@ class Domain {
   // Which pair of counters new sections take (its low bit); a grace period
   // flips it (rcu/domain.cc, "The grace period").
   std::atomic<unsigned> current_index_{0};
+  // Nonzero while an expedited grace period sleeps (on this word, a futex)
+  // waiting for readers: each reader that ends a section then wakes it.
+  std::atomic<int> gp_waiter_{0};
   // Per-thread counters, by internal::domain_slot_index: chunk i holds
   // slots [i * kDomainChunkSlots, (i + 1) * kDomainChunkSlots), allocated
   // when a thread in that range first reads. Installed once, with release;
@@ -240,7 +262,11 @@ class Domain::ReadGuard {
     internal::domain_guards = this;
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE ~ReadGuard() {
-    internal::domain_guards = outer_;
+    if (ABSL_PREDICT_TRUE(internal::domain_guards == this)) {
+      internal::domain_guards = outer_;
+    } else {
+      Unlink();  // not the innermost: ended out of order, or on another thread
+    }
     domain_.Unlock(slot_, index_);
   }
 
@@ -251,12 +277,17 @@ class Domain::ReadGuard {
 
  private:
   friend struct internal::DomainAccess;
+  // Takes this guard out of the middle of the thread's stack; fatal if it is
+  // not there (a guard ended on another thread than its own).
+  void Unlink();
+
   Domain& domain_;
   internal::DomainSlot* slot_;  // this thread's counters in domain_
   unsigned index_;              // which of them the section took
   // The thread's guards form a stack (internal::domain_guards), so that
   // Domain::InReadSection() can answer without touching the counters.
-  const ReadGuard* outer_;
+  // Changed only by Unlink() of the guard inside it.
+  mutable const ReadGuard* outer_;
 };
 
 // A section that is not tied to a thread (srcu_down_read/srcu_up_read).
@@ -329,6 +360,7 @@ struct DomainAccess {
   static std::atomic<DomainSlot*>* Chunks(Domain& d) { return d.chunks_; }
   static DomainSlot& SharedSlot(Domain& d) { return *d.shared_slot_; }
   static std::atomic<unsigned>& CurrentIndex(Domain& d) { return d.current_index_; }
+  static std::atomic<int>& GracePeriodWaiter(Domain& d) { return d.gp_waiter_; }
   // If a node cannot be allocated: waits for a grace period of `domain` and
   // returns true (the caller reclaims inline), or returns false where that
   // is not allowed (inside its section, in its callbacks).
@@ -336,6 +368,8 @@ struct DomainAccess {
   // Walking the calling thread's stack of Domain::ReadGuards.
   static bool GuardIsOf(const void* guard, const Domain& domain);
   static const void* OuterGuard(const void* guard);
+  // Ends a leaked guard's section (its thread is exiting).
+  static void EndSection(const void* guard);
 };
 }  // namespace internal
 

@@ -91,6 +91,27 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void DomainReaderFence() {
   }
 }
 
+// Increments a counter of the calling thread's own slot, which no other
+// thread writes, with `order` (relaxed for a lock, release for an unlock).
+// It must be one instruction: a signal handler that runs a section of the
+// same domain on this thread, between the load and the store of a plain
+// increment, would lose its own increment (the counts would then never
+// match, or match while a section is open). On x86-64 that is an `add` to
+// memory without the lock prefix: indivisible on its own CPU, as cheap as a
+// load and a store, no other thread writes the word, and x86 orders the
+// section's loads and stores before it (a release) while the memory clobber
+// keeps the compiler from moving them. Elsewhere, and for ThreadSanitizer,
+// an atomic fetch_add.
+template <std::memory_order kOrder>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void IncrementOwnCounter(std::atomic<std::uint64_t>& counter) {
+#if defined(__x86_64__) && !RCU_INTERNAL_TSAN
+  static_assert(sizeof(counter) == sizeof(std::uint64_t));
+  asm volatile("addq $1, %0" : "+m"(counter) : : "memory");
+#else
+  counter.fetch_add(1, kOrder);
+#endif
+}
+
 // Takes a slot index for the calling thread (and installs the exit hook
 // that gives it back); returns kNoDomainSlot if none is left or the thread
 // is exiting.
