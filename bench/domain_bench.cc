@@ -21,8 +21,9 @@
 //      naive_rcu_Synchronize
 //    Per call: median and mean latency (us, steady clock around each call)
 //    and the CPU time of the calling thread (us, CLOCK_THREAD_CPUTIME_ID over
-//    its timed loop). Reader threads start before the timed region and stop
-//    after it.
+//    its timed loop); with busy readers also how many sections they ran per
+//    ms, which shows how much CPU they got. Reader threads start before the
+//    timed region and stop after it.
 // Ends with tables of the medians and of ratios, all from this run. Absolute
 // times drift on a shared machine; the ratios compare peers that ran seconds
 // apart. About two minutes on 2 cores.
@@ -382,6 +383,7 @@ std::string Cell(const Run* run, double (*value)(const Run&), const char* format
 double MedianUs(const Run& run) { return CounterValue(run, "median_us"); }
 double MeanUs(const Run& run) { return CounterValue(run, "mean_us"); }
 double CpuUs(const Run& run) { return CounterValue(run, "cpu_us"); }
+double ReaderSectionsPerMs(const Run& run) { return CounterValue(run, "reader_sections_per_ms"); }
 
 std::string LoadAverage() {
   std::FILE* file = std::fopen("/proc/loadavg", "r");
@@ -486,6 +488,14 @@ void PrintUpdateReport(const rcu_bench::MedianReporter& results, const Options& 
                      &MedianUs, "%.2f");
     PrintUpdateTable(results, busy, "latency, mean us", &MeanUs, "%.2f");
     PrintUpdateTable(results, busy, "CPU us of the calling thread", &CpuUs, "%.2f");
+    if (busy) {
+      // How much the busy readers ran: about 1000 / section_ns per ms when
+      // a reader has a CPU to itself, less when the machine is busy (then
+      // readers are descheduled, inside sections or not, and latencies
+      // above measure the scheduler as much as the grace period).
+      PrintUpdateTable(results, busy, "busy readers' sections per ms, all readers together",
+                       &ReaderSectionsPerMs, "%.0f");
+    }
   }
 }
 

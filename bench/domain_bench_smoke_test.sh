@@ -16,8 +16,8 @@ fail() { echo "domain_bench_smoke_test: $*" >&2; exit 1; }
 grep -q '^Read side: CPU ns per section' "$out" || fail "no read-side table"
 grep -q '^Grace periods with 2 idle registered reader threads' "$out" || fail "no idle-reader table"
 grep -q '^Grace periods with 1 busy reader thread ' "$out" || fail "no busy-reader table"
-# 4 read rows, 5 ratio rows, and 2 x 3 update tables of 5 rows.
+# 4 read rows, 5 ratio rows, and 7 update tables of 5 rows.
 rows=$(grep -cE '^    [^ ].*[0-9]' "$out" || true)
-[[ $rows -ge $((4 + 5 + 2 * 3 * 5)) ]] || fail "expected at least 39 rows of figures, found $rows"
+[[ $rows -ge $((4 + 5 + 7 * 5)) ]] || fail "expected at least 44 rows of figures, found $rows"
 if grep -q 'n/a' "$out"; then fail "some benchmarks did not run (n/a above)"; fi
 echo "domain_bench_smoke_test: PASSED"
