@@ -48,7 +48,6 @@
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "bench/bench_util.h"
 #include "bench/median_reporter.h"
 #include "bench/naive_rcu_peer.h"
@@ -244,8 +243,10 @@ class ReaderThreads {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  int registered_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex carries no thread-safety attributes, so these say it in words
+  // (as bench_util.h does).
+  int registered_ = 0;  // guarded by mu_
+  bool stop_ = false;   // guarded by mu_
   std::atomic<bool> stop_busy_{false};
   std::atomic<std::int64_t> sections_{0};
   std::vector<std::thread> threads_;
