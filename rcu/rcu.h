@@ -18,7 +18,8 @@
 // mutex.h (the writers' lock), grace_period.h (Synchronize and polling
 // cookies), call_rcu.h (Retire, CallRcu, Barrier), domain.h (independent,
 // sleepable domains), stall.h (stall warnings),
-// diagnostics.h (misuse reports), stats.h (counters).
+// diagnostics.h (misuse reports), stats.h (counters), version.h (the
+// release, RCU_CONTAINERS_VERSION).
 #ifndef RCU_RCU_H_
 #define RCU_RCU_H_
 
@@ -31,5 +32,6 @@
 #include "rcu/read_guard.h"    // IWYU pragma: export
 #include "rcu/stall.h"         // IWYU pragma: export
 #include "rcu/stats.h"         // IWYU pragma: export
+#include "rcu/version.h"       // IWYU pragma: export
 
 #endif  // RCU_RCU_H_
