@@ -111,7 +111,7 @@ def _liburcu_impl(ctx):
                "(as with --define=rcu_lgpl_inline=false): correct, but slower. " +
                "See rcu/internal/urcu.h.") %
               (version if major or minor or patch else "(version unknown)",
-               ", ".join(checked_versions)))
+               ", ".join(checked_versions) or "none"))
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD", _LIBURCU_BUILD)
     ctx.file("version.h", "\n".join([
