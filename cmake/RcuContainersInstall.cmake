@@ -83,8 +83,13 @@ set(RCU_CONTAINERS_JSON_BUILT ${RCU_CONTAINERS_JSON})
 set(RCU_CONTAINERS_TOML_BUILT ${RCU_CONTAINERS_TOML})
 if(RCU_CONTAINERS_EFFECTIVE_LGPL_INLINE)
   set(RCU_CONTAINERS_LIBURCU_MODULE "liburcu-memb=${rcu_containers_LIBURCU_VERSION}")
+  set(RCU_CONTAINERS_LIBURCU_HINT
+      ". This rcu_containers was built with liburcu's read side inlined, for exactly "
+      "liburcu ${rcu_containers_LIBURCU_VERSION}: rebuild it against the liburcu you have.")
+  string(CONCAT RCU_CONTAINERS_LIBURCU_HINT ${RCU_CONTAINERS_LIBURCU_HINT})
 else()
   set(RCU_CONTAINERS_LIBURCU_MODULE "liburcu-memb")
+  set(RCU_CONTAINERS_LIBURCU_HINT "")
 endif()
 configure_package_config_file(
   "${PROJECT_SOURCE_DIR}/cmake/rcu_containersConfig.cmake.in"
