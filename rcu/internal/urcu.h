@@ -21,6 +21,9 @@
 // (0.14, 0.15, ..., or one the build could not determine) runs in call mode
 // even when RCU_LGPL_INLINE is 1, and the build says so when it configures
 // (CMake: a warning; Bazel: a warning from the @liburcu repository rule).
+// In both modes the stall watchdog (rcu/stall.cc) reads the reader words and
+// the grace-period counter through the installed headers' definitions; it
+// only reports.
 #ifndef RCU_INTERNAL_URCU_H_
 #define RCU_INTERNAL_URCU_H_
 
