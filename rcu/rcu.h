@@ -19,7 +19,8 @@
 // cookies), call_rcu.h (Retire, CallRcu, Barrier), domain.h (independent,
 // sleepable domains), stall.h (stall warnings), diagnostics.h (misuse
 // reports), stats.h (counters), std_rcu.h (C++26's <rcu> interface:
-// rcu_domain, rcu_obj_base, rcu_retire, over the same core).
+// rcu_domain, rcu_obj_base, rcu_retire, over the same core), version.h (the
+// release, RCU_CONTAINERS_VERSION).
 #ifndef RCU_RCU_H_
 #define RCU_RCU_H_
 
@@ -33,5 +34,6 @@
 #include "rcu/stall.h"         // IWYU pragma: export
 #include "rcu/stats.h"         // IWYU pragma: export
 #include "rcu/std_rcu.h"       // IWYU pragma: export
+#include "rcu/version.h"       // IWYU pragma: export
 
 #endif  // RCU_RCU_H_

@@ -55,7 +55,8 @@ package(default_visibility = ["//visibility:public"])
 cc_library(
     name = "liburcu",
     # <liburcu_config/version.h>: the installed version, from its pkg-config
-    # file (0.0.0 if there is none), for code that relies on its internals.
+    # file (0.0.0 if there is none), and whether the inline read side was
+    # checked against it (rcu/internal/urcu.h).
     hdrs = ["version.h"],
     include_prefix = "liburcu_config",
     linkopts = ["-lurcu-memb", "-lurcu-common", "-lpthread"],
@@ -83,11 +84,34 @@ def _liburcu_version(ctx):
                     return [int(p) for p in (parts + ["0"])[:3]]
     return [0, 0, 0]
 
+# The liburcu versions the inline read side was checked against (one
+# MAJOR.MINOR.PATCH per line); the CMake build reads the same file.
+_LIBURCU_CHECKED_VERSIONS = Label("//rcu:internal/liburcu_checked_versions.txt")
+
+def _liburcu_checked_versions(ctx):
+    versions = []
+    for line in ctx.read(ctx.path(_LIBURCU_CHECKED_VERSIONS)).splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            versions.append(line)
+    return versions
+
 def _liburcu_impl(ctx):
     _require_header(ctx, "urcu/urcu-memb.h", "liburcu-dev")
     for lib in ["urcu-memb", "urcu-common", "urcu-cds"]:
         _require_library(ctx, lib, "liburcu-dev")
     major, minor, patch = _liburcu_version(ctx)
+    version = "%d.%d.%d" % (major, minor, patch)
+    checked_versions = _liburcu_checked_versions(ctx)
+    checked = version in checked_versions
+    if not checked:
+        # buildifier: disable=print
+        print(("WARNING: liburcu %s has not been checked against rcu_containers' inline " +
+               "read side (checked: %s). The read side falls back to call mode " +
+               "(as with --define=rcu_lgpl_inline=false): correct, but slower. " +
+               "See rcu/internal/urcu.h.") %
+              (version if major or minor or patch else "(version unknown)",
+               ", ".join(checked_versions) or "none"))
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD", _LIBURCU_BUILD)
     ctx.file("version.h", "\n".join([
@@ -95,6 +119,9 @@ def _liburcu_impl(ctx):
         "#define RCU_LIBURCU_VERSION_MAJOR %d" % major,
         "#define RCU_LIBURCU_VERSION_MINOR %d" % minor,
         "#define RCU_LIBURCU_VERSION_PATCH %d" % patch,
+        "// 1: rcu/internal/liburcu_checked_versions.txt lists this version, and",
+        "// the inline read side may use its layouts; 0: call mode.",
+        "#define RCU_LIBURCU_LAYOUT_CHECKED %d" % (1 if checked else 0),
         "",
     ]))
 
