@@ -18,7 +18,8 @@
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/sanitizer.h"
 #include "rcu/internal/thread_registry.h"
-#include "rcu/internal/urcu.h"
+#include "rcu/internal/read_side_mode.h"
+#include "rcu/internal/urcu_abi.h"
 
 namespace rcu {
 namespace internal {
@@ -50,7 +51,7 @@ void WakeGracePeriodWaiter(unsigned long section);
 // outermost sections: each takes the next value, so that the stall watchdog
 // can tell one section from the next (rcu/stall.cc). It wraps after 2^31
 // sections.
-inline constexpr unsigned long kSectionUnit = URCU_GP_CTR_PHASE << 1;
+inline constexpr unsigned long kSectionUnit = kUrcuGpCtrPhase << 1;
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline unsigned long* ReaderWord(std::uintptr_t tagged) {
   return reinterpret_cast<unsigned long*>(tagged & ~std::uintptr_t{1});
@@ -70,15 +71,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::uintptr_t ReadLock() {
   unsigned long* word = ReaderWord(tagged);
   std::atomic_signal_fence(std::memory_order_seq_cst);
   const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
-  if (ABSL_PREDICT_TRUE((current & URCU_GP_CTR_NEST_MASK) == 0)) {
+  if (ABSL_PREDICT_TRUE((current & kUrcuGpCtrNestMask) == 0)) {
     // Outermost: take the current grace-period phase and the next section
     // number, then order the section's reads after them.
     const unsigned long section = (current & ~(kSectionUnit - 1)) + kSectionUnit;
-    __atomic_store_n(word, section | __atomic_load_n(&urcu_memb_gp.ctr, __ATOMIC_RELAXED),
+    __atomic_store_n(word, section | __atomic_load_n(UrcuGpCtr(), __ATOMIC_RELAXED),
                      __ATOMIC_RELAXED);
     ReaderFence(tagged);
   } else {
-    __atomic_store_n(word, current + URCU_GP_COUNT, __ATOMIC_RELAXED);
+    __atomic_store_n(word, current + kUrcuGpCount, __ATOMIC_RELAXED);
   }
   return tagged;
 }
@@ -87,18 +88,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock(std::uintptr_t tagged) {
   TsanReaderExit();
   unsigned long* word = ReaderWord(tagged);
   const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
-  if (ABSL_PREDICT_TRUE((current & URCU_GP_CTR_NEST_MASK) == URCU_GP_COUNT)) {
+  if (ABSL_PREDICT_TRUE((current & kUrcuGpCtrNestMask) == kUrcuGpCount)) {
     // Outermost: order the section before leaving it, and leaving it before
     // looking for a waiting grace period.
     ReaderFence(tagged);
-    __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);
+    __atomic_store_n(word, current - kUrcuGpCount, __ATOMIC_RELAXED);
     ReaderFence(tagged);
-    if (ABSL_PREDICT_FALSE(__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_RELAXED) == -1)) {
+    if (ABSL_PREDICT_FALSE(__atomic_load_n(UrcuGpFutex(), __ATOMIC_RELAXED) == -1)) {
       WakeGracePeriodWaiter(current);
     }
     if (ABSL_PREDICT_FALSE(backlog_debt)) PayBacklogDebt();
   } else {
-    __atomic_store_n(word, current - URCU_GP_COUNT, __ATOMIC_RELAXED);
+    __atomic_store_n(word, current - kUrcuGpCount, __ATOMIC_RELAXED);
   }
   std::atomic_signal_fence(std::memory_order_seq_cst);
 }
@@ -117,20 +118,25 @@ inline std::uintptr_t ReadLock() {
     sections_begun.store(sections_begun.load(std::memory_order_relaxed) + 1,
                          std::memory_order_relaxed);
   }
-  urcu_memb_read_lock();
+  (urcu_memb_read_lock)();
   return 0;
 }
 
 inline void ReadUnlock(std::uintptr_t /*unused*/ = 0) {
   TsanReaderExit();
-  urcu_memb_read_unlock();
+  (urcu_memb_read_unlock)();
   if (--call_mode_nesting == 0 && ABSL_PREDICT_FALSE(backlog_debt)) PayBacklogDebt();
 }
 #endif
 
 // rcu::InReadSection().
 inline bool ReadSectionOngoing() {
-  return thread_registered && urcu_memb_read_ongoing() != 0;
+#if RCU_INTERNAL_INLINE_READ_SIDE
+  return thread_registered &&
+         (__atomic_load_n(ReaderWord(reader_word), __ATOMIC_RELAXED) & kUrcuGpCtrNestMask) != 0;
+#else
+  return thread_registered && (urcu_memb_read_ongoing)() != 0;
+#endif
 }
 
 }  // namespace internal

@@ -1,15 +1,12 @@
-// Internal: the one place that includes liburcu's memb flavor.
+// Internal: the one place that includes liburcu's memb flavor, for the
+// core's .cc files only (the headers users include see
+// rcu/internal/urcu_abi.h instead, checked here against liburcu's own).
 //
-// Inline mode (the default, RCU_LGPL_INLINE=1) defines _LGPL_SOURCE, which
-// exposes liburcu's reader state and layouts, so that rcu/read_guard.h can
-// run the read side inline on them (about 1 ns per lock+unlock instead of
-// about 11 ns through a call). liburcu asks that code built this way be
-// LGPL-2.1-compatible; see README.md, "License". Build with
-// --define=rcu_lgpl_inline=false to call into the shared library instead.
-//
-// ThreadSanitizer builds always use call mode: the library's read side is
-// then uninstrumented, and rcu/internal/sanitizer.h tells TSan about grace
-// periods instead.
+// The mode (rcu/internal/read_side_mode.h): inline mode defines _LGPL_SOURCE,
+// which exposes liburcu's reader state and layouts; call mode uses liburcu's
+// exported functions. ThreadSanitizer builds always use call mode: the
+// library's read side is then uninstrumented, and rcu/internal/sanitizer.h
+// tells TSan about grace periods instead.
 //
 // liburcu versions. The inline read side relies on liburcu internals that
 // its headers do not promise to keep: the memb reader word's bits, the
@@ -27,27 +24,14 @@
 #ifndef RCU_INTERNAL_URCU_H_
 #define RCU_INTERNAL_URCU_H_
 
-#include "liburcu_config/version.h"
-#include "rcu/internal/sanitizer.h"
+#include <cstddef>
 
-#ifndef RCU_LGPL_INLINE
-#define RCU_LGPL_INLINE 1
-#endif
+#include "rcu/internal/read_side_mode.h"
+#include "rcu/internal/urcu_abi.h"
 
-// A version header that does not say (an older or hand-written one) counts
-// as not checked.
-#ifndef RCU_LIBURCU_LAYOUT_CHECKED
-#define RCU_LIBURCU_LAYOUT_CHECKED 0
-#endif
-
-#if RCU_LGPL_INLINE && !RCU_INTERNAL_TSAN && RCU_LIBURCU_LAYOUT_CHECKED
-#define RCU_INTERNAL_INLINE_READ_SIDE 1
-#ifndef _LGPL_SOURCE
+#if RCU_INTERNAL_INLINE_READ_SIDE && !defined(_LGPL_SOURCE)
 #define _LGPL_SOURCE
 #define RCU_INTERNAL_DEFINED_LGPL_SOURCE
-#endif
-#else
-#define RCU_INTERNAL_INLINE_READ_SIDE 0
 #endif
 
 #include <urcu/urcu-memb.h>  // IWYU pragma: export
@@ -56,5 +40,16 @@
 #undef _LGPL_SOURCE
 #undef RCU_INTERNAL_DEFINED_LGPL_SOURCE
 #endif
+
+// What rcu/internal/urcu_abi.h declares, checked against liburcu's headers
+// (in call mode too: the stall watchdog reads the same state).
+#include <urcu/static/urcu-common.h>
+
+static_assert(rcu::internal::kUrcuGpCount == URCU_GP_COUNT);
+static_assert(rcu::internal::kUrcuGpCtrPhase == URCU_GP_CTR_PHASE);
+static_assert(rcu::internal::kUrcuGpCtrNestMask == URCU_GP_CTR_NEST_MASK);
+static_assert(offsetof(struct urcu_gp, ctr) == 0);
+static_assert(offsetof(struct urcu_gp, futex) == rcu::internal::kUrcuGpFutexOffset);
+static_assert(sizeof(((struct urcu_gp*)nullptr)->futex) == sizeof(std::int32_t));
 
 #endif  // RCU_INTERNAL_URCU_H_
