@@ -737,8 +737,8 @@ int main(int argc, char** argv) {
                  "(builds bench/crossbeam first; cached afterwards)\n",
                  ++index, total);
     crossbeam_note = RunCrossbeam(0.2, dir, &crossbeam_results);
-    std::fprintf(stderr, "[%d/%d] crossbeam-epoch: %s\n", index, total,
-                 crossbeam_note.empty() ? "measured" : crossbeam_note.c_str());
+    std::fprintf(stderr, "[%d/%d] %s\n", index, total,
+                 crossbeam_note.empty() ? "crossbeam-epoch: measured" : crossbeam_note.c_str());
   } else if (flags.Has("crossbeam")) {
     crossbeam_note = "crossbeam-epoch: not run in --smoke (it compiles a Rust program).";
   }
