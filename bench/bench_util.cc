@@ -42,14 +42,20 @@ MemorySampler::MemorySampler(std::function<std::uint64_t()> pending, int period_
   hwm_reset_ = ResetPeakRss();
   baseline_rss_kib_ = ProcStatusKiB("VmRSS");
   max_rss_kib_ = baseline_rss_kib_;
+  start_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this, period_ms] { Loop(period_ms); });
 }
 
 MemorySampler::~MemorySampler() { Stop(); }
 
 void MemorySampler::Sample() {
-  max_rss_kib_ = std::max(max_rss_kib_, ProcStatusKiB("VmRSS"));
-  if (pending_) max_pending_ = std::max(max_pending_, pending_());
+  const std::int64_t rss = ProcStatusKiB("VmRSS");
+  const std::uint64_t pending = pending_ ? pending_() : 0;
+  max_rss_kib_ = std::max(max_rss_kib_, rss);
+  max_pending_ = std::max(max_pending_, pending);
+  const std::chrono::duration<double, std::milli> elapsed =
+      std::chrono::steady_clock::now() - start_;
+  series_.push_back({elapsed.count(), rss - baseline_rss_kib_, pending});
 }
 
 void MemorySampler::Loop(int period_ms) {

@@ -9,6 +9,7 @@
 #define BENCH_BENCH_UTIL_H_
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -25,9 +26,18 @@ std::int64_t ProcStatusKiB(const char* field);
 // Returns false where the kernel does not allow it.
 bool ResetPeakRss();
 
+// One sample of a MemorySampler: milliseconds since its construction, RSS
+// growth over the baseline in KiB, and pending callbacks.
+struct MemorySample {
+  double ms;
+  std::int64_t rss_growth_kib;
+  std::uint64_t pending;
+};
+
 // Samples VmRSS and a pending-callback count every `period_ms` on a
 // background thread, from construction until Stop(). Together with VmHWM
 // (reset at construction) this bounds the peak RSS of what ran meanwhile.
+// Every sample is kept too (series()), for charts of memory over time.
 class MemorySampler {
  public:
   MemorySampler(std::function<std::uint64_t()> pending, int period_ms);
@@ -45,6 +55,8 @@ class MemorySampler {
   // Highest sampled pending-callback count. Valid after Stop().
   std::uint64_t max_pending() const { return max_pending_; }
   bool hwm_was_reset() const { return hwm_reset_; }
+  // Every sample, in order. Valid after Stop().
+  const std::vector<MemorySample>& series() const { return series_; }
 
  private:
   void Sample();
@@ -56,6 +68,8 @@ class MemorySampler {
   std::int64_t max_rss_kib_ = 0;   // written by the sampler thread, then Stop()
   std::uint64_t max_pending_ = 0;  // likewise
   std::int64_t final_hwm_kib_ = -1;
+  std::chrono::steady_clock::time_point start_;
+  std::vector<MemorySample> series_;  // likewise
   std::mutex mu_;
   std::condition_variable wake_;
   bool stop_ = false;  // guarded by mu_

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <shared_mutex>
 #include <string>
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "bench/bench_util.h"
+#include "bench/naive_rcu_peer.h"
 #include "bench/raw_urcu_peer.h"
 #include "benchmark/benchmark.h"
 #include "rcu/call_rcu.h"
@@ -73,6 +75,15 @@ void BM_SharedMutexEnterDerefExit(benchmark::State& state) {
     shared_mu.lock_shared();
     benchmark::DoNotOptimize(locked_target_ptr->value);
     shared_mu.unlock_shared();
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+alignas(64) NaiveRcu naive_rcu;
+
+void BM_NaiveEnterExit(benchmark::State& state) {
+  for (auto _ : state) {
+    NaiveRcu::Guard guard(naive_rcu);
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -148,13 +159,18 @@ void BM_Delete(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 
+std::map<std::string, std::vector<MemorySample>>& StormSeriesByName() {
+  static auto* series = new std::map<std::string, std::vector<MemorySample>>;
+  return *series;
+}
+
 void RcuRetireBurst(std::int64_t n) {
   for (std::int64_t i = 0; i < n; ++i) rcu::Retire(new Payload);
 }
 
 // range(0): objects to retire; range(1): if not 0, a SlowReader holds
 // read-side sections of that many milliseconds meanwhile.
-void RetireStorm(benchmark::State& state, void (*burst)(std::int64_t),
+void RetireStorm(benchmark::State& state, const char* name, void (*burst)(std::int64_t),
                  std::function<std::uint64_t()> pending, void (*barrier)()) {
   const std::int64_t n = state.range(0);
   const int hold_ms = static_cast<int>(state.range(1));
@@ -178,6 +194,7 @@ void RetireStorm(benchmark::State& state, void (*burst)(std::int64_t),
   state.counters["backlog_waits"] = static_cast<double>(after.backlog_waits - before.backlog_waits);
   state.counters["backlog_limit"] = static_cast<double>(rcu::CallbackBacklogLimit());
   if (!sampler.hwm_was_reset()) state.SetLabel("VmHWM not resettable; sampled RSS only");
+  StormSeriesByName()[name] = sampler.series();
 }
 
 // --- Registration ----------------------------------------------------------
@@ -202,6 +219,7 @@ void RegisterReadSideBenchmarks(const SuiteOptions& options) {
       {kEnterExitReadGuard, &BM_ReadGuardEnterExit},
       {kEnterExitRawUrcu, &BM_RawUrcuEnterExit},
       {kEnterExitSharedMutex, &BM_SharedMutexEnterExit},
+      {kEnterExitNaive, &BM_NaiveEnterExit},
       {kDerefReadGuard, &BM_ReadGuardEnterDerefExit},
       {kDerefRawUrcu, &BM_RawUrcuEnterDerefExit},
       {kDerefSharedMutex, &BM_SharedMutexEnterDerefExit},
@@ -287,7 +305,7 @@ void RegisterRetireStormBenchmarks(const SuiteOptions& options) {
   };
   for (const Storm& storm : storms) {
     if (storm.objects <= 0) continue;
-    benchmark::RegisterBenchmark(storm.name, &RetireStorm, storm.burst,
+    benchmark::RegisterBenchmark(storm.name, &RetireStorm, storm.name, storm.burst,
                                  std::function<std::uint64_t()>(storm.pending), storm.barrier)
         ->ArgNames({"objects", "reader_hold_ms"})
         ->Args({storm.objects, storm.hold_ms})
@@ -296,6 +314,11 @@ void RegisterRetireStormBenchmarks(const SuiteOptions& options) {
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
   }
+}
+
+const std::vector<MemorySample>* StormSeries(const std::string& name) {
+  auto it = StormSeriesByName().find(name);
+  return it == StormSeriesByName().end() ? nullptr : &it->second;
 }
 
 const char* ReadSideMode() {

@@ -21,6 +21,10 @@
 #define BENCH_CORE_BENCHMARKS_H_
 
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bench/bench_util.h"
 
 namespace rcu_bench {
 
@@ -29,6 +33,8 @@ namespace rcu_bench {
 inline constexpr char kEnterExitReadGuard[] = "read_enter_exit/ReadGuard";
 inline constexpr char kEnterExitRawUrcu[] = "read_enter_exit/raw_liburcu";
 inline constexpr char kEnterExitSharedMutex[] = "read_enter_exit/shared_mutex";
+// The textbook RCU whose readers share one counter (bench/naive_rcu_peer.h).
+inline constexpr char kEnterExitNaive[] = "read_enter_exit/naive_one_counter";
 inline constexpr char kDerefReadGuard[] = "read_deref/ReadGuard";
 inline constexpr char kDerefRawUrcu[] = "read_deref/raw_liburcu";
 inline constexpr char kDerefSharedMutex[] = "read_deref/shared_mutex";
@@ -76,6 +82,10 @@ void RegisterReadSideBenchmarks(const SuiteOptions& options);
 void RegisterSynchronizeBenchmarks(const SuiteOptions& options);
 void RegisterRetireBenchmarks(const SuiteOptions& options);
 void RegisterRetireStormBenchmarks(const SuiteOptions& options);
+
+// The memory samples (every 2 ms) of the last run of retire storm `name`
+// (kSlowStormRcu, ...), or nullptr if it has not run. For charts.
+const std::vector<MemorySample>* StormSeries(const std::string& name);
 
 // How rcu::ReadGuard reaches liburcu in this build: "inline" (the default,
 // _LGPL_SOURCE) or "call" (--define=rcu_lgpl_inline=false, or TSan).

@@ -275,7 +275,9 @@ int main() {
   const auto end = std::chrono::steady_clock::now() +
                    std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::duration<double>(seconds));
+  stress::Progress progress(seconds, nullptr, [] { return violations.Total(); });
   while (std::chrono::steady_clock::now() < end) {
+    progress.Tick();
     const rcu::Stats stats = rcu::GetStats();
     if (stats.callbacks_invoked > stats.callbacks_queued) {
       violations.Report(kStatsInconsistent, "invoked " + std::to_string(stats.callbacks_invoked) +

@@ -377,7 +377,9 @@ int main() {
     const auto end = std::chrono::steady_clock::now() +
                      std::chrono::duration_cast<std::chrono::nanoseconds>(
                          std::chrono::duration<double>(seconds));
+    stress::Progress progress(seconds, nullptr, [] { return violations.Total(); });
     while (std::chrono::steady_clock::now() < end) {
+      progress.Tick();
       std::fflush(nullptr);
       watch.Forking(true);
       pid_t pid;

@@ -1435,7 +1435,10 @@ Observations Run(const Fixture& f, Crew& crew, double seconds) {
                                     std::chrono::duration<double>(seconds));
   std::uint64_t last_progress = 0;
   auto last_progress_time = start;
+  stress::Progress progress(
+      seconds, [&] { return TotalProgress(crew.activities); }, [] { return violations.Total(); });
   while (std::chrono::steady_clock::now() < deadline) {
+    progress.Tick();
     Sample(f, o);
     const auto now = std::chrono::steady_clock::now();
     const std::uint64_t progress = TotalProgress(crew.activities);

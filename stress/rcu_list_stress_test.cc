@@ -619,7 +619,9 @@ int Main() {
   const auto deadline = start + std::chrono::duration<double>(seconds);
   std::uint64_t synchronizes = 0, max_backlog = 0;
   std::size_t max_list = 0, max_intrusive = 0;
+  stress::Progress progress(seconds, nullptr, [] { return violations.Total(); });
   while (std::chrono::steady_clock::now() < deadline && violations.Total() == 0) {
+    progress.Tick();
     rcu::Synchronize();
     ++synchronizes;
     max_backlog = std::max(max_backlog, stress::PendingCallbacks(rcu::GetStats()));

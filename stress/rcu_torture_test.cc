@@ -178,6 +178,8 @@ constexpr const char* kViolationNames[kNumViolations] = {
 };
 
 stress::Violations<kNumViolations> violations(kViolationNames);
+// Reader observations so far, to the nearest 1024 below (progress lines).
+std::atomic<std::uint64_t> observations_so_far{0};
 
 std::string Hex(std::uint64_t v) {
   char buf[32];
@@ -670,7 +672,11 @@ class Reader {
 
   // First sight of `obj`: returns its sequence number, or 0 after a violation.
   std::uint64_t Observe(const TortureObject* obj) {
-    ++stats_.observations;
+    // Published in steps of 1024 for the progress lines: a shared write
+    // that rare does not change the readers' contention.
+    if ((++stats_.observations & 1023) == 0) {
+      observations_so_far.fetch_add(1024, std::memory_order_relaxed);
+    }
     if (obj == nullptr) {
       violations.Report(kUninitialized, Who() + "no current object");
       return 0;
@@ -695,7 +701,11 @@ class Reader {
   // Again, after a delay: the object must be the same, still live, and no
   // grace period may have completed for it.
   void Recheck(const TortureObject* obj, std::uint64_t seq) {
-    ++stats_.observations;
+    // Published in steps of 1024 for the progress lines: a shared write
+    // that rare does not change the readers' contention.
+    if ((++stats_.observations & 1023) == 0) {
+      observations_so_far.fetch_add(1024, std::memory_order_relaxed);
+    }
     const int pipe = obj->pipe_count.load(std::memory_order_relaxed);
     const std::uint64_t magic = obj->magic.load(std::memory_order_relaxed);
     const std::uint64_t now = obj->seq.load(std::memory_order_relaxed);
@@ -983,7 +993,10 @@ int Main() {
   const auto deadline = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
                                     std::chrono::duration<double>(seconds));
   std::uint64_t samples = 0;
+  stress::Progress progress(
+      seconds, [] { return observations_so_far.load(std::memory_order_relaxed); }, [] { return violations.Total(); });
   while (std::chrono::steady_clock::now() < deadline) {
+    progress.Tick();
     UpdateMax(max_pending, stress::PendingCallbacks(rcu::GetStats()));
     ++samples;
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -13,10 +13,12 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -120,6 +122,50 @@ class Violations {
   std::array<std::atomic<std::uint64_t>, kKinds> counts_{};
   std::mutex mu_;
   int printed_ = 0;  // guarded by mu_
+};
+
+// A progress line every `period_s` seconds (10 by default) of a long run,
+// for a main loop that polls: call Tick() from it as often as it likes.
+//
+//   stress::Progress progress(seconds, [&] { return observed.load(); }, &violations_total);
+//   while (now < deadline) { ...; progress.Tick(); }
+//
+// Prints "progress: 120 s of 600 s, 1234567 observations, 8910 grace
+// periods, 11 callbacks run, 0 violations" to stderr; without an
+// observations function it leaves that field out.
+class Progress {
+ public:
+  Progress(double total_seconds, std::function<std::uint64_t()> observations,
+           std::function<std::uint64_t()> violations, double period_s = 10)
+      : total_seconds_(total_seconds),
+        observations_(std::move(observations)),
+        violations_(std::move(violations)),
+        period_(period_s),
+        start_(std::chrono::steady_clock::now()),
+        next_(period_s) {}
+
+  void Tick() {
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (elapsed < next_) return;
+    next_ = elapsed + period_;
+    const rcu::Stats stats = rcu::GetStats();
+    std::string observed;
+    if (observations_) observed = std::to_string(observations_()) + " observations, ";
+    std::fprintf(stderr,
+                 "progress: %.0f s of %.0f s, %s%" PRIu64 " grace periods, %" PRIu64
+                 " callbacks run, %" PRIu64 " violations\n",
+                 elapsed, total_seconds_, observed.c_str(), stats.grace_periods,
+                 stats.callbacks_invoked, violations_ ? violations_() : 0);
+  }
+
+ private:
+  const double total_seconds_;
+  const std::function<std::uint64_t()> observations_;
+  const std::function<std::uint64_t()> violations_;
+  const double period_;
+  const std::chrono::steady_clock::time_point start_;
+  double next_;
 };
 
 }  // namespace stress
