@@ -1625,6 +1625,13 @@ int Main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(totals_mu);
     reads = totals;
   }
+  const std::uint64_t tokens_ended =
+      reads.tokens_ended_end + reads.tokens_ended_assign + reads.tokens_ended_destroy +
+      tokens_dropped;
+  if (tokens_ended != reads.tokens_begun) {
+    violations.Report(kLost, std::to_string(reads.tokens_begun) + " tokens begun, " +
+                                 std::to_string(tokens_ended) + " ended");
+  }
   std::printf("ran %.2f s\n", elapsed);
   int max_pipe = 0;
   for (int i = 0; i < kNumDomains; ++i) {
