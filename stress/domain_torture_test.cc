@@ -853,7 +853,8 @@ void InGuard(TortureDomain& d, Body&& body) {
 
 class FastReader {
  public:
-  explicit FastReader(int id) : id_(id), rng_(id + 101), checker_("fast reader " + std::to_string(id)) {}
+  explicit FastReader(int id)
+      : id_(id), rng_(id + 101), checker_("fast reader " + std::to_string(id)) {}
 
   void Run() {
     threads_started.fetch_add(1);
@@ -1224,7 +1225,8 @@ class FakeWriter {
           const Cookie cookie = d.GetState();
           d.CondSynchronize(cookie);
           if (!d.PollState(cookie)) {
-            violations.Report(kCookieLate, d.name + ": fake writer: cookie after CondSynchronize()");
+            violations.Report(kCookieLate,
+                              d.name + ": fake writer: cookie after CondSynchronize()");
           }
           break;
         }
