@@ -255,7 +255,7 @@ TEST(DomainAttackTest, ExpeditedGracePeriodsAgainstRelayingReaders) {
   std::vector<std::thread> writers;
   for (int w = 0; w < 3; ++w) {
     writers.emplace_back([&, w] {
-      for (int i = 0; i < 300; ++i) {
+      for (int i = 0; i < 100; ++i) {
         if (w == 2) {
           domain.Synchronize();
         } else {
