@@ -526,7 +526,10 @@ void WaitForCallbacks(Domain& domain, DomainState& s, std::uint64_t target,
         return;
       }
     }
-    if (EnsureWorker(s)) {
+    const bool worker = EnsureWorker(s);
+    if (!worker && !patient) return;  // backpressure never runs batches itself: the
+                                      // grace period might wait for the caller's token
+    if (worker) {
       s.sync->work.Signal();
       if (patient) {
         s.sync->progress.Wait(s.sync->mu);
@@ -621,12 +624,6 @@ std::uint32_t TakeDomainSlotIndex() {
   returner.index = index;
   domain_slot_index = index;
   return index;
-}
-
-bool DomainAccess::ReclaimInlineAfterGracePeriod(Domain& domain) {
-  if (domain.InReadSection() || running_callbacks_of == domain.state_.get()) return false;
-  domain.Synchronize();
-  return true;
 }
 
 bool DomainAccess::GuardIsOf(const void* guard, const Domain& domain) {

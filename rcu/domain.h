@@ -96,7 +96,9 @@
 //    timeout (one second at most, also with stall warnings off), or while
 //    the domain's grace period is reported stalled, it stops waiting and
 //    lets memory grow. The caller may be what holds the worker up: a
-//    ReadToken it holds, or a lock that a callback wants.
+//    ReadToken it holds, or a lock that a callback wants. If no worker thread
+//    can be created, callbacks wait for the next Barrier(), which runs them
+//    in its own thread, and backpressure does not wait at all.
 //  - Destruction runs every pending callback, each after a grace period,
 //    including the callbacks those queue, then stops the worker.
 //  - fork(): a domain is carried into the child as it is, and the child
@@ -164,8 +166,10 @@ class Domain {
   void SynchronizeExpedited();
 
   // The core's deferred reclamation (rcu/call_rcu.h), after a grace period
-  // of this domain. Retire(obj) of an rcu::RcuObjBase<T> allocates nothing,
-  // as does CallRcu(RcuHead*, fn); the others allocate one node.
+  // of this domain. Retire(obj) of an rcu::RcuObjBase<T> allocates nothing
+  // and never fails, as does CallRcu(RcuHead*, fn); the others allocate one
+  // node, and throw std::bad_alloc having done nothing (the caller still
+  // owns what it passed) if they cannot.
   void CallRcu(RcuHead* head, void (*callback)(RcuHead*));
   template <typename F>
   void CallRcu(F&& fn);
@@ -361,10 +365,6 @@ struct DomainAccess {
   static DomainSlot& SharedSlot(Domain& d) { return *d.shared_slot_; }
   static std::atomic<unsigned>& CurrentIndex(Domain& d) { return d.current_index_; }
   static std::atomic<int>& GracePeriodWaiter(Domain& d) { return d.gp_waiter_; }
-  // If a node cannot be allocated: waits for a grace period of `domain` and
-  // returns true (the caller reclaims inline), or returns false where that
-  // is not allowed (inside its section, in its callbacks).
-  static bool ReclaimInlineAfterGracePeriod(Domain& domain);
   // Walking the calling thread's stack of Domain::ReadGuards.
   static bool GuardIsOf(const void* guard, const Domain& domain);
   static const void* OuterGuard(const void* guard);
@@ -387,16 +387,10 @@ void Domain::CallRcu(F&& fn) {
 template <typename T, typename Deleter>
 void Domain::Retire(T* ptr, Deleter deleter) {
   if (ptr == nullptr) return;
-  auto reclaim = [ptr, d = std::move(deleter)]() mutable { d(ptr); };
-  using Node = internal::CallbackNode<decltype(reclaim)>;
-  auto* node = new (std::nothrow) Node(std::move(reclaim));
-  if (node == nullptr) {
-    // Out of memory: reclaim the slow way rather than lose or leak `ptr`.
-    if (!internal::DomainAccess::ReclaimInlineAfterGracePeriod(*this)) throw std::bad_alloc();
-    reclaim();
-    return;
-  }
-  CallRcu(static_cast<RcuHead*>(node), &Node::Run);
+  // Out of memory, this throws std::bad_alloc having done nothing: waiting
+  // for a grace period here instead (as rcu::Retire() does outside a
+  // section) could wait forever for a ReadToken the caller holds.
+  CallRcu([ptr, d = std::move(deleter)]() mutable { d(ptr); });
 }
 
 template <typename T>
