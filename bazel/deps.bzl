@@ -8,8 +8,10 @@
 
 `rcu_containers_dependencies` declares liburcu, Abseil, GoogleTest, Google
 Benchmark, nlohmann-json and toml++ from Debian's -dev packages under their
-upstream repository names, and the benchmark peers oneTBB (`@tbb`) and
-libcuckoo (`@libcuckoo`).
+upstream repository names, and the benchmark peers oneTBB (`@tbb`),
+libcuckoo (`@libcuckoo`) and libcds (`@libcds`). Repository rules run only
+when a target needs them, so a consumer who builds no benchmark needs none of
+the peers installed.
 A repository that the WORKSPACE already declared (say, Abseil built from
 source) is left alone, so declare your own versions before calling it.
 
@@ -32,6 +34,7 @@ load(
     "system_tomlplusplus",
     "system_tbb",
     "system_libcuckoo",
+    "system_libcds",
 )
 
 def _maybe(rule, name):
@@ -55,3 +58,4 @@ def rcu_containers_dependencies(bazel4_offline = False):
     _maybe(system_tomlplusplus, "tomlplusplus")
     _maybe(system_tbb, "tbb")
     _maybe(system_libcuckoo, "libcuckoo")
+    _maybe(system_libcds, "libcds")

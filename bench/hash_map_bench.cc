@@ -14,6 +14,10 @@
 //   urcu_rculfhash           liburcu's rculfhash (memb flavor, read side
 //                            inlined), one read-side section per lookup,
 //                            nodes replaced and freed with call_rcu
+//   libcds_SplitListMap      libcds's cds::container::SplitListMap over its
+//                            own buffered URCU (general_buffered), get()
+//                            under its RCU lock per lookup, values assigned
+//                            in place, erased nodes retired to the RCU buffer
 //
 // Scenarios (keys are distinct 64-bit values from a bijective mix, looked up
 // uniformly at random from a pre-generated array, so random-number cost stays
@@ -27,8 +31,9 @@
 //                          same map, so that drift between scenarios does not
 //                          enter the `kept` ratio);
 //                  update: insert_or_assign of random existing keys (new
-//                          values; a locked map updates in place, rcu::HashMap
-//                          and rculfhash publish a new node and retire the old);
+//                          values; a locked map and libcds update in place,
+//                          rcu::HashMap and rculfhash publish a new node and
+//                          retire the old);
 //                  churn:  erase + insert of keys in a separate range (the
 //                          last 1/64 of the keys, which the reader never asks
 //                          for).
@@ -55,7 +60,8 @@
 //
 // rculfhash lives in bench/rculfhash_peer.cc (compiled with _LGPL_SOURCE,
 // its read side inlined there), so that liburcu's headers do not change how
-// this file's rcu::ReadGuard is compiled.
+// this file's rcu::ReadGuard is compiled; libcds in bench/libcds_peer.cc
+// (compiled with -mcx16, as libcds is), its runtime held by main().
 #include <time.h>
 #include <unistd.h>
 
@@ -80,6 +86,7 @@
 #include <tbb/concurrent_hash_map.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "bench/libcds_peer.h"
 #include "bench/locked_map_peer.h"
 #include "bench/map_keys.h"
 #include "bench/median_reporter.h"
@@ -234,6 +241,22 @@ class LfhtAdapter {
   rcu_bench::RculfhashMap map_;
 };
 
+// libcds's SplitListMap (bench/libcds_peer.cc); threads attach to libcds on
+// their first call.
+class LibcdsAdapter {
+ public:
+  static constexpr const char* kName = "libcds_SplitListMap";
+  explicit LibcdsAdapter(std::size_t capacity) : map_(capacity) {}
+
+  Value Lookup(Key key) const { return map_.Lookup(key); }
+  void Insert(Key key, Value value) { map_.Insert(key, value); }
+  void Assign(Key key, Value value) { map_.Assign(key, value); }
+  void Erase(Key key) { map_.Erase(key); }
+
+ private:
+  rcu_bench::LibcdsMap map_;
+};
+
 // --- Fixtures kept across a benchmark's runs -------------------------------------
 //
 // Google Benchmark calls a benchmark function several times (to size the
@@ -256,6 +279,7 @@ void DropFixture() {
   // next benchmark measures.
   rcu::Barrier();
   rcu_bench::RculfhashBarrier();
+  rcu_bench::LibcdsBarrier();
 }
 
 template <typename F, typename Make>
@@ -629,7 +653,7 @@ const char* const kMaps[] = {
     RcuHashMapAdapter::kName,     UnsyncUnorderedMapAdapter::kName,
     SharedMutexMapAdapter::kName, AbslMutexMapAdapter::kName,
     TbbMapAdapter::kName,         CuckooMapAdapter::kName,
-    LfhtAdapter::kName,
+    LfhtAdapter::kName,           LibcdsAdapter::kName,
 };
 
 void RegisterAll() {
@@ -640,12 +664,14 @@ void RegisterAll() {
   RegisterLookups<TbbMapAdapter>();
   RegisterLookups<CuckooMapAdapter>();
   RegisterLookups<LfhtAdapter>();
+  RegisterLookups<LibcdsAdapter>();
   RegisterWriterAndMix<RcuHashMapAdapter>();
   RegisterWriterAndMix<SharedMutexMapAdapter>();
   RegisterWriterAndMix<AbslMutexMapAdapter>();
   RegisterWriterAndMix<TbbMapAdapter>();
   RegisterWriterAndMix<CuckooMapAdapter>();
   RegisterWriterAndMix<LfhtAdapter>();
+  RegisterWriterAndMix<LibcdsAdapter>();
 }
 
 // --- The ratio table ------------------------------------------------------------------
@@ -815,6 +841,8 @@ int main(int argc, char** argv) {
     if (arg.rfind(flag, 0) == 0 && arg != flag + "console") console = false;
   }
   RegisterThisThread();
+  // libcds initialized until the end of main(), after DropFixture().
+  rcu_bench::LibcdsRuntime libcds_runtime;
   RegisterAll();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

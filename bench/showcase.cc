@@ -44,6 +44,7 @@
 
 #include "bench/core_benchmarks.h"
 #include "bench/median_reporter.h"
+#include "bench/libcds_peer.h"
 #include "bench/showcase_maps.h"
 #include "bench/showcase_output.h"
 #include "benchmark/benchmark.h"
@@ -668,6 +669,9 @@ int main(int argc, char** argv) {
   }
   const std::string dir = rcu_bench::MakeResultsDir(flags.out);
   if (dir.empty()) return 1;
+  // The libcds map peer's library, initialized until the end of main()
+  // (after DropShowcaseMapFixture()).
+  rcu_bench::LibcdsRuntime libcds_runtime;
 
   rcu_bench::SuiteOptions options;
   options.min_time = flags.smoke ? 0.005 : 0.1;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/libcds_peer.h"
 #include "bench/locked_map_peer.h"
 #include "bench/map_keys.h"
 #include "bench/rculfhash_peer.h"
@@ -65,6 +66,19 @@ class LfhtAdapter {
   RculfhashMap map_;
 };
 
+// Requires a live rcu_bench::LibcdsRuntime (bench/showcase.cc's main()).
+class LibcdsAdapter {
+ public:
+  static constexpr const char* kName = "libcds_SplitListMap";
+  explicit LibcdsAdapter(std::size_t capacity) : map_(capacity) {}
+  Value Lookup(Key key) const { return map_.Lookup(key); }
+  void Insert(Key key, Value value) { map_.Insert(key, value); }
+  void Assign(Key key, Value value) { map_.Assign(key, value); }
+
+ private:
+  LibcdsMap map_;
+};
+
 // One prefilled map at a time, kept across the runs of a benchmark (and
 // from the baseline to the beside-writer run).
 struct Fixture {
@@ -90,6 +104,7 @@ Prefilled<Map>& GetPrefilled(std::size_t n) {
     current_fixture.reset();
     rcu::Barrier();  // what the last map retired is freed now, not while measuring
     RculfhashBarrier();
+    LibcdsBarrier();
     current_fixture = std::make_unique<Prefilled<Map>>(n);
     current_key = key;
   }
@@ -116,7 +131,8 @@ void BM_Lookup(benchmark::State& state, int log2_size) {
 
 // The reader beside a writer that assigns new values to random existing keys
 // nonstop (rcu::HashMap and rculfhash publish a new node and retire the old
-// one; the locked map writes in place under its exclusive lock).
+// one; the locked map writes in place under its exclusive lock, libcds with
+// an atomic store into the entry).
 template <typename Map>
 void BM_LookupBesideWriter(benchmark::State& state, int log2_size) {
   RegisterThisThread();
@@ -171,7 +187,8 @@ void RegisterMap(const MapSuiteOptions& options) {
 
 const std::vector<std::string>& ShowcaseMapNames() {
   static const auto* names = new std::vector<std::string>{
-      RcuHashMapAdapter::kName, SharedMutexMapAdapter::kName, LfhtAdapter::kName};
+      RcuHashMapAdapter::kName, SharedMutexMapAdapter::kName, LfhtAdapter::kName,
+      LibcdsAdapter::kName};
   return *names;
 }
 
@@ -186,6 +203,7 @@ void DropShowcaseMapFixture() {
   current_key.clear();
   rcu::Barrier();
   RculfhashBarrier();
+  LibcdsBarrier();
 }
 
 void RegisterShowcaseMapBenchmarks(const MapSuiteOptions& options) {
@@ -193,6 +211,7 @@ void RegisterShowcaseMapBenchmarks(const MapSuiteOptions& options) {
   RegisterMap<RcuHashMapAdapter>(options);
   RegisterMap<SharedMutexMapAdapter>(options);
   RegisterMap<LfhtAdapter>(options);
+  RegisterMap<LibcdsAdapter>(options);
 }
 
 }  // namespace rcu_bench

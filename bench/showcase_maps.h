@@ -1,16 +1,19 @@
 // bench/showcase_maps.h: the showcase's short subset of the hash-map
 // benchmarks (bench/hash_map_bench.cc has the full set and every peer).
 //
-// Registers, for rcu::HashMap, std::unordered_map under std::shared_mutex and
-// liburcu's rculfhash (uint64_t keys and values, uniform hits from a
-// pre-generated stream):
+// Registers, for rcu::HashMap, std::unordered_map under std::shared_mutex,
+// liburcu's rculfhash and libcds's SplitListMap (uint64_t keys and values,
+// uniform hits from a pre-generated stream):
 //  - lookups per second by one reader with no writer, at each table size;
 //  - the same reader while a writer thread updates random existing keys
 //    nonstop on the largest table, right after its no-writer baseline on the
 //    same map, so that `kept` = beside-writer / baseline compares runs
 //    moments apart.
-// Every rate is per wall-clock second (items_per_second).
+// Every rate is per wall-clock second (items_per_second). The libcds rows
+// need an rcu_bench::LibcdsRuntime (bench/libcds_peer.h) alive from before
+// the benchmarks run until after DropShowcaseMapFixture().
 //
+//   rcu_bench::LibcdsRuntime libcds;
 //   rcu_bench::MapSuiteOptions options;
 //   options.log2_sizes = {11, 20};
 //   rcu_bench::RegisterShowcaseMapBenchmarks(options);

@@ -405,3 +405,25 @@ def _libcuckoo_impl(ctx):
     ctx.file("BUILD", _LIBCUCKOO_BUILD)
 
 system_libcuckoo = repository_rule(implementation = _libcuckoo_impl, local = True)
+
+# --- libcds (benchmark peer) ---------------------------------------------------
+
+_LIBCDS_BUILD = """\
+package(default_visibility = ["//visibility:public"])
+
+# cds::container::SplitListMap over libcds's own URCU, a peer of rcu::HashMap
+# in bench/hash_map_bench.cc. Headers (<cds/...>) are on the compiler's default
+# include path. Debian builds libcds with -mcx16; code that includes its
+# headers should be compiled with -mcx16 too (copts do not propagate, so the
+# including target sets it, see bench/BUILD's libcds_peer).
+cc_library(name = "libcds", linkopts = ["-lcds", "-lpthread"])
+"""
+
+def _libcds_impl(ctx):
+    _require_header(ctx, "cds/init.h", "libcds-dev")
+    _require_header(ctx, "cds/container/split_list_map_rcu.h", "libcds-dev")
+    _require_library(ctx, "cds", "libcds-dev")
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    ctx.file("BUILD", _LIBCDS_BUILD)
+
+system_libcds = repository_rule(implementation = _libcds_impl, local = True)
