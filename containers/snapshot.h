@@ -79,6 +79,8 @@
 #ifndef CONTAINERS_SNAPSHOT_H_
 #define CONTAINERS_SNAPSHOT_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cassert>
 #include <cstdint>

@@ -32,6 +32,8 @@
 #ifndef RCU_STALL_H_
 #define RCU_STALL_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <sys/types.h>
 
 #include <functional>

@@ -21,6 +21,8 @@
 #ifndef CONTAINERS_INTERNAL_HASH_MAP_HASH_H_
 #define CONTAINERS_INTERNAL_HASH_MAP_HASH_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstddef>
 #include <functional>
 #include <string>
