@@ -4,6 +4,7 @@
 //
 //   rcu::ConfigWatcher<Config>::Options options;
 //   options.debounce = absl::Milliseconds(250);   // editors that write slowly
+//   options.set_debounce(std::chrono::milliseconds(250));   // the same
 //   options.on_reload = [](const rcu::ReloadResult& r) {
 //     if (!r.status.ok()) LOG(ERROR) << r.status;  // names the file and the error
 //   };
@@ -15,6 +16,7 @@
 
 #include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -23,6 +25,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "rcu/internal/chrono.h"
 
 namespace rcu {
 
@@ -142,6 +145,34 @@ struct WatchOptions {
   // call Reload() or Stop(), or destroy the watcher (Reload() and Stop()
   // there are reported as misuse: see config_watcher.h).
   std::function<void(const ReloadResult&)> on_reload;
+
+  // The durations above from std::chrono, for code that does not use
+  // Abseil's time types. Each returns *this:
+  //
+  //   options.set_debounce(std::chrono::milliseconds(250))
+  //       .set_poll_interval(std::chrono::seconds(5));
+  //
+  // `duration::max()` is absl::InfiniteDuration().
+  template <typename Rep, typename Period>
+  WatchOptions& set_debounce(std::chrono::duration<Rep, Period> d) {
+    debounce = internal::FromChrono(d);
+    return *this;
+  }
+  template <typename Rep, typename Period>
+  WatchOptions& set_max_debounce(std::chrono::duration<Rep, Period> d) {
+    max_debounce = internal::FromChrono(d);
+    return *this;
+  }
+  template <typename Rep, typename Period>
+  WatchOptions& set_poll_interval(std::chrono::duration<Rep, Period> d) {
+    poll_interval = internal::FromChrono(d);
+    return *this;
+  }
+  template <typename Rep, typename Period>
+  WatchOptions& set_open_writer_timeout(std::chrono::duration<Rep, Period> d) {
+    open_writer_timeout = internal::FromChrono(d);
+    return *this;
+  }
 };
 
 // How deeply the ready-made JSON and TOML parsers (json_config.h,
