@@ -10,7 +10,8 @@
 //   };
 //
 //   rcu::WatcherStatus s = watcher->Status();      // for a status page or metrics
-//   export_gauge("config_last_reload_successful", s.last_status.ok());
+//   std::string metrics = rcu::ConfigWatcherPrometheusText(s);   // Prometheus:
+//                                  // containers/config/config_watcher_prometheus.h
 #ifndef CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_
 #define CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_
 
@@ -61,8 +62,9 @@ struct ReloadResult {
 // "published", "unchanged", "failed".
 const char* ReloadOutcomeName(ReloadResult::Outcome outcome);
 
-// The watcher's state, for status pages and metrics (Prometheus exposes the
-// like as `..._last_reload_successful` and `..._last_reload_success_timestamp`).
+// The watcher's state, for status pages and metrics (for Prometheus,
+// rcu::ConfigWatcherPrometheusText() writes it as `rcu_config_...` metrics:
+// containers/config/config_watcher_prometheus.h).
 struct WatcherStatus {
   std::string path;           // absolute
   std::uint64_t version = 0;  // the snapshot's current version
