@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
-#include <regex>
 #include <set>
 #include <string>
 #include <string_view>
@@ -17,23 +16,50 @@
 namespace rcu_test {
 namespace {
 
-const std::regex& MetricName() {
-  static const std::regex re("[a-zA-Z_:][a-zA-Z0-9_:]*");
-  return re;
-}
-const std::regex& LabelName() {
-  static const std::regex re("[a-zA-Z_][a-zA-Z0-9_]*");
-  return re;
-}
-// Go's strconv.ParseFloat accepts more (hex, "inf"); the exporters write
-// decimal numbers and Prometheus's spellings of infinity and NaN only.
-const std::regex& Number() {
-  static const std::regex re("[+-]?([0-9]+\\.?[0-9]*|\\.[0-9]+)([eE][+-]?[0-9]+)?");
-  return re;
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// [a-zA-Z_:][a-zA-Z0-9_:]*
+bool IsMetricName(std::string_view s) {
+  if (s.empty() || IsDigit(s[0])) return false;
+  for (char c : s) {
+    if (!IsAlpha(c) && !IsDigit(c) && c != '_' && c != ':') return false;
+  }
+  return true;
 }
 
-bool Matches(std::string_view s, const std::regex& re) {
-  return std::regex_match(s.begin(), s.end(), re);
+// [a-zA-Z_][a-zA-Z0-9_]*
+bool IsLabelName(std::string_view s) {
+  if (s.empty() || IsDigit(s[0])) return false;
+  for (char c : s) {
+    if (!IsAlpha(c) && !IsDigit(c) && c != '_') return false;
+  }
+  return true;
+}
+
+// [+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)? -- Go's strconv.ParseFloat
+// accepts more (hex, "inf"); the exporters write decimal numbers and
+// Prometheus's spellings of infinity and NaN only.
+bool IsNumber(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t start = i;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    return i - start;
+  };
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  std::size_t mantissa = digits();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    mantissa += digits();
+  }
+  if (mantissa == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
 }
 
 class Parser {
@@ -90,7 +116,7 @@ class Parser {
     rest.remove_prefix(6);
     const std::size_t space = rest.find(' ');
     const std::string_view name = rest.substr(0, space);
-    if (!Matches(name, MetricName())) return Error("invalid metric name");
+    if (!IsMetricName(name)) return Error("invalid metric name");
     if (space == std::string_view::npos) return Error("no text after the name");
     const std::string_view text = rest.substr(space + 1);
     absl::StatusOr<PrometheusFamily*> family = Enter(name);
@@ -130,7 +156,7 @@ class Parser {
     std::size_t i = 0;
     while (i < line_.size() && line_[i] != '{' && line_[i] != ' ' && line_[i] != '\t') ++i;
     const std::string_view name = line_.substr(0, i);
-    if (!Matches(name, MetricName())) return Error("invalid metric name");
+    if (!IsMetricName(name)) return Error("invalid metric name");
     absl::StatusOr<PrometheusFamily*> family = Enter(name);
     if (!family.ok()) return family.status();
     PrometheusFamily& f = **family;
@@ -148,7 +174,7 @@ class Parser {
         const std::size_t eq = line_.find('=', i);
         if (eq == std::string_view::npos) return Error("a label without '='");
         const std::string_view label = line_.substr(i, eq - i);
-        if (!Matches(label, LabelName())) return Error("invalid label name");
+        if (!IsLabelName(label)) return Error("invalid label name");
         if (label.substr(0, 2) == "__") return Error("a label name starting with __ (reserved)");
         i = eq + 1;
         if (i >= line_.size() || line_[i] != '"') return Error("a label value without quotes");
@@ -201,7 +227,7 @@ class Parser {
       sample.value = -std::numeric_limits<double>::infinity();
     } else if (value_text == "NaN") {
       sample.value = std::numeric_limits<double>::quiet_NaN();
-    } else if (Matches(value_text, Number())) {
+    } else if (IsNumber(value_text)) {
       sample.value = std::strtod(value_text.c_str(), nullptr);
     } else {
       return Error("a value that is not a float");
