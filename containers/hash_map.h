@@ -127,6 +127,8 @@
 #ifndef CONTAINERS_HASH_MAP_H_
 #define CONTAINERS_HASH_MAP_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

@@ -104,6 +104,8 @@
 #ifndef CONTAINERS_INTRUSIVE_RCU_LIST_H_
 #define CONTAINERS_INTRUSIVE_RCU_LIST_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cstddef>
 #include <cstring>

@@ -134,6 +134,8 @@
 #ifndef CONTAINERS_RCU_LIST_H_
 #define CONTAINERS_RCU_LIST_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstddef>
 #include <initializer_list>
 #include <type_traits>

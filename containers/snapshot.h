@@ -16,7 +16,7 @@
 //   auto id = config.Subscribe([](const Config& c, uint64_t version) {
 //     std::cout << "config v" << version << ": port " << c.port << "\n";
 //   });
-//   config.WaitForVersion(4, absl::Seconds(1));
+//   config.WaitForVersion(4, absl::Seconds(1));   // or std::chrono::seconds(1)
 //   config.Unsubscribe(id);
 //
 // Reading. `Load()` returns a `Snapshot<T>::Handle`: a read guard
@@ -79,8 +79,11 @@
 #ifndef CONTAINERS_SNAPSHOT_H_
 #define CONTAINERS_SNAPSHOT_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cassert>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <type_traits>
@@ -92,6 +95,7 @@
 #include "absl/time/time.h"
 #include "containers/internal/snapshot_notifier.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/chrono.h"
 #include "rcu/mutex.h"
 #include "rcu/rcu_ptr.h"
 #include "rcu/read_guard.h"
@@ -255,6 +259,11 @@ class Snapshot final : private internal::SnapshotSource {
   // false on timeout. absl::InfiniteDuration() waits forever.
   bool WaitForVersion(std::uint64_t version, absl::Duration timeout) const {
     return notifier_.WaitForVersion(version, timeout);
+  }
+  // The same with a std::chrono duration; `duration::max()` waits forever.
+  template <typename Rep, typename Period>
+  bool WaitForVersion(std::uint64_t version, std::chrono::duration<Rep, Period> timeout) const {
+    return WaitForVersion(version, internal::FromChrono(timeout));
   }
 
  private:

@@ -98,6 +98,8 @@
 #ifndef RCU_CALL_RCU_H_
 #define RCU_CALL_RCU_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstddef>
 #include <memory>
 #include <new>

@@ -49,6 +49,8 @@
 #ifndef RCU_DIAGNOSTICS_H_
 #define RCU_DIAGNOSTICS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <functional>
 #include <string>
 

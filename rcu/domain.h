@@ -116,6 +116,8 @@
 #ifndef RCU_DOMAIN_H_
 #define RCU_DOMAIN_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cstddef>
 #include <cstdint>

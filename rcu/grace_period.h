@@ -27,6 +27,8 @@
 #ifndef RCU_GRACE_PERIOD_H_
 #define RCU_GRACE_PERIOD_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 namespace rcu {

@@ -24,6 +24,8 @@
 #ifndef RCU_MUTEX_H_
 #define RCU_MUTEX_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <mutex>
 

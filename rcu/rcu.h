@@ -24,6 +24,8 @@
 #ifndef RCU_RCU_H_
 #define RCU_RCU_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include "rcu/call_rcu.h"      // IWYU pragma: export
 #include "rcu/diagnostics.h"   // IWYU pragma: export
 #include "rcu/domain.h"        // IWYU pragma: export

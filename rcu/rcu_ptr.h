@@ -38,6 +38,8 @@
 #ifndef RCU_RCU_PTR_H_
 #define RCU_RCU_PTR_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <memory>
 #include <type_traits>

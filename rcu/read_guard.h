@@ -38,6 +38,8 @@
 #ifndef RCU_READ_GUARD_H_
 #define RCU_READ_GUARD_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 #include "absl/base/attributes.h"

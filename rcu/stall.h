@@ -8,7 +8,7 @@
 // the stall timeout is reported, once per timeout period, through a handler
 // you can replace:
 //
-//   rcu::SetStallTimeout(absl::Seconds(2));
+//   rcu::SetStallTimeout(absl::Seconds(2));   // or std::chrono::seconds(2)
 //   rcu::SetStallHandler([](const rcu::StallReport& r) {
 //     LOG(WARNING) << "RCU reader " << r.thread_name << " (tid " << r.thread_id
 //                  << ") blocking grace periods for " << r.blocked_for;
@@ -32,12 +32,16 @@
 #ifndef RCU_STALL_H_
 #define RCU_STALL_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <sys/types.h>
 
+#include <chrono>
 #include <functional>
 #include <string>
 
 #include "absl/time/time.h"
+#include "rcu/internal/chrono.h"
 
 namespace rcu {
 
@@ -69,6 +73,14 @@ using StallHandler = std::function<void(const StallReport&)>;
 // (default 10 seconds). absl::InfiniteDuration() turns reports off.
 void SetStallTimeout(absl::Duration timeout);
 absl::Duration StallTimeout();
+
+// The same with a std::chrono duration, for code that does not use Abseil's
+// time types: `rcu::SetStallTimeout(std::chrono::seconds(2))`.
+// `duration::max()` (say, std::chrono::seconds::max()) turns reports off.
+template <typename Rep, typename Period>
+void SetStallTimeout(std::chrono::duration<Rep, Period> timeout) {
+  SetStallTimeout(internal::FromChrono(timeout));
+}
 
 // Installs `handler` (nullptr: the default, which writes one line to stderr)
 // and returns the previous one. The handler runs on the watchdog thread and

@@ -10,6 +10,8 @@
 #ifndef RCU_STATS_H_
 #define RCU_STATS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 namespace rcu {

@@ -67,6 +67,8 @@
 #ifndef RCU_STD_RCU_H_
 #define RCU_STD_RCU_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <memory>
 #include <type_traits>
 #include <utility>

@@ -16,6 +16,8 @@
 #ifndef RCU_VERSION_H_
 #define RCU_VERSION_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #define RCU_CONTAINERS_VERSION_MAJOR 0
 #define RCU_CONTAINERS_VERSION_MINOR 5
 #define RCU_CONTAINERS_VERSION_PATCH 0

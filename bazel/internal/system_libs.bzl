@@ -2,7 +2,9 @@
 
 Every rule checks that its package is installed and fails with the package
 name and the command to run when it is not, instead of a compiler error deep
-inside a build. Repositories keep their upstream names (`com_google_absl`,
+inside a build. The benchmarks' packages (Google Benchmark, oneTBB, libcuckoo)
+are optional: when one is missing, its repository's targets fail to build,
+naming it, and nothing else needs it. Repositories keep their upstream names (`com_google_absl`,
 `com_google_googletest`, `com_github_google_benchmark`), so a consumer who
 builds those from source can declare them first and ours are skipped.
 """
@@ -35,6 +37,51 @@ def _require_header(ctx, header, package):
     if not found:
         _fail_missing(package, "header <%s>" % header)
     return found
+
+def _has_header(ctx, header):
+    triple = _multiarch(ctx)
+    return _find_file(ctx, [
+        "/usr/include/%s/%s" % (triple, header),
+        "/usr/include/" + header,
+        "/usr/local/include/" + header,
+    ]) != None
+
+def _has_library(ctx, lib):
+    triple = _multiarch(ctx)
+    for directory in ["/usr/lib/" + triple, "/usr/lib", "/usr/local/lib"]:
+        for suffix in [".so", ".a"]:
+            if ctx.path("%s/lib%s%s" % (directory, lib, suffix)).exists:
+                return True
+    return False
+
+def _optional_package(ctx, package, group, targets, header, libs = []):
+    """For a package only the benchmarks need: if it is not installed, its
+    targets exist but fail to build, naming the package, so that nothing
+    else (a `bazel test //...` that only loads the benchmarks) needs it.
+    Returns True if it is installed."""
+    if _has_header(ctx, header) and all([_has_library(ctx, lib) for lib in libs]):
+        return True
+    message = ("rcu_containers: Debian package %s is not installed. " +
+               "Run tools/setup %s in the rcu_containers checkout, or apt-get install %s") % (
+        package,
+        group,
+        package,
+    )
+    lines = [
+        "package(default_visibility = [\"//visibility:public\"])",
+        "",
+        "# %s is not installed: every target here fails to build, naming it." % package,
+        "genrule(",
+        "    name = \"not_installed\",",
+        "    outs = [\"not_installed.h\"],",
+        "    cmd = \"echo '%s' >&2; exit 1\"," % message,
+        ")",
+    ]
+    for target in targets:
+        lines.append("cc_library(name = \"%s\", hdrs = [\":not_installed.h\"])" % target)
+    ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
+    ctx.file("BUILD", "\n".join(lines) + "\n")
+    return False
 
 def _require_library(ctx, lib, package):
     triple = _multiarch(ctx)
@@ -331,8 +378,9 @@ cc_library(
 """
 
 def _benchmark_impl(ctx):
-    _require_header(ctx, "benchmark/benchmark.h", "libbenchmark-dev")
-    _require_library(ctx, "benchmark", "libbenchmark-dev")
+    if not _optional_package(ctx, "libbenchmark-dev", "bench", ["benchmark", "benchmark_main"],
+                             "benchmark/benchmark.h", ["benchmark", "benchmark_main"]):
+        return
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD", _BENCHMARK_BUILD)
 
@@ -382,8 +430,9 @@ cc_library(name = "tbb", linkopts = ["-ltbb", "-lpthread"])
 """
 
 def _tbb_impl(ctx):
-    _require_header(ctx, "tbb/concurrent_hash_map.h", "libtbb-dev")
-    _require_library(ctx, "tbb", "libtbb-dev")
+    if not _optional_package(ctx, "libtbb-dev", "bench", ["tbb"], "tbb/concurrent_hash_map.h",
+                             ["tbb"]):
+        return
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD", _TBB_BUILD)
 
@@ -400,7 +449,9 @@ cc_library(name = "libcuckoo", linkopts = ["-lpthread"])
 """
 
 def _libcuckoo_impl(ctx):
-    _require_header(ctx, "libcuckoo/cuckoohash_map.hh", "libcuckoo-dev")
+    if not _optional_package(ctx, "libcuckoo-dev", "bench", ["libcuckoo"],
+                             "libcuckoo/cuckoohash_map.hh"):
+        return
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD", _LIBCUCKOO_BUILD)
 

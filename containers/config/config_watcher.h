@@ -147,6 +147,8 @@
 #ifndef CONTAINERS_CONFIG_CONFIG_WATCHER_H_
 #define CONTAINERS_CONFIG_CONFIG_WATCHER_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -4,15 +4,20 @@
 //
 //   rcu::ConfigWatcher<Config>::Options options;
 //   options.debounce = absl::Milliseconds(250);   // editors that write slowly
+//   options.set_debounce(std::chrono::milliseconds(250));   // the same
 //   options.on_reload = [](const rcu::ReloadResult& r) {
 //     if (!r.status.ok()) LOG(ERROR) << r.status;  // names the file and the error
 //   };
 //
 //   rcu::WatcherStatus s = watcher->Status();      // for a status page or metrics
-//   export_gauge("config_last_reload_successful", s.last_status.ok());
+//   std::string metrics = rcu::ConfigWatcherPrometheusText(s);   // Prometheus:
+//                                  // containers/config/config_watcher_prometheus.h
 #ifndef CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_
 #define CONTAINERS_CONFIG_CONFIG_WATCHER_OPTIONS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -21,6 +26,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "rcu/internal/chrono.h"
 
 namespace rcu {
 
@@ -56,8 +62,9 @@ struct ReloadResult {
 // "published", "unchanged", "failed".
 const char* ReloadOutcomeName(ReloadResult::Outcome outcome);
 
-// The watcher's state, for status pages and metrics (Prometheus exposes the
-// like as `..._last_reload_successful` and `..._last_reload_success_timestamp`).
+// The watcher's state, for status pages and metrics (for Prometheus,
+// rcu::ConfigWatcherPrometheusText() writes it as `rcu_config_...` metrics:
+// containers/config/config_watcher_prometheus.h).
 struct WatcherStatus {
   std::string path;           // absolute
   std::uint64_t version = 0;  // the snapshot's current version
@@ -140,6 +147,34 @@ struct WatchOptions {
   // call Reload() or Stop(), or destroy the watcher (Reload() and Stop()
   // there are reported as misuse: see config_watcher.h).
   std::function<void(const ReloadResult&)> on_reload;
+
+  // The durations above from std::chrono, for code that does not use
+  // Abseil's time types. Each returns *this:
+  //
+  //   options.set_debounce(std::chrono::milliseconds(250))
+  //       .set_poll_interval(std::chrono::seconds(5));
+  //
+  // `duration::max()` is absl::InfiniteDuration().
+  template <typename Rep, typename Period>
+  WatchOptions& set_debounce(std::chrono::duration<Rep, Period> d) {
+    debounce = internal::FromChrono(d);
+    return *this;
+  }
+  template <typename Rep, typename Period>
+  WatchOptions& set_max_debounce(std::chrono::duration<Rep, Period> d) {
+    max_debounce = internal::FromChrono(d);
+    return *this;
+  }
+  template <typename Rep, typename Period>
+  WatchOptions& set_poll_interval(std::chrono::duration<Rep, Period> d) {
+    poll_interval = internal::FromChrono(d);
+    return *this;
+  }
+  template <typename Rep, typename Period>
+  WatchOptions& set_open_writer_timeout(std::chrono::duration<Rep, Period> d) {
+    open_writer_timeout = internal::FromChrono(d);
+    return *this;
+  }
 };
 
 // How deeply the ready-made JSON and TOML parsers (json_config.h,

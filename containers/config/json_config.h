@@ -30,6 +30,8 @@
 #ifndef CONTAINERS_CONFIG_JSON_CONFIG_H_
 #define CONTAINERS_CONFIG_JSON_CONFIG_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <exception>
 #include <memory>
 #include <string>

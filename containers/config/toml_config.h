@@ -42,6 +42,8 @@
 #ifndef CONTAINERS_CONFIG_TOML_CONFIG_H_
 #define CONTAINERS_CONFIG_TOML_CONFIG_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <algorithm>
 #include <cctype>
 #include <exception>

@@ -18,6 +18,8 @@
 #ifndef CONTAINERS_INTERNAL_HASH_MAP_FORK_H_
 #define CONTAINERS_INTERNAL_HASH_MAP_FORK_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cstdint>
 

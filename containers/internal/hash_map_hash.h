@@ -21,12 +21,15 @@
 #ifndef CONTAINERS_INTERNAL_HASH_MAP_HASH_H_
 #define CONTAINERS_INTERNAL_HASH_MAP_HASH_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <type_traits>
 
+#include "absl/base/config.h"  // ABSL_USES_STD_STRING_VIEW
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 
@@ -34,8 +37,10 @@ namespace rcu {
 namespace internal {
 
 // Hashes every string-like type as an absl::string_view, so equal strings
-// hash equally whatever their type (Debian's absl::string_view is not
-// std::string_view).
+// hash equally whatever their type. Debian's absl::string_view is a class of
+// its own; an Abseil built with ABSL_OPTION_USE_STD_STRING_VIEW (upstream's
+// default under C++17) makes it std::string_view, and then the overloads for
+// std::string_view would be the same functions twice.
 struct StringHash {
   using is_transparent = void;
   using is_avalanching = std::true_type;  // absl::Hash underneath
@@ -43,9 +48,11 @@ struct StringHash {
   std::size_t operator()(absl::string_view s) const {
     return absl::Hash<absl::string_view>()(s);
   }
+#ifndef ABSL_USES_STD_STRING_VIEW
   std::size_t operator()(std::string_view s) const {
     return (*this)(absl::string_view(s.data(), s.size()));
   }
+#endif
   std::size_t operator()(const std::string& s) const {
     return (*this)(absl::string_view(s.data(), s.size()));
   }
@@ -55,7 +62,9 @@ struct StringHash {
 struct StringEq {
   using is_transparent = void;
 
+#ifndef ABSL_USES_STD_STRING_VIEW
   static std::string_view View(absl::string_view s) { return {s.data(), s.size()}; }
+#endif
   static std::string_view View(std::string_view s) { return s; }
   static std::string_view View(const std::string& s) { return s; }
   static std::string_view View(const char* s) { return s; }

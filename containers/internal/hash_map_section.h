@@ -19,6 +19,8 @@
 #ifndef CONTAINERS_INTERNAL_HASH_MAP_SECTION_H_
 #define CONTAINERS_INTERNAL_HASH_MAP_SECTION_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 #include <exception>
 #include <utility>

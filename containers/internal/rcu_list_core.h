@@ -3,6 +3,8 @@
 #ifndef CONTAINERS_INTERNAL_RCU_LIST_CORE_H_
 #define CONTAINERS_INTERNAL_RCU_LIST_CORE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cstddef>
 #include <memory>

@@ -6,6 +6,8 @@
 #ifndef CONTAINERS_INTERNAL_SNAPSHOT_NOTIFIER_H_
 #define CONTAINERS_INTERNAL_SNAPSHOT_NOTIFIER_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <condition_variable>
 #include <cstdint>
 #include <map>

@@ -31,6 +31,8 @@
 #ifndef RCU_INTERNAL_BATCHING_H_
 #define RCU_INTERNAL_BATCHING_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <chrono>
 
 namespace rcu {

@@ -6,6 +6,8 @@
 #ifndef RCU_INTERNAL_CALLBACK_LIST_H_
 #define RCU_INTERNAL_CALLBACK_LIST_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 #include "rcu/call_rcu.h"

@@ -8,6 +8,8 @@
 #ifndef RCU_INTERNAL_CALLBACKS_H_
 #define RCU_INTERNAL_CALLBACKS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 namespace rcu {

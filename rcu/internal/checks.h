@@ -2,6 +2,8 @@
 #ifndef RCU_INTERNAL_CHECKS_H_
 #define RCU_INTERNAL_CHECKS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 namespace rcu {
 namespace internal {
 

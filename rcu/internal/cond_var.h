@@ -12,6 +12,8 @@
 #ifndef RCU_INTERNAL_COND_VAR_H_
 #define RCU_INTERNAL_COND_VAR_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <chrono>
 #include <condition_variable>
 #include <mutex>

@@ -30,6 +30,8 @@
 #ifndef RCU_INTERNAL_EXIT_DRAIN_H_
 #define RCU_INTERNAL_EXIT_DRAIN_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 #include "rcu/internal/callback_list.h"

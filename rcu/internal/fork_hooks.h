@@ -19,6 +19,8 @@
 #ifndef RCU_INTERNAL_FORK_HOOKS_H_
 #define RCU_INTERNAL_FORK_HOOKS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 
 #include "rcu/internal/callback_list.h"

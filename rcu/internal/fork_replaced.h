@@ -14,6 +14,8 @@
 #ifndef RCU_INTERNAL_FORK_REPLACED_H_
 #define RCU_INTERNAL_FORK_REPLACED_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <new>
 

@@ -4,6 +4,8 @@
 #ifndef RCU_INTERNAL_LOCK_EVIDENCE_H_
 #define RCU_INTERNAL_LOCK_EVIDENCE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <type_traits>
 #include <utility>
 

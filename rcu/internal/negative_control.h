@@ -13,6 +13,8 @@
 #ifndef RCU_INTERNAL_NEGATIVE_CONTROL_H_
 #define RCU_INTERNAL_NEGATIVE_CONTROL_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 // The bugs, each with the targets that put it back.
 //
 // Grace periods skipped, callbacks run at once (//rcu:

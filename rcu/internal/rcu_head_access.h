@@ -2,6 +2,8 @@
 #ifndef RCU_INTERNAL_RCU_HEAD_ACCESS_H_
 #define RCU_INTERNAL_RCU_HEAD_ACCESS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include "rcu/call_rcu.h"
 
 namespace rcu {

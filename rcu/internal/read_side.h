@@ -10,6 +10,8 @@
 #ifndef RCU_INTERNAL_READ_SIDE_H_
 #define RCU_INTERNAL_READ_SIDE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <cstdint>
 

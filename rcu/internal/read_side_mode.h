@@ -15,6 +15,8 @@
 #ifndef RCU_INTERNAL_READ_SIDE_MODE_H_
 #define RCU_INTERNAL_READ_SIDE_MODE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include "liburcu_config/version.h"
 #include "rcu/internal/sanitizer.h"
 

@@ -27,6 +27,8 @@
 #ifndef RCU_INTERNAL_RETIRE_BUFFER_H_
 #define RCU_INTERNAL_RETIRE_BUFFER_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <chrono>
 #include <cstdint>
 

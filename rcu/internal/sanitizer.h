@@ -15,6 +15,8 @@
 #ifndef RCU_INTERNAL_SANITIZER_H_
 #define RCU_INTERNAL_SANITIZER_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 // clang 14 does not define __SANITIZE_THREAD__, so ask __has_feature too;
 // otherwise the annotations would silently compile out under clang.
 #if defined(__SANITIZE_THREAD__)

@@ -2,6 +2,8 @@
 #ifndef RCU_INTERNAL_THREAD_REGISTRY_H_
 #define RCU_INTERNAL_THREAD_REGISTRY_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <pthread.h>
 #include <sys/types.h>
 

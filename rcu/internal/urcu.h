@@ -24,6 +24,8 @@
 #ifndef RCU_INTERNAL_URCU_H_
 #define RCU_INTERNAL_URCU_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstddef>
 
 #include "rcu/internal/read_side_mode.h"

@@ -3,6 +3,8 @@
 #ifndef RCU_INTERNAL_WATCHDOG_H_
 #define RCU_INTERNAL_WATCHDOG_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 namespace rcu {
 
 struct StallReport;

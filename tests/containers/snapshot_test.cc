@@ -3,6 +3,7 @@
 #include "containers/snapshot.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -525,6 +526,17 @@ TEST(SnapshotTest, WaitForVersionWakesOnPublish) {
   std::thread late_writer([&] { snapshot.Store(6); });
   EXPECT_TRUE(snapshot.WaitForVersion(6, absl::InfiniteDuration()));
   late_writer.join();
+}
+
+TEST(SnapshotTest, WaitForVersionTakesChronoDurations) {
+  rcu::Snapshot<int> snapshot(0);
+  EXPECT_TRUE(snapshot.WaitForVersion(1, std::chrono::seconds(0)));
+  EXPECT_FALSE(snapshot.WaitForVersion(2, std::chrono::milliseconds(1)));
+  EXPECT_FALSE(snapshot.WaitForVersion(2, std::chrono::duration<double>(-1.0)));
+  // max() waits forever, as absl::InfiniteDuration() does.
+  std::thread writer([&] { snapshot.Store(1); });
+  EXPECT_TRUE(snapshot.WaitForVersion(2, std::chrono::hours::max()));
+  writer.join();
 }
 
 TEST(SnapshotTest, DestroyingWithActiveSubscribersJoinsCleanly) {

@@ -44,6 +44,8 @@
 #ifndef CONTAINERS_CONFIG_INTERNAL_RELOAD_PIPELINE_H_
 #define CONTAINERS_CONFIG_INTERNAL_RELOAD_PIPELINE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 #include <functional>
 #include <string_view>

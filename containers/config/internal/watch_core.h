@@ -9,6 +9,8 @@
 #ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
 #define CONTAINERS_CONFIG_INTERNAL_WATCH_CORE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

@@ -3,6 +3,8 @@
 #ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_FILE_H_
 #define CONTAINERS_CONFIG_INTERNAL_WATCH_FILE_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <sys/types.h>
 
 #include <cstddef>

@@ -31,6 +31,8 @@
 #ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_INOTIFY_H_
 #define CONTAINERS_CONFIG_INTERNAL_WATCH_INOTIFY_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <cstdint>
 #include <map>
 #include <memory>

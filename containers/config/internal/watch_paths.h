@@ -26,6 +26,8 @@
 #ifndef CONTAINERS_CONFIG_INTERNAL_WATCH_PATHS_H_
 #define CONTAINERS_CONFIG_INTERNAL_WATCH_PATHS_H_
 
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
 #include <sys/types.h>
 
 #include <map>

@@ -1,0 +1,50 @@
+// Internal: std::chrono durations as absl::Duration, for the overloads that
+// let code without Abseil's time types call the library's APIs.
+#ifndef RCU_INTERNAL_CHRONO_H_
+#define RCU_INTERNAL_CHRONO_H_
+
+#include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "absl/time/time.h"
+
+namespace rcu {
+namespace internal {
+
+// Any std::chrono::duration as an absl::Duration, like absl::FromChrono()
+// (which takes only the six standard units): exact for integer counts of any
+// period, to absl::Duration's quarter-nanosecond; duration::max() and min()
+// (and anything beyond absl::Duration's range of about 292 billion years)
+// become absl::InfiniteDuration() and its negation, so that
+// `std::chrono::seconds::max()` means "forever" wherever
+// absl::InfiniteDuration() does. Floating-point counts are converted through
+// seconds as a double.
+template <typename Rep, typename Period>
+absl::Duration FromChrono(std::chrono::duration<Rep, Period> d) {
+  using Duration = std::chrono::duration<Rep, Period>;
+  if constexpr (std::is_floating_point_v<Rep>) {
+    return absl::Seconds(std::chrono::duration<double>(d).count());  // saturates
+  } else {
+    static_assert(std::is_integral_v<Rep>, "an integer or floating-point duration");
+    if (d == Duration::max()) return absl::InfiniteDuration();
+    if (std::is_signed_v<Rep> && d == Duration::min()) return -absl::InfiniteDuration();
+    const Rep count = d.count();
+    if constexpr (!std::is_signed_v<Rep> && sizeof(Rep) >= sizeof(std::int64_t)) {
+      if (count > static_cast<Rep>(std::numeric_limits<std::int64_t>::max())) {
+        return absl::InfiniteDuration();
+      }
+    }
+    // count * num / den seconds; absl::Duration saturates on overflow, and
+    // divides by an integer exactly (to its resolution).
+    return absl::Seconds(static_cast<std::int64_t>(count)) * Period::num / Period::den;
+  }
+}
+
+}  // namespace internal
+}  // namespace rcu
+
+#endif  // RCU_INTERNAL_CHRONO_H_
