@@ -119,6 +119,7 @@
 #include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -131,6 +132,7 @@
 #include "absl/base/optimization.h"
 #include "absl/time/time.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/chrono.h"
 #include "rcu/internal/domain_read_side.h"
 
 namespace rcu {
@@ -145,6 +147,15 @@ class Domain {
     absl::Duration stall_timeout = absl::ZeroDuration();
     // Backpressure threshold for this domain's callbacks (see above).
     std::size_t callback_backlog_limit = 100000;
+
+    // stall_timeout from a std::chrono::duration (`duration::max()` is
+    // absl::InfiniteDuration()), for code that does not use Abseil's time:
+    //   rcu::Domain::Options{"jobs"}.set_stall_timeout(std::chrono::seconds(2))
+    template <typename Rep, typename Period>
+    Options& set_stall_timeout(std::chrono::duration<Rep, Period> timeout) {
+      stall_timeout = internal::FromChrono(timeout);
+      return *this;
+    }
   };
 
   class ReadGuard;

@@ -347,6 +347,16 @@ TEST(DomainTest, StallReportsNameTheDomain) {
   EXPECT_EQ(open, 1);
 }
 
+TEST(DomainTest, StallTimeoutFromChrono) {
+  rcu::Domain::Options options;
+  EXPECT_EQ(options.set_stall_timeout(std::chrono::milliseconds(250)).stall_timeout,
+            absl::Milliseconds(250));
+  EXPECT_EQ(options.set_stall_timeout(std::chrono::nanoseconds::max()).stall_timeout,
+            absl::InfiniteDuration());
+  rcu::Domain domain(rcu::Domain::Options{"chrono"}.set_stall_timeout(std::chrono::seconds(3)));
+  EXPECT_EQ(domain.name(), "chrono");
+}
+
 TEST(DomainTest, BackpressureBoundsTheBacklog) {
   rcu::Domain::Options options;
   options.callback_backlog_limit = 1000;
