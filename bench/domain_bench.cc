@@ -62,11 +62,11 @@ namespace {
 using rcu_bench::NaiveRcu;
 
 struct Options {
-  bool quick = false;            // a few iterations each, one repetition
-  int repetitions = 5;           // reported: the median
-  double min_time = 0.2;         // seconds per repetition
-  int idle_readers = 2;          // update_idle/*
-  int busy_readers = 1;          // update_busy/*
+  bool quick = false;              // a few iterations each, one repetition
+  int repetitions = 5;             // reported: the median
+  double min_time = 0.2;           // seconds per repetition
+  int idle_readers = 2;            // update_idle/*
+  int busy_readers = 1;            // update_busy/*
   std::int64_t section_ns = 1000;  // work inside each busy reader's section
 };
 
@@ -77,8 +77,8 @@ struct Target {
 };
 
 alignas(64) Target target{42};
-alignas(64) rcu::RcuPtr<Target> target_ptr(&target);              // default and Domain
-alignas(64) std::atomic<Target*> naive_target_ptr{&target};       // NaiveRcu
+alignas(64) rcu::RcuPtr<Target> target_ptr(&target);         // default and Domain
+alignas(64) std::atomic<Target*> naive_target_ptr{&target};  // NaiveRcu
 
 rcu::Domain& BenchDomain() {
   static rcu::Domain* const domain = new rcu::Domain(rcu::Domain::Options{"domain_bench"});
@@ -192,10 +192,10 @@ void NaiveSection(std::uint64_t work) {
 }
 
 // Reader threads around the update benchmarks; the constructor returns once
-// every thread has registered (and, if busy, run its first section). Idle (`section` null): each registers with
-// the default domain and with BenchDomain() (one empty section of each),
-// then blocks outside any section until destruction. Busy: each runs
-// `section(work)` back to back until destruction.
+// every thread has registered (and, if busy, run its first section). Idle (`section` null): each
+// registers with the default domain and with BenchDomain() (one empty section of each), then blocks
+// outside any section until destruction. Busy: each runs `section(work)` back to back until
+// destruction.
 class ReaderThreads {
  public:
   ReaderThreads(int n, void (*section)(std::uint64_t), std::uint64_t work) {
@@ -259,7 +259,7 @@ void DomainSynchronizeExpedited() { BenchDomain().SynchronizeExpedited(); }
 void NaiveSynchronize() { Naive().Synchronize(); }
 
 struct UpdateVariant {
-  const char* name;   // after "update_idle/" or "update_busy/"
+  const char* name;  // after "update_idle/" or "update_busy/"
   const char* label;
   void (*synchronize)();
   void (*section)(std::uint64_t);  // what its busy readers run
@@ -348,16 +348,16 @@ void RegisterBenchmarks(const Options& options, std::uint64_t work) {
   // compared with each other run close together in time.
   for (int threads : {1, 2}) {
     for (const ReadVariant& v : kReadVariants) {
-      apply(benchmark::RegisterBenchmark(v.name, v.fn)->Threads(threads)->Unit(
-                benchmark::kNanosecond),
+      apply(benchmark::RegisterBenchmark(v.name, v.fn)
+                ->Threads(threads)
+                ->Unit(benchmark::kNanosecond),
             false);
     }
   }
   for (bool busy : {false, true}) {
     for (int callers = 1; callers <= kMaxCallers; ++callers) {
       for (const UpdateVariant& v : kUpdateVariants) {
-        const UpdateSetup setup{&v, busy ? options.busy_readers : options.idle_readers, busy,
-                                work};
+        const UpdateSetup setup{&v, busy ? options.busy_readers : options.idle_readers, busy, work};
         apply(benchmark::RegisterBenchmark(UpdateName(busy, v).c_str(), &BM_Update, setup)
                   ->Threads(callers)
                   ->UseRealTime()
@@ -403,9 +403,10 @@ std::string LoadAverage() {
 }
 
 void PrintReadReport(const rcu_bench::MedianReporter& results, const std::string& runs) {
-  std::printf("\nRead side: CPU ns per section (enter, dereference one pointer, leave), per "
-              "thread (%s; lower is better)\n",
-              runs.c_str());
+  std::printf(
+      "\nRead side: CPU ns per section (enter, dereference one pointer, leave), per "
+      "thread (%s; lower is better)\n",
+      runs.c_str());
   std::printf("    %-36s %10s %10s\n", "", "1 thread", "2 threads");
   for (const ReadVariant& v : kReadVariants) {
     std::printf("    %-36s %10s %10s\n", v.label,
@@ -420,11 +421,8 @@ void PrintReadReport(const rcu_bench::MedianReporter& results, const std::string
   };
   std::printf("\n  Ratios (cost / the other's cost)                  1 thread  2 threads\n");
   const std::pair<const char*, const char*> pairs[] = {
-      {kDomainReadGuard, kReadGuard},
-      {kDomainToken, kReadGuard},
-      {kNaiveRead, kReadGuard},
-      {kNaiveRead, kDomainReadGuard},
-      {kNaiveRead, kDomainToken},
+      {kDomainReadGuard, kReadGuard}, {kDomainToken, kReadGuard}, {kNaiveRead, kReadGuard},
+      {kNaiveRead, kDomainReadGuard}, {kNaiveRead, kDomainToken},
   };
   auto short_label = [](const char* name) {
     for (const ReadVariant& v : kReadVariants) {
@@ -450,9 +448,10 @@ void PrintReadReport(const rcu_bench::MedianReporter& results, const std::string
   const Run* naive_two = results.Find(kNaiveRead, 2);
   if (naive_one != nullptr && naive_two != nullptr &&
       CpuNsPerIteration(*naive_two) < 2 * CpuNsPerIteration(*naive_one)) {
-    std::printf("  Note: the naive RCU's 2 threads cost only %.2fx its 1 thread: they hardly "
-                "overlapped (a busy machine), so the 2-thread column understates contention.\n",
-                CpuNsPerIteration(*naive_two) / CpuNsPerIteration(*naive_one));
+    std::printf(
+        "  Note: the naive RCU's 2 threads cost only %.2fx its 1 thread: they hardly "
+        "overlapped (a busy machine), so the 2-thread column understates contention.\n",
+        CpuNsPerIteration(*naive_two) / CpuNsPerIteration(*naive_one));
   }
 }
 
@@ -477,16 +476,17 @@ void PrintUpdateReport(const rcu_bench::MedianReporter& results, const Options& 
                        std::int64_t section_ns, const std::string& runs) {
   for (bool busy : {false, true}) {
     if (busy) {
-      std::printf("\nGrace periods with %d busy reader thread%s (sections of ~%lld ns of work, "
-                  "back to back), per call (%s)\n",
-                  options.busy_readers, options.busy_readers == 1 ? "" : "s",
-                  static_cast<long long>(section_ns), runs.c_str());
+      std::printf(
+          "\nGrace periods with %d busy reader thread%s (sections of ~%lld ns of work, "
+          "back to back), per call (%s)\n",
+          options.busy_readers, options.busy_readers == 1 ? "" : "s",
+          static_cast<long long>(section_ns), runs.c_str());
     } else {
       std::printf("\nGrace periods with %d idle registered reader thread%s, per call (%s)\n",
                   options.idle_readers, options.idle_readers == 1 ? "" : "s", runs.c_str());
     }
-    PrintUpdateTable(results, busy, "latency, median us (mean of the callers' medians)",
-                     &MedianUs, "%.2f");
+    PrintUpdateTable(results, busy, "latency, median us (mean of the callers' medians)", &MedianUs,
+                     "%.2f");
     PrintUpdateTable(results, busy, "latency, mean us", &MeanUs, "%.2f");
     PrintUpdateTable(results, busy, "CPU us of the calling thread", &CpuUs, "%.2f");
     if (busy) {
@@ -558,18 +558,18 @@ int main(int argc, char** argv) {
                "are not meaningful: tools/bazel run -c opt //bench:domain_bench\n");
 #endif
   const double work_per_ns = CalibrateWorkPerNs();
-  const auto work = static_cast<std::uint64_t>(work_per_ns * static_cast<double>(options.section_ns));
-  benchmark::AddCustomContext("busy_reader_section",
-                              std::to_string(options.section_ns) + " ns (" + std::to_string(work) +
-                                  " work units)");
+  const auto work =
+      static_cast<std::uint64_t>(work_per_ns * static_cast<double>(options.section_ns));
+  benchmark::AddCustomContext("busy_reader_section", std::to_string(options.section_ns) + " ns (" +
+                                                         std::to_string(work) + " work units)");
   const std::string load_before = LoadAverage();
   RegisterBenchmarks(options, work);
 
   rcu_bench::MedianReporter reporter(
       ", load average " + load_before +
-      (options.quick ? "; --quick: a few iterations each, numbers not meaningful"
-                     : "; " + std::to_string(options.repetitions) +
-                           " repetitions each, about two minutes"));
+      (options.quick
+           ? "; --quick: a few iterations each, numbers not meaningful"
+           : "; " + std::to_string(options.repetitions) + " repetitions each, about two minutes"));
   benchmark::RunSpecifiedBenchmarks(&reporter);
   const std::string runs = reporter.has_medians()
                                ? "median of " + std::to_string(options.repetitions) + " runs"

@@ -36,8 +36,8 @@ struct Target {
 Target target{42};
 rcu::RcuPtr<Target> target_ptr(&target);
 std::atomic<Target*> naive_target_ptr{&target};
-rcu::Domain* domain = nullptr;            // set by main() before any loop
-rcu_bench::NaiveRcu* naive = nullptr;     // likewise
+rcu::Domain* domain = nullptr;         // set by main() before any loop
+rcu_bench::NaiveRcu* naive = nullptr;  // likewise
 
 }  // namespace
 

@@ -172,9 +172,8 @@ class UnsyncUnorderedMapAdapter {
 
 // The locked peers (bench/locked_map_peer.h): lookups under a shared lock,
 // writes under an exclusive one.
-struct SharedMutexMapAdapter
-    : rcu_bench::LockedMapPeer<std::unordered_map<Key, Value>, std::shared_mutex,
-                               SharedMutexMapAdapter> {
+struct SharedMutexMapAdapter : rcu_bench::LockedMapPeer<std::unordered_map<Key, Value>,
+                                                        std::shared_mutex, SharedMutexMapAdapter> {
   static constexpr const char* kName = "unordered_map+shared_mutex";
   using LockedMapPeer::LockedMapPeer;
 };
@@ -296,8 +295,7 @@ F& CachedFixture(const std::string& key, Make make) {
 template <typename Map>
 struct PrefilledMap : Fixture {
   explicit PrefilledMap(std::size_t n)
-      : map(n),
-        lookups(RandomKeys(StableCount(n), rcu_bench::LookupStreamLength(n), /*seed=*/n)) {
+      : map(n), lookups(RandomKeys(StableCount(n), rcu_bench::LookupStreamLength(n), /*seed=*/n)) {
     for (std::size_t i = 0; i < n; ++i) map.Insert(KeyAt(i), ValueFor(KeyAt(i)));
     size = n;
   }
@@ -599,8 +597,8 @@ void BM_ReadHeavy(benchmark::State& state) {
   if (state.thread_index() == 0) {
     // Grace periods per second across the process while this thread ran
     // (only rcu::HashMap's writers cause any).
-    const double seconds = std::chrono::duration<double>(
-        std::chrono::steady_clock::now() - wall_start).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     state.counters["rcu_grace_periods_per_s"] =
         static_cast<double>(rcu::GetStats().grace_periods - rcu_before.grace_periods) /
         std::max(seconds, 1e-9);

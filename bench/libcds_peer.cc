@@ -68,7 +68,7 @@ struct Detacher {
 
 void AttachSlow() {
   if (rcu_instance == nullptr) std::abort();  // no LibcdsRuntime
-  static thread_local Detacher detacher;  // constructed here, destroyed at thread exit
+  static thread_local Detacher detacher;      // constructed here, destroyed at thread exit
   (void)detacher;
   if (!cds::threading::Manager::isThreadAttached()) cds::threading::Manager::attachThread();
   this_thread_attached = true;

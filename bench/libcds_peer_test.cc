@@ -51,7 +51,7 @@ TEST(LibcdsMapTest, InsertLookupAssignErase) {
 // other's.
 TEST(LibcdsMapTest, TwoThreadsInsertFindErase) {
   constexpr std::uint64_t kPerThread = 20000;  // more than the RCU buffer of 256
-  LibcdsMap map(1024);  // small: the split list grows while both insert
+  LibcdsMap map(1024);                         // small: the split list grows while both insert
   std::atomic<int> inserted{0};
   std::atomic<int> erased{0};
   std::atomic<std::uint64_t> wrong{0};

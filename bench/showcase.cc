@@ -226,9 +226,10 @@ const ReadRow kDerefRows[] = {
 
 void ReadTables(const rcu_bench::MedianReporter& r, const CrossbeamResults& crossbeam,
                 const std::string& crossbeam_note, std::string* out) {
-  *out += "## Read side\n\nCPU ns per read-side section, per thread (median of 3 runs; lower is "
-          "better). Faster: how many times cheaper `rcu::ReadGuard` is than the row "
-          "(row cost / ReadGuard cost).\n\n";
+  *out +=
+      "## Read side\n\nCPU ns per read-side section, per thread (median of 3 runs; lower is "
+      "better). Faster: how many times cheaper `rcu::ReadGuard` is than the row "
+      "(row cost / ReadGuard cost).\n\n";
   *out += Row({"enter + exit", "1 thread", "2 threads", "ReadGuard faster (1 / 2 threads)"});
   *out += "|---|---|---|---|\n";
   auto ratio = [&](const Run* ours, double peer) {
@@ -238,12 +239,11 @@ void ReadTables(const rcu_bench::MedianReporter& r, const CrossbeamResults& cros
   for (const ReadRow& row : kEnterExitRows) {
     const Run* one = r.Find(row.name, 1);
     const Run* two = r.Find(row.name, 2);
-    *out += Row({row.label, Cell(one, &CpuNsPerIteration, 2), Cell(two, &CpuNsPerIteration, 2),
-                 ratio(r.Find(rcu_bench::kEnterExitReadGuard, 1),
-                       one ? CpuNsPerIteration(*one) : 0) +
-                     " / " +
-                     ratio(r.Find(rcu_bench::kEnterExitReadGuard, 2),
-                           two ? CpuNsPerIteration(*two) : 0)});
+    *out += Row(
+        {row.label, Cell(one, &CpuNsPerIteration, 2), Cell(two, &CpuNsPerIteration, 2),
+         ratio(r.Find(rcu_bench::kEnterExitReadGuard, 1), one ? CpuNsPerIteration(*one) : 0) +
+             " / " +
+             ratio(r.Find(rcu_bench::kEnterExitReadGuard, 2), two ? CpuNsPerIteration(*two) : 0)});
   }
   const double* pin1 = CrossbeamValue(crossbeam, "pin_unpin", 1);
   const double* pin2 = CrossbeamValue(crossbeam, "pin_unpin", 2);
@@ -258,17 +258,16 @@ void ReadTables(const rcu_bench::MedianReporter& r, const CrossbeamResults& cros
   }
   if (!crossbeam_note.empty()) *out += "\n" + crossbeam_note + "\n";
   *out += "\n";
-  *out += Row({"enter + dereference + exit", "1 thread", "2 threads",
-               "ReadGuard faster (1 / 2 threads)"});
+  *out += Row(
+      {"enter + dereference + exit", "1 thread", "2 threads", "ReadGuard faster (1 / 2 threads)"});
   *out += "|---|---|---|---|\n";
   for (const ReadRow& row : kDerefRows) {
     const Run* one = r.Find(row.name, 1);
     const Run* two = r.Find(row.name, 2);
-    *out += Row({row.label, Cell(one, &CpuNsPerIteration, 2), Cell(two, &CpuNsPerIteration, 2),
-                 ratio(r.Find(rcu_bench::kDerefReadGuard, 1), one ? CpuNsPerIteration(*one) : 0) +
-                     " / " +
-                     ratio(r.Find(rcu_bench::kDerefReadGuard, 2),
-                           two ? CpuNsPerIteration(*two) : 0)});
+    *out += Row(
+        {row.label, Cell(one, &CpuNsPerIteration, 2), Cell(two, &CpuNsPerIteration, 2),
+         ratio(r.Find(rcu_bench::kDerefReadGuard, 1), one ? CpuNsPerIteration(*one) : 0) + " / " +
+             ratio(r.Find(rcu_bench::kDerefReadGuard, 2), two ? CpuNsPerIteration(*two) : 0)});
   }
   *out += "\n";
 }
@@ -281,15 +280,18 @@ void UpdateTables(const rcu_bench::MedianReporter& r, const CrossbeamResults& cr
     *out += "## Grace period\n\n`Synchronize()` with " + std::to_string(options.idle_readers) +
             " idle registered readers, per call.\n\n";
     *out += Row({"", "median us", "p99 us"}) + "|---|---|---|\n";
-    *out += Row({"`rcu::Synchronize()`", Cell(sync_ours, &MedianUs, 2), Cell(sync_ours, &P99Us, 2)});
-    *out += Row({"raw `synchronize_rcu()`", Cell(sync_raw, &MedianUs, 2), Cell(sync_raw, &P99Us, 2)});
+    *out +=
+        Row({"`rcu::Synchronize()`", Cell(sync_ours, &MedianUs, 2), Cell(sync_ours, &P99Us, 2)});
+    *out +=
+        Row({"raw `synchronize_rcu()`", Cell(sync_raw, &MedianUs, 2), Cell(sync_raw, &P99Us, 2)});
     *out += "\n";
   }
   const Run* retire = r.Find(rcu_bench::kRetireRcu);
   if (retire != nullptr || CrossbeamValue(crossbeam, "defer_destroy", 1) != nullptr) {
-    *out += "## Reclamation\n\n64-byte objects retired from one thread, sustained (the "
-            "reclaimer's pace and any backpressure included); M objects per second, higher is "
-            "better. Faster: `rcu::Retire` rate / row rate.\n\n";
+    *out +=
+        "## Reclamation\n\n64-byte objects retired from one thread, sustained (the "
+        "reclaimer's pace and any backpressure included); M objects per second, higher is "
+        "better. Faster: `rcu::Retire` rate / row rate.\n\n";
     *out += Row({"", "M objects/s", "Retire faster"}) + "|---|---|---|\n";
     const std::pair<const char*, const char*> rows[] = {
         {"`rcu::Retire(new T)`", rcu_bench::kRetireRcu},
@@ -328,8 +330,9 @@ void MapTables(const rcu_bench::MedianReporter& r, const rcu_bench::MapSuiteOpti
                std::string* out) {
   const std::string ours = rcu_bench::ShowcaseMapNames().front();
   if (r.Find(rcu_bench::MapLookupName(ours, options.log2_sizes.front())) == nullptr) return;
-  *out += "## Hash-map lookups\n\nOne reader, uniform hits, M lookups per second (wall clock; "
-          "higher is better). Faster: `rcu::HashMap` rate / row rate.\n\n";
+  *out +=
+      "## Hash-map lookups\n\nOne reader, uniform hits, M lookups per second (wall clock; "
+      "higher is better). Faster: `rcu::HashMap` rate / row rate.\n\n";
   std::vector<std::string> header = {"map"};
   for (int log2 : options.log2_sizes) header.push_back("2^" + std::to_string(log2) + " keys");
   for (int log2 : options.log2_sizes) header.push_back("HashMap faster, 2^" + std::to_string(log2));
@@ -362,12 +365,10 @@ void MapTables(const rcu_bench::MedianReporter& r, const rcu_bench::MapSuiteOpti
     const Run* alone = r.Find(rcu_bench::MapBaselineName(map));
     const Run* writer = r.Find(rcu_bench::MapBesideWriterName(map));
     *out += Row({"`" + map + "`", Cell(alone, &MPerSecond, 2), Cell(writer, &MPerSecond, 2),
-                 alone && writer ? Fixed(MPerSecond(*writer) / MPerSecond(*alone), 2) + "x"
-                                 : "n/a",
+                 alone && writer ? Fixed(MPerSecond(*writer) / MPerSecond(*alone), 2) + "x" : "n/a",
                  writer ? Fixed(CounterValue(*writer, "writer_ops_per_s") / 1e6, 2) : "n/a",
-                 writer && ours_writer
-                     ? Advantage(MPerSecond(*ours_writer) / MPerSecond(*writer))
-                     : "n/a"});
+                 writer && ours_writer ? Advantage(MPerSecond(*ours_writer) / MPerSecond(*writer))
+                                       : "n/a"});
   }
   *out += "\n";
 }
@@ -384,11 +385,11 @@ std::string SummaryTable(const rcu_bench::MedianReporter& r, const CrossbeamResu
     const Run* ours = r.Find(ours_name, threads);
     const Run* peer = r.Find(peer_name, threads);
     if (ours == nullptr || peer == nullptr) return;
-    out += Row({std::string(what) + ", " + std::to_string(threads) + " thread" +
-                    (threads == 1 ? "" : "s"),
-                Fixed(CpuNsPerIteration(*ours), 2) + " ns", peer_label,
-                Fixed(CpuNsPerIteration(*peer), 2) + " ns",
-                Advantage(CpuNsPerIteration(*peer) / CpuNsPerIteration(*ours))});
+    out += Row(
+        {std::string(what) + ", " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s"),
+         Fixed(CpuNsPerIteration(*ours), 2) + " ns", peer_label,
+         Fixed(CpuNsPerIteration(*peer), 2) + " ns",
+         Advantage(CpuNsPerIteration(*peer) / CpuNsPerIteration(*ours))});
   };
   for (int threads : {1, 2}) {
     read_line("read enter+exit", rcu_bench::kEnterExitReadGuard, threads, "raw inlined liburcu",
@@ -400,10 +401,10 @@ std::string SummaryTable(const rcu_bench::MedianReporter& r, const CrossbeamResu
     const Run* ours = r.Find(rcu_bench::kEnterExitReadGuard, threads);
     const double* pin = CrossbeamValue(crossbeam, "pin_unpin", threads);
     if (ours != nullptr && pin != nullptr) {
-      out += Row({"read enter+exit, " + std::to_string(threads) + " thread" +
-                      (threads == 1 ? "" : "s"),
-                  Fixed(CpuNsPerIteration(*ours), 2) + " ns", "crossbeam-epoch `pin()`",
-                  Fixed(*pin, 2) + " ns", Advantage(*pin / CpuNsPerIteration(*ours))});
+      out += Row(
+          {"read enter+exit, " + std::to_string(threads) + " thread" + (threads == 1 ? "" : "s"),
+           Fixed(CpuNsPerIteration(*ours), 2) + " ns", "crossbeam-epoch `pin()`",
+           Fixed(*pin, 2) + " ns", Advantage(*pin / CpuNsPerIteration(*ours))});
     }
   }
   const Run* sync_ours = r.Find(rcu_bench::kSynchronizeRcu);
@@ -431,8 +432,7 @@ std::string SummaryTable(const rcu_bench::MedianReporter& r, const CrossbeamResu
     out += Row({"retire storm, peak RSS growth (slow reader)",
                 "+" + Fixed(PeakRssGrowthMiB(*storm), 1) + " MiB", "raw `call_rcu()`",
                 "+" + Fixed(PeakRssGrowthMiB(*storm_raw), 1) + " MiB",
-                Advantage(PeakRssGrowthMiB(*storm_raw) / PeakRssGrowthMiB(*storm)) +
-                    ""});
+                Advantage(PeakRssGrowthMiB(*storm_raw) / PeakRssGrowthMiB(*storm)) + ""});
   }
   const std::string ours_map = rcu_bench::ShowcaseMapNames().front();
   for (int log2 : map_options.log2_sizes) {
@@ -554,9 +554,9 @@ std::string DrawCharts(const std::string& dir, const rcu_bench::MedianReporter& 
     }
     if (any && rcu_bench::WriteFile(dir + "/data/map_lookups.dat", data)) {
       draw("map_lookups", "Map lookups per second by map and table size",
-           BarChart("Hash-map lookups, one reader: M lookups/s, higher is better",
-                    "M lookups/s", "data/map_lookups.dat",
-                    1 + static_cast<int>(map_options.log2_sizes.size()), false));
+           BarChart("Hash-map lookups, one reader: M lookups/s, higher is better", "M lookups/s",
+                    "data/map_lookups.dat", 1 + static_cast<int>(map_options.log2_sizes.size()),
+                    false));
     }
     if (any_writer && rcu_bench::WriteFile(dir + "/data/beside_writer.dat", writer)) {
       draw("beside_writer", "A reader alone and beside a writer",
@@ -625,10 +625,8 @@ std::string RunCrossbeam(double seconds, const std::string& dir, CrossbeamResult
   const std::string script = CrossbeamScript();
   if (script.empty()) return "crossbeam-epoch: skipped (bench/crossbeam/run.sh not found).";
   int status = 0;
-  const std::string output =
-      rcu_bench::RunCommand("'" + script + "' " + Fixed(seconds, 3) + " 2>" + dir +
-                                "/raw/crossbeam.log",
-                            &status);
+  const std::string output = rcu_bench::RunCommand(
+      "'" + script + "' " + Fixed(seconds, 3) + " 2>" + dir + "/raw/crossbeam.log", &status);
   rcu_bench::WriteFile(dir + "/raw/crossbeam.tsv", output + "\n");
   std::stringstream lines(output);
   std::string line;
@@ -695,17 +693,19 @@ int main(int argc, char** argv) {
   };
   std::vector<Suite> suites;
   if (flags.Has("read")) {
-    suites.push_back({"read", "read side, 1 and 2 threads", 14, &rcu_bench::RegisterReadSideBenchmarks});
+    suites.push_back(
+        {"read", "read side, 1 and 2 threads", 14, &rcu_bench::RegisterReadSideBenchmarks});
   }
   if (flags.Has("sync")) {
-    suites.push_back({"sync", "grace-period latency", 2, &rcu_bench::RegisterSynchronizeBenchmarks});
+    suites.push_back(
+        {"sync", "grace-period latency", 2, &rcu_bench::RegisterSynchronizeBenchmarks});
   }
   if (flags.Has("retire")) {
     suites.push_back({"retire", "reclamation throughput", 4, &rcu_bench::RegisterRetireBenchmarks});
   }
   if (flags.Has("storm")) {
-    suites.push_back({"storm", "retire storm, memory over time", 2,
-                      &rcu_bench::RegisterRetireStormBenchmarks});
+    suites.push_back(
+        {"storm", "retire storm, memory over time", 2, &rcu_bench::RegisterRetireStormBenchmarks});
   }
   if (flags.Has("maps")) {
     suites.push_back({"maps", "hash-map lookups, and a reader beside a writer",
@@ -757,17 +757,18 @@ int main(int argc, char** argv) {
   const std::string machine = rcu_bench::MachineMarkdown();
 
   std::string report = "# rcu_containers showcase\n\n";
-  report += std::string("Command: `tools/bazel run -c opt //bench:showcase") +
-            (flags.smoke ? " -- --smoke" : "") + "`" +
-            (flags.smoke ? " (a smoke pass: a few iterations each; the figures mean nothing)"
-                         : "") +
-            ". Every figure below was measured in this run; ratios compare peers that ran "
-            "moments apart.\n\n## Machine\n\n" +
-            machine + "\n## Summary\n\nOne ratio convention throughout: how many times faster "
-                      "rcu_containers is than the peer (the peer's cost / ours, or our rate / "
-                      "the peer's); above 1 rcu_containers is faster, below 1 the peer is.\n\n" +
-            summary + "\n" + tables + charts +
-            "Raw Google Benchmark JSON: `raw/*.json`; chart data and gnuplot scripts: `data/`.\n";
+  report +=
+      std::string("Command: `tools/bazel run -c opt //bench:showcase") +
+      (flags.smoke ? " -- --smoke" : "") + "`" +
+      (flags.smoke ? " (a smoke pass: a few iterations each; the figures mean nothing)" : "") +
+      ". Every figure below was measured in this run; ratios compare peers that ran "
+      "moments apart.\n\n## Machine\n\n" +
+      machine +
+      "\n## Summary\n\nOne ratio convention throughout: how many times faster "
+      "rcu_containers is than the peer (the peer's cost / ours, or our rate / "
+      "the peer's); above 1 rcu_containers is faster, below 1 the peer is.\n\n" +
+      summary + "\n" + tables + charts +
+      "Raw Google Benchmark JSON: `raw/*.json`; chart data and gnuplot scripts: `data/`.\n";
   if (!rcu_bench::WriteFile(dir + "/report.md", report)) {
     std::fprintf(stderr, "showcase: could not write %s/report.md\n", dir.c_str());
     return 1;

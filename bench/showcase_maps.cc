@@ -186,9 +186,9 @@ void RegisterMap(const MapSuiteOptions& options) {
 }  // namespace
 
 const std::vector<std::string>& ShowcaseMapNames() {
-  static const auto* names = new std::vector<std::string>{
-      RcuHashMapAdapter::kName, SharedMutexMapAdapter::kName, LfhtAdapter::kName,
-      LibcdsAdapter::kName};
+  static const auto* names =
+      new std::vector<std::string>{RcuHashMapAdapter::kName, SharedMutexMapAdapter::kName,
+                                   LfhtAdapter::kName, LibcdsAdapter::kName};
   return *names;
 }
 

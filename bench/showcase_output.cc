@@ -100,14 +100,13 @@ bool HaveGnuplot() {
 
 bool DrawChart(const std::string& dir, const std::string& name, const std::string& script) {
   const std::string script_path = dir + "/data/" + name + ".gp";
-  const std::string full = "set terminal pngcairo size 900,540 font 'sans,11'\nset output '" +
-                           name + ".png'\n" + script;
+  const std::string full =
+      "set terminal pngcairo size 900,540 font 'sans,11'\nset output '" + name + ".png'\n" + script;
   if (!WriteFile(script_path, full)) return false;
   std::remove((dir + "/" + name + ".png").c_str());
   int status = 0;
-  const std::string errors =
-      RunCommand("cd " + Quote(dir) + " && gnuplot " + Quote("data/" + name + ".gp") + " 2>&1",
-                 &status);
+  const std::string errors = RunCommand(
+      "cd " + Quote(dir) + " && gnuplot " + Quote("data/" + name + ".gp") + " 2>&1", &status);
   struct stat st;
   if (status != 0 || stat((dir + "/" + name + ".png").c_str(), &st) != 0 || st.st_size == 0) {
     std::fprintf(stderr, "showcase: gnuplot failed on %s: %s\n", script_path.c_str(),

@@ -155,8 +155,7 @@ namespace rcu {
 // What compute() did.
 enum class ComputeResult { kUnchanged, kInserted, kUpdated, kErased };
 
-template <typename K, typename V,
-          typename Hash = typename internal::DefaultHashEq<K>::Hash,
+template <typename K, typename V, typename Hash = typename internal::DefaultHashEq<K>::Hash,
           typename Eq = typename internal::DefaultHashEq<K>::Eq,
           typename Alloc = std::allocator<std::pair<const K, V>>>
 class HashMap {
@@ -173,10 +172,10 @@ class HashMap {
   using IfTransparent =
       std::enable_if_t<internal::IsTransparent<Hash, Eq>::value && !std::is_void_v<L>, int>;
   template <typename It>
-  using IfInputIterator = std::enable_if_t<
-      std::is_convertible_v<typename std::iterator_traits<It>::iterator_category,
-                            std::input_iterator_tag>,
-      int>;
+  using IfInputIterator =
+      std::enable_if_t<std::is_convertible_v<typename std::iterator_traits<It>::iterator_category,
+                                             std::input_iterator_tag>,
+                       int>;
 
  public:
   using key_type = K;
@@ -212,9 +211,9 @@ class HashMap {
   // Constructors with a bucket count allocate that many buckets at once;
   // the others allocate nothing until the first write.
 
-  HashMap() noexcept(std::is_nothrow_default_constructible_v<Hash> &&
-                     std::is_nothrow_default_constructible_v<Eq> &&
-                     std::is_nothrow_default_constructible_v<Alloc>) {}
+  HashMap() noexcept(
+      std::is_nothrow_default_constructible_v<Hash>&& std::is_nothrow_default_constructible_v<Eq>&&
+          std::is_nothrow_default_constructible_v<Alloc>) {}
   explicit HashMap(size_type bucket_count, const Hash& hash = Hash(), const Eq& eq = Eq(),
                    const Alloc& alloc = Alloc())
       : hash_(hash), eq_(eq), alloc_(alloc) {
@@ -237,8 +236,7 @@ class HashMap {
   HashMap(InputIt first, InputIt last, size_type bucket_count, const Alloc& alloc)
       : HashMap(first, last, bucket_count, Hash(), Eq(), alloc) {}
   template <typename InputIt, IfInputIterator<InputIt> = 0>
-  HashMap(InputIt first, InputIt last, size_type bucket_count, const Hash& hash,
-          const Alloc& alloc)
+  HashMap(InputIt first, InputIt last, size_type bucket_count, const Hash& hash, const Alloc& alloc)
       : HashMap(first, last, bucket_count, hash, Eq(), alloc) {}
 
   HashMap(std::initializer_list<value_type> init, size_type bucket_count = 0,
@@ -258,15 +256,14 @@ class HashMap {
 
   // Takes `other`'s entries without copying them; `other` is left empty and
   // usable. `other` must not change meanwhile (see the file comment).
-  HashMap(HashMap&& other) noexcept(std::is_nothrow_copy_constructible_v<Hash> &&
-                                    std::is_nothrow_copy_constructible_v<Eq>)
+  HashMap(HashMap&& other) noexcept(
+      std::is_nothrow_copy_constructible_v<Hash>&& std::is_nothrow_copy_constructible_v<Eq>)
       : hash_(other.hash_), eq_(other.eq_), alloc_(other.alloc_) {
     StealFrom(other);
   }
   // Entries keep the allocator that made them (each node carries a copy of
   // a stateful one), so even an unequal `alloc` takes them over as they are.
-  HashMap(HashMap&& other, const Alloc& alloc)
-      : hash_(other.hash_), eq_(other.eq_), alloc_(alloc) {
+  HashMap(HashMap&& other, const Alloc& alloc) : hash_(other.hash_), eq_(other.eq_), alloc_(alloc) {
     StealFrom(other);
   }
 
@@ -275,8 +272,8 @@ class HashMap {
   HashMap& operator=(const HashMap& other);
   // Takes `other`'s entries; what this map held is freed after a grace
   // period. Needs exclusive access to both maps.
-  HashMap& operator=(HashMap&& other) noexcept(std::is_nothrow_copy_assignable_v<Hash> &&
-                                               std::is_nothrow_copy_assignable_v<Eq>);
+  HashMap& operator=(HashMap&& other) noexcept(
+      std::is_nothrow_copy_assignable_v<Hash>&& std::is_nothrow_copy_assignable_v<Eq>);
   HashMap& operator=(std::initializer_list<value_type> init);
 
   // Frees every entry. No reader or writer may use the map any more; readers
@@ -300,12 +297,10 @@ class HashMap {
 
   // The entry for `key`, or end(). Valid while `guard` lives.
   template <typename L, IfTransparent<L> = 0>
-  const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND,
-                      const L& key) const {
+  const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const L& key) const {
     return FindUnder(guard, key);
   }
-  const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND,
-                      const K& key) const {
+  const_iterator find(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const K& key) const {
     return FindUnder(guard, key);
   }
 
@@ -392,7 +387,9 @@ class HashMap {
 
   size_type size() const { return size_.load(std::memory_order_acquire); }
   bool empty() const { return size() == 0; }
-  size_type max_size() const { return std::allocator_traits<NodeAlloc>::max_size(NodeAlloc(alloc_)); }
+  size_type max_size() const {
+    return std::allocator_traits<NodeAlloc>::max_size(NodeAlloc(alloc_));
+  }
 
   // The bucket interface describes the current bucket array, which a
   // concurrent resize may replace at any time.
@@ -424,9 +421,7 @@ class HashMap {
   std::pair<iterator, bool> insert(P&& value) {
     return emplace(std::forward<P>(value));
   }
-  iterator insert(const_iterator /*hint*/, const value_type& value) {
-    return insert(value).first;
-  }
+  iterator insert(const_iterator /*hint*/, const value_type& value) { return insert(value).first; }
   iterator insert(const_iterator /*hint*/, value_type&& value) {
     return insert(std::move(value)).first;
   }
@@ -543,8 +538,8 @@ class HashMap {
 
   // Exchanges the contents (and functors) of two maps. Needs exclusive
   // access to both.
-  void swap(HashMap& other) noexcept(std::is_nothrow_swappable_v<Hash> &&
-                                     std::is_nothrow_swappable_v<Eq>)
+  void swap(HashMap& other) noexcept(
+      std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<Eq>)
       ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Makes room for `count` entries without a resize (and stops automatic
@@ -598,9 +593,7 @@ class HashMap {
     friend bool operator==(const const_iterator& a, const const_iterator& b) {
       return a.node_ == b.node_;
     }
-    friend bool operator!=(const const_iterator& a, const const_iterator& b) {
-      return !(a == b);
-    }
+    friend bool operator!=(const const_iterator& a, const const_iterator& b) { return !(a == b); }
 
     // For HashMap::SizeHint: this is an rcu::HashMap iterator.
     using rcu_hash_map_iterator = void;
@@ -661,9 +654,9 @@ class HashMap {
   // first.
   template <typename L>
   static constexpr bool kKeyEqualityIsCheap =
-      std::is_same_v<L, K> &&
-      (std::is_integral_v<K> || std::is_enum_v<K> || std::is_pointer_v<K>) &&
-      (std::is_same_v<Eq, std::equal_to<K>> || std::is_same_v<Eq, std::equal_to<>>);
+      std::is_same_v<L, K> && (std::is_integral_v<K> || std::is_enum_v<K> ||
+                               std::is_pointer_v<K>)&&(std::is_same_v<Eq, std::equal_to<K>> ||
+                                                       std::is_same_v<Eq, std::equal_to<>>);
 
   // containers/internal/hash_map_lifetime.h: copying, moving, destruction.
   void CopyFrom(const HashMap& other);
@@ -721,8 +714,8 @@ class HashMap {
   // order, which stays exact across resizes.
   const_iterator MakeBegin(bool own_section) const;
   void Advance(const_iterator& it, bool renew = false) const;
-  static const Node* NextInRange(const Node* node, int g, std::uint64_t start,
-                                 std::uint64_t end, bool last);
+  static const Node* NextInRange(const Node* node, int g, std::uint64_t start, std::uint64_t end,
+                                 bool last);
   void SeekFrom(const_iterator& it, std::uint64_t cursor) const;
   template <typename InputIt>
   static size_type SizeHint(const InputIt& first, const InputIt& last);

@@ -392,7 +392,9 @@ class IntrusiveRcuList {
     // Submitted when the scope ends, even by an exception.
     absl::Cleanup submit = [&batch] { Batch<Disposer>::Submit(std::move(batch)); };
     return list_.RemoveIf(
-        [&pred](internal::ListLinks* links) { return pred(std::as_const(*Traits::Project(links))); },
+        [&pred](internal::ListLinks* links) {
+          return pred(std::as_const(*Traits::Project(links)));
+        },
         [&batch](internal::ListLinks* links) { batch->chain().Push(links); });
   }
 

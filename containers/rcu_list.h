@@ -115,8 +115,8 @@
 //    for the backlog: T's destructor, run on the callback thread, may take
 //    your lock, and waiting for that thread while holding it could deadlock.
 //    Backpressure therefore does not throttle its removals (each element
-//    still counts toward the backlog other threads wait for); to bound memory in a removal storm while a reader may
-//    stall, release your lock now and then and call rcu::Barrier() there.
+//    still counts toward the backlog other threads wait for); to bound memory in a removal storm
+//    while a reader may stall, release your lock now and then and call rcu::Barrier() there.
 //  - A position belongs to one list: passing another list's iterator is
 //    undefined (not detected).
 //  - Lists are neither copyable nor movable (readers hold the address of the
@@ -205,9 +205,7 @@ class RcuListWriter {
   iterator end() noexcept { return iterator(core_->head()); }
   const_iterator begin() const noexcept { return cbegin(); }
   const_iterator end() const noexcept { return cend(); }
-  const_iterator cbegin() const noexcept {
-    return const_iterator(core_->head()->NextProtected());
-  }
+  const_iterator cbegin() const noexcept { return const_iterator(core_->head()->NextProtected()); }
   const_iterator cend() const noexcept { return const_iterator(core_->head()); }
 
   // Exact: writers are serialized.
@@ -236,9 +234,7 @@ class RcuListWriter {
   // Inserts after the element at `pos`. False, and nothing constructed, if
   // that element is no longer in the list. `pos` must not be end().
   bool insert_after(const_iterator pos, const T& value) { return emplace_after(pos, value); }
-  bool insert_after(const_iterator pos, T&& value) {
-    return emplace_after(pos, std::move(value));
-  }
+  bool insert_after(const_iterator pos, T&& value) { return emplace_after(pos, std::move(value)); }
   template <typename... Args>
   bool emplace_after(const_iterator pos, Args&&... args) {
     internal::ListLinks* links = pos.links();
@@ -250,9 +246,7 @@ class RcuListWriter {
 
   // Inserts before the element at `pos`, or at the end if `pos` is end().
   // False, and nothing constructed, if that element is no longer in the list.
-  bool insert_before(const_iterator pos, const T& value) {
-    return emplace_before(pos, value);
-  }
+  bool insert_before(const_iterator pos, const T& value) { return emplace_before(pos, value); }
   bool insert_before(const_iterator pos, T&& value) {
     return emplace_before(pos, std::move(value));
   }
@@ -545,8 +539,7 @@ class ExternallyLockedRcuList {
   }
   template <typename Lock, typename... Args>
   T& emplace_back(const Lock& lock, Args&&... args) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    return With(lock,
-                [&](Writer& w) -> T& { return w.emplace_back(std::forward<Args>(args)...); });
+    return With(lock, [&](Writer& w) -> T& { return w.emplace_back(std::forward<Args>(args)...); });
   }
 
   template <typename Lock>
@@ -562,8 +555,7 @@ class ExternallyLockedRcuList {
   template <typename Lock, typename... Args>
   bool emplace_after(const Lock& lock, const_iterator pos, Args&&... args)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
-    return With(lock,
-                [&](Writer& w) { return w.emplace_after(pos, std::forward<Args>(args)...); });
+    return With(lock, [&](Writer& w) { return w.emplace_after(pos, std::forward<Args>(args)...); });
   }
 
   template <typename Lock>

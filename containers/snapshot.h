@@ -148,9 +148,7 @@ class Snapshot final : private internal::SnapshotSource {
   explicit Snapshot(T initial) : Snapshot(std::in_place, std::move(initial)) {}
   template <typename... Args>
   explicit Snapshot(std::in_place_t, Args&&... args)
-      : version_(1),
-        current_(new Node(1, std::forward<Args>(args)...)),
-        notifier_(this, 1) {}
+      : version_(1), current_(new Node(1, std::forward<Args>(args)...)), notifier_(this, 1) {}
 
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -186,9 +184,7 @@ class Snapshot final : private internal::SnapshotSource {
   std::uint64_t Store(const T& value) { return Emplace(value); }
   std::uint64_t Store(T&& value) { return Emplace(std::move(value)); }
   // Publishes `*value`, moved into the snapshot. `value` must not be null.
-  std::uint64_t Store(std::unique_ptr<T> value) {
-    return Emplace(std::move(*NotNull(value)));
-  }
+  std::uint64_t Store(std::unique_ptr<T> value) { return Emplace(std::move(*NotNull(value))); }
 
   // Publishes a T constructed from `args`.
   template <typename... Args>
@@ -233,8 +229,7 @@ class Snapshot final : private internal::SnapshotSource {
   // (0: only if nothing was published yet). True if it did; the new version
   // is then expected_version + 1.
   bool CompareAndSwap(std::uint64_t expected_version, T value) {
-    return CompareAndSwapNode(expected_version,
-                              std::make_unique<Node>(0, std::move(value)));
+    return CompareAndSwapNode(expected_version, std::make_unique<Node>(0, std::move(value)));
   }
   bool CompareAndSwap(std::uint64_t expected_version, std::unique_ptr<T> value) {
     return CompareAndSwap(expected_version, std::move(*NotNull(value)));

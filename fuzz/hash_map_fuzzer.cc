@@ -62,9 +62,7 @@
 #include "rcu/call_rcu.h"
 #include "rcu/read_guard.h"
 
-
 namespace {
-
 
 // --- Types with hooks ---------------------------------------------------------
 
@@ -665,8 +663,8 @@ class Fuzzer {
       if (slot.lookup) {
         FUZZ_CHECK(slot.it->first.k == slot.found.first && slot.it->second.v == slot.found.second,
                    "a lookup iterator's entry changed under it");
-        slot.lookup = false;       // an iteration from here on, which must visit
-        slot.at_start.clear();     // only entries present since find(), once each
+        slot.lookup = false;    // an iteration from here on, which must visit
+        slot.at_start.clear();  // only entries present since find(), once each
         slot.visited = {slot.found};
         slot.visits = {{slot.found.first, 1}};
         ++slot.it;

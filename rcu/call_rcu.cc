@@ -38,7 +38,7 @@ std::atomic<std::size_t> backlog_limit{kDefaultBacklogLimit};
 // `mu`; the worker reads it without the lock to skip notifying when nobody
 // waits (see CountInvoked()).
 struct Backlog {
-  Mutex mu;           // for `drained`; the state it waits on is atomic
+  Mutex mu;  // for `drained`; the state it waits on is atomic
   CondVar drained;
   std::atomic<int> waiters{0};
 };

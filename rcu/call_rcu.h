@@ -106,7 +106,6 @@
 #include <type_traits>
 #include <utility>
 
-
 namespace rcu {
 
 // A queue link for one pending callback. Embed it (or derive from it) to queue
@@ -250,8 +249,7 @@ struct CallbackNode : RcuHead {
 template <typename T, typename = void>
 struct IsRcuObj : std::false_type {};
 template <typename T>
-struct IsRcuObj<T, std::enable_if_t<std::is_base_of_v<RcuObjBase<T>, T>>>
-    : std::true_type {};
+struct IsRcuObj<T, std::enable_if_t<std::is_base_of_v<RcuObjBase<T>, T>>> : std::true_type {};
 
 }  // namespace internal
 

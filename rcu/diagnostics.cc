@@ -50,8 +50,8 @@ void Report(Diagnostic::Kind kind, bool fatal, std::string message) {
 
 void CheckFailed(const char* message, const char* file, int line) {
   Report(Diagnostic::Kind::kCheckFailed, true,
-         std::string("rcu: check failed: ") + message + " (" + file + ":" +
-             std::to_string(line) + ")");
+         std::string("rcu: check failed: ") + message + " (" + file + ":" + std::to_string(line) +
+             ")");
   std::abort();  // Report() has aborted already
 }
 

@@ -70,8 +70,8 @@ struct DomainSync {
   Mutex gp_mu;
   // Guards the callback state below (DomainState).
   Mutex mu;
-  CondVar work;      // the worker waits here for callbacks or a poll request
-  CondVar progress;  // Barrier() and backpressure wait here for the worker
+  CondVar work;                    // the worker waits here for callbacks or a poll request
+  CondVar progress;                // Barrier() and backpressure wait here for the worker
   DomainSync* replaced = nullptr;  // the parent's, in a fork child
 };
 
@@ -122,7 +122,7 @@ struct DomainState {
   // progress: later callers do not wait until `done` moves on.
   std::uint64_t stuck_at = ~std::uint64_t{0};
   bool worker_started = false;
-  bool stopping = false;        // the destructor asks the worker to return
+  bool stopping = false;  // the destructor asks the worker to return
   pthread_t worker{};
 
   // The registry of live domains (for fork()), guarded by its mutex.
@@ -151,8 +151,7 @@ bool UseMembarrier() {
 // A full fence on every thread of the process that is running now.
 void HeavyFence() {
   FullFence();
-  if (UseMembarrier() &&
-      syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) != 0) {
+  if (UseMembarrier() && syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0) != 0) {
     Report(Diagnostic::Kind::kCheckFailed, true,
            "rcu::Domain: membarrier() failed after it was registered");
   }
@@ -324,8 +323,7 @@ void SleepUntilReaderLeaves(Domain& domain, DomainState& s, unsigned index) {
     return;
   }
   const struct timespec limit = {0, 1000000};
-  syscall(SYS_futex, reinterpret_cast<int*>(&waiter), FUTEX_WAIT_PRIVATE, 1, &limit, nullptr,
-          0);
+  syscall(SYS_futex, reinterpret_cast<int*>(&waiter), FUTEX_WAIT_PRIVATE, 1, &limit, nullptr, 0);
   waiter.store(0, std::memory_order_relaxed);
 }
 
@@ -367,12 +365,12 @@ void RunGracePeriod(Domain& domain, DomainState& s, bool expedited) {
   s.sequence.store(seq + 1, std::memory_order_relaxed);
   const absl::Time started = absl::Now();
   std::atomic<unsigned>& current = DomainAccess::CurrentIndex(domain);
-  HeavyFence();                                                         // (1)
+  HeavyFence();  // (1)
   const unsigned old_index = current.load(std::memory_order_relaxed) & 1;
-  WaitForReaders(domain, s, old_index ^ 1, expedited, started);         // (2)
+  WaitForReaders(domain, s, old_index ^ 1, expedited, started);  // (2)
   current.store(old_index ^ 1, std::memory_order_relaxed);
-  HeavyFence();                                                         // (3)
-  WaitForReaders(domain, s, old_index, expedited, started);             // (4)
+  HeavyFence();                                              // (3)
+  WaitForReaders(domain, s, old_index, expedited, started);  // (4)
   FullFence();
   s.sequence.store(seq + 2, std::memory_order_release);
   if (s.stalled.load(std::memory_order_relaxed)) SetStalled(s, false);
@@ -527,16 +525,16 @@ void WaitForCallbacks(Domain& domain, DomainState& s, std::uint64_t target,
       }
     }
     const bool worker = EnsureWorker(s);
-    if (!worker && !patient) return;  // backpressure never runs batches itself: the
-                                      // grace period might wait for the caller's token
+    if (!worker && !patient)
+      return;  // backpressure never runs batches itself: the
+               // grace period might wait for the caller's token
     if (worker) {
       s.sync->work.Signal();
       if (patient) {
         s.sync->progress.Wait(s.sync->mu);
       } else {
-        s.sync->progress.WaitFor(s.sync->mu,
-                                 absl::ToChronoNanoseconds(std::max(patience / 4,
-                                                                    absl::Milliseconds(1))));
+        s.sync->progress.WaitFor(
+            s.sync->mu, absl::ToChronoNanoseconds(std::max(patience / 4, absl::Milliseconds(1))));
       }
     } else if (HasWork(s) && !s.batch_in_progress) {
       RunOneBatch(domain, s);
@@ -703,8 +701,8 @@ Domain::~Domain() {
 
 void Domain::WakeGracePeriodWaiter() {
   if (gp_waiter_.exchange(0, std::memory_order_relaxed) != 0) {
-    syscall(SYS_futex, reinterpret_cast<int*>(&gp_waiter_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-            nullptr, 0);
+    syscall(SYS_futex, reinterpret_cast<int*>(&gp_waiter_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+            0);
   }
 }
 
@@ -723,8 +721,7 @@ internal::DomainSlot* Domain::ThisThreadSlotSlow() {
     // after its membarrier(), which orders this before the section's lock.
     std::uint32_t in_use = state_->chunks_in_use.load(std::memory_order_relaxed);
     while (in_use < c + 1 &&
-           !state_->chunks_in_use.compare_exchange_weak(in_use, c + 1,
-                                                        std::memory_order_seq_cst)) {
+           !state_->chunks_in_use.compare_exchange_weak(in_use, c + 1, std::memory_order_seq_cst)) {
     }
     if (chunks_[c].compare_exchange_strong(chunk, fresh, std::memory_order_acq_rel,
                                            std::memory_order_acquire)) {
@@ -753,8 +750,7 @@ void Domain::ReadGuard::Unlink() {
 void Domain::CheckNotInOwnSection(const char* what) const {
   if (InReadSection()) {
     internal::Report(Diagnostic::Kind::kSynchronizeInReadSection, true,
-                     std::string("rcu::Domain: ") + what + "() of domain '" +
-                         state_->options.name +
+                     std::string("rcu::Domain: ") + what + "() of domain '" + state_->options.name +
                          "' called inside a ReadGuard of the same domain: it would wait "
                          "for itself forever");
   }
@@ -832,7 +828,8 @@ bool Domain::PollState(const Cookie& cookie) {
   if (cookie.domain_serial_ != state_->serial) {
     internal::Report(Diagnostic::Kind::kCheckFailed, true,
                      "rcu::Domain: a grace-period cookie of another domain passed to "
-                     "domain '" + state_->options.name + "'");
+                     "domain '" +
+                         state_->options.name + "'");
   }
   const bool done =
       internal::Reached(state_->sequence.load(std::memory_order_acquire), cookie.sequence_);

@@ -104,8 +104,8 @@
 //  - fork(): a domain is carried into the child as it is, and the child
 //    starts new workers on demand. fork() waits for the batches of
 //    callbacks that domain workers are running (not for grace periods), so
-//    each pending callback runs in both processes, on their own copies. Sections open in threads that do not exist
-//    in the child (their guards, and tokens only they could reach) never end
+//    each pending callback runs in both processes, on their own copies. Sections open in threads
+//    that do not exist in the child (their guards, and tokens only they could reach) never end
 //    there, so the child's grace periods of that domain wait for them and
 //    report a stall. Fork while no other thread is inside a section of a
 //    domain the child uses, or make new domains in the child. A grace period
@@ -274,7 +274,9 @@ class Domain {
 class Domain::ReadGuard {
  public:
   ABSL_ATTRIBUTE_ALWAYS_INLINE explicit ReadGuard(Domain& domain ABSL_ATTRIBUTE_LIFETIME_BOUND)
-      : domain_(domain), slot_(domain.ThisThreadSlot()), index_(domain.Lock(slot_)),
+      : domain_(domain),
+        slot_(domain.ThisThreadSlot()),
+        index_(domain.Lock(slot_)),
         outer_(static_cast<const ReadGuard*>(internal::domain_guards)) {
     internal::domain_guards = this;
   }
@@ -386,9 +388,7 @@ struct DomainAccess {
 };
 }  // namespace internal
 
-inline Domain::ReadToken Domain::BeginRead() {
-  return ReadToken(this, Lock(ThisThreadSlot()));
-}
+inline Domain::ReadToken Domain::BeginRead() { return ReadToken(this, Lock(ThisThreadSlot())); }
 
 template <typename F>
 void Domain::CallRcu(F&& fn) {

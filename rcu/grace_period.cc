@@ -56,9 +56,7 @@ std::atomic<std::uint64_t> next_ticket{kFirstTicket};
 std::atomic<std::uint64_t> completed_mark{kFirstTicket};
 
 // a > b, modulo 2^64 (valid while they are within 2^63 of each other).
-bool After(std::uint64_t a, std::uint64_t b) {
-  return static_cast<std::int64_t>(a - b) > 0;
-}
+bool After(std::uint64_t a, std::uint64_t b) { return static_cast<std::int64_t>(a - b) > 0; }
 
 // Lets grace periods run, any number at once, or one fork() through, so that
 // no thread is inside liburcu's synchronize_rcu() (holding its internal
@@ -112,9 +110,7 @@ ForkReplaced<ForkGate> fork_gate;
 
 ForkGate& GetForkGate() { return fork_gate.Get(); }
 
-std::uint64_t TakeTicket() {
-  return next_ticket.fetch_add(1, std::memory_order_seq_cst);
-}
+std::uint64_t TakeTicket() { return next_ticket.fetch_add(1, std::memory_order_seq_cst); }
 
 void CompleteTicket(std::uint64_t ticket) {
   // Counted before the mark moves (and published by its release), so that

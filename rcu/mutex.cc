@@ -6,8 +6,8 @@ namespace rcu {
 
 void Mutex::AssertHeld() const {
   if (!HeldByCurrentThread()) {
-    internal::CheckFailed("rcu::Mutex::AssertHeld(): the calling thread does not hold it",
-                          __FILE__, __LINE__);
+    internal::CheckFailed("rcu::Mutex::AssertHeld(): the calling thread does not hold it", __FILE__,
+                          __LINE__);
   }
 }
 

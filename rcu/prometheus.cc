@@ -64,11 +64,10 @@ void WritePrometheus(std::ostream& out, const Stats& stats, const PrometheusLabe
     // invoked <= queued within one GetStats() (rcu/stats.h); a Stats made
     // by hand may break that, and a gauge of pending callbacks cannot be
     // negative.
-    const std::uint64_t value =
-        metric.field != nullptr ? stats.*metric.field
-        : stats.callbacks_queued >= stats.callbacks_invoked
-            ? stats.callbacks_queued - stats.callbacks_invoked
-            : 0;
+    const std::uint64_t value = metric.field != nullptr ? stats.*metric.field
+                                : stats.callbacks_queued >= stats.callbacks_invoked
+                                    ? stats.callbacks_queued - stats.callbacks_invoked
+                                    : 0;
     writer.Sample({}, user_labels, value);
   }
 }

@@ -124,17 +124,14 @@ template <typename T, typename Deleter = std::default_delete<T>>
 class OwnedRcuPtr {
  public:
   OwnedRcuPtr() noexcept = default;
-  explicit OwnedRcuPtr(std::unique_ptr<T, Deleter> initial) noexcept
-      : ptr_(initial.release()) {}
+  explicit OwnedRcuPtr(std::unique_ptr<T, Deleter> initial) noexcept : ptr_(initial.release()) {}
   // Protected by `domain`'s sections, and retired through it: readers pass a
   // Domain::ReadGuard or ReadToken of `domain`. The domain must outlive it.
   explicit OwnedRcuPtr(Domain& domain, std::unique_ptr<T, Deleter> initial = nullptr) noexcept
       : ptr_(initial.release()), domain_(&domain) {}
   // Retires the current value: readers that still hold it keep it until
   // their guards end.
-  ~OwnedRcuPtr() {
-    RetireValue(ptr_.ptr_.exchange(nullptr, std::memory_order_acq_rel));
-  }
+  ~OwnedRcuPtr() { RetireValue(ptr_.ptr_.exchange(nullptr, std::memory_order_acq_rel)); }
 
   OwnedRcuPtr(const OwnedRcuPtr&) = delete;
   OwnedRcuPtr& operator=(const OwnedRcuPtr&) = delete;

@@ -54,7 +54,7 @@ constexpr absl::Duration kDefaultStallTimeout = absl::Seconds(10);
 // The callback thread, as the watchdog last saw it. Touched only by the
 // watchdog thread.
 struct CallbackWatch {
-  std::uint64_t begun = 0;  // the callback it was in
+  std::uint64_t begun = 0;                  // the callback it was in
   absl::Time since = absl::InfinitePast();  // InfinitePast: not in one
   absl::Time last_report = absl::InfinitePast();
 };
@@ -63,14 +63,14 @@ struct Watchdog {
   Mutex mu;
   CondVar wake;
   bool running ABSL_GUARDED_BY(mu) = false;
-  std::atomic<int> grace_period_waits{0};      // Synchronize() calls in progress
+  std::atomic<int> grace_period_waits{0};  // Synchronize() calls in progress
   absl::Duration timeout ABSL_GUARDED_BY(mu) = kDefaultStallTimeout;
   StallHandler handler ABSL_GUARDED_BY(mu);
-  std::atomic<bool> started{false};            // fast-path copy of `running`
+  std::atomic<bool> started{false};  // fast-path copy of `running`
   // Set while the last scan found the callback worker held up for longer
   // than the timeout (see WorkerHeldUp()).
   std::atomic<bool> worker_held_up{false};
-  CallbackWatch callback_watch;                // the watchdog thread's own
+  CallbackWatch callback_watch;  // the watchdog thread's own
 };
 
 // Replaced in a forked child: the parent's condition variable may count the

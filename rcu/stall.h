@@ -47,13 +47,13 @@ namespace rcu {
 
 struct StallReport {
   enum class Kind {
-    kReader,    // a read-side section blocks a grace period
-    kCallback,  // an RCU callback holds up the callback thread
+    kReader,         // a read-side section blocks a grace period
+    kCallback,       // an RCU callback holds up the callback thread
     kDomainReaders,  // sections of an rcu::Domain block its grace period
   };
-  pid_t thread_id = 0;      // the kernel's thread id (gettid) of the reader,
-                            // or of the callback thread
-  std::string thread_name;  // pthread name, empty if unknown
+  pid_t thread_id = 0;         // the kernel's thread id (gettid) of the reader,
+                               // or of the callback thread
+  std::string thread_name;     // pthread name, empty if unknown
   absl::Duration blocked_for;  // in that section, or in that callback
   Kind kind = Kind::kReader;
   // kCallback: the function the callback thread is running (symbolized

@@ -10,9 +10,7 @@ namespace rcu {
 
 Stats GetStats() {
   const internal::Counters& c = internal::GetCounters();
-  auto get = [](const std::atomic<std::uint64_t>& v) {
-    return v.load(std::memory_order_relaxed);
-  };
+  auto get = [](const std::atomic<std::uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   Stats stats;
   stats.grace_periods = get(c.grace_periods);
   // Invoked before queued: both only grow, so invoked <= queued in the result.

@@ -28,7 +28,7 @@ struct Stats {
   // "Batching"); each is counted in callbacks_queued once its block goes to
   // the worker.
   std::uint64_t retirements_buffered = 0;
-  std::uint64_t backlog_waits = 0;      // a retiring thread waited for the worker
+  std::uint64_t backlog_waits = 0;  // a retiring thread waited for the worker
   // Times a thread woke the sleeping callback thread: for work it had been
   // idle for, for urgency (Barrier(), backpressure), or for the first retire
   // block after a quiet spell. Events the worker would sleep through anyway

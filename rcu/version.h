@@ -24,11 +24,9 @@
 #define RCU_CONTAINERS_VERSION_STRING "0.5.0"
 
 // One integer that orders releases: MAJOR * 1000000 + MINOR * 1000 + PATCH.
-#define RCU_CONTAINERS_MAKE_VERSION(major, minor, patch) \
-  ((major) * 1000000 + (minor) * 1000 + (patch))
-#define RCU_CONTAINERS_VERSION                                        \
-  RCU_CONTAINERS_MAKE_VERSION(RCU_CONTAINERS_VERSION_MAJOR,           \
-                              RCU_CONTAINERS_VERSION_MINOR,           \
+#define RCU_CONTAINERS_MAKE_VERSION(major, minor, patch) ((major)*1000000 + (minor)*1000 + (patch))
+#define RCU_CONTAINERS_VERSION                                                            \
+  RCU_CONTAINERS_MAKE_VERSION(RCU_CONTAINERS_VERSION_MAJOR, RCU_CONTAINERS_VERSION_MINOR, \
                               RCU_CONTAINERS_VERSION_PATCH)
 
 #endif  // RCU_VERSION_H_

@@ -83,12 +83,12 @@ stress::Violations<kNumViolations> violations(kViolationNames);
 
 // How each way of queueing was used, for the summary.
 enum Path { kBatched, kStateful, kLambda, kHead, kObjBase, kNumPaths };
-constexpr const char* kPathNames[kNumPaths] = {
-    "Retire (batched)", "Retire (stateful deleter)", "CallRcu (lambda)",
-    "CallRcu (RcuHead)", "RcuObjBase::Retire"};
+constexpr const char* kPathNames[kNumPaths] = {"Retire (batched)", "Retire (stateful deleter)",
+                                               "CallRcu (lambda)", "CallRcu (RcuHead)",
+                                               "RcuObjBase::Retire"};
 
 struct alignas(64) ProducerLog {
-  std::atomic<std::int64_t> queued{0};    // written by the producer only
+  std::atomic<std::int64_t> queued{0};  // written by the producer only
   std::atomic<std::int64_t> last_run{-1};
   std::atomic<std::int64_t> ran{0};
   std::array<std::atomic<std::uint64_t>, kNumPaths> by_path{};
@@ -256,9 +256,8 @@ void Knob(const std::atomic<bool>& stop) {
 
 int main() {
   const double seconds = stress::StressSeconds();
-  rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
-    violations.Report(kDiagnosticReported, d.message);
-  });
+  rcu::SetDiagnosticHandler(
+      [](const rcu::Diagnostic& d) { violations.Report(kDiagnosticReported, d.message); });
   rcu::SetCallbackBacklogLimit(kBacklogLimit);
   std::printf("callback torture: %d producers, a thread spawner, 2 barrier checkers, %.0f s\n",
               kProducers, seconds);
@@ -272,9 +271,9 @@ int main() {
   threads.emplace_back(Knob, std::cref(stop));
 
   std::uint64_t samples = 0;
-  const auto end = std::chrono::steady_clock::now() +
-                   std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::duration<double>(seconds));
+  const auto end =
+      std::chrono::steady_clock::now() +
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds));
   stress::Progress progress(seconds, nullptr, [] { return violations.Total(); });
   while (std::chrono::steady_clock::now() < end) {
     progress.Tick();

@@ -138,7 +138,7 @@ constexpr int kFirstCrossThreadDomain = 2;
 // default (--hang_seconds=S).
 constexpr double kDefaultHangSeconds = 120;
 
-constexpr std::uint64_t kLiveMagic = 0x4c49564544524355;         // "LIVEDRCU"
+constexpr std::uint64_t kLiveMagic = 0x4c49564544524355;  // "LIVEDRCU"
 constexpr std::uint64_t kDeadMagic = 0xdeadbeefdeadbeef;
 constexpr std::uint64_t kPayloadLiveMagic = 0x5041594c4f414432;  // "PAYLOAD2"
 constexpr std::uint64_t kPayloadDeadMagic = 0xdeaddeaddeaddead;
@@ -165,8 +165,7 @@ inline void CpuRelax() {
 
 void UpdateMax(std::atomic<std::uint64_t>& max, std::uint64_t value) {
   std::uint64_t current = max.load(std::memory_order_relaxed);
-  while (value > current &&
-         !max.compare_exchange_weak(current, value, std::memory_order_relaxed)) {
+  while (value > current && !max.compare_exchange_weak(current, value, std::memory_order_relaxed)) {
   }
 }
 
@@ -407,8 +406,8 @@ struct TortureDomain {
   std::atomic<std::uint64_t> stalls_reported{0};
 };
 
-std::vector<std::unique_ptr<rcu::Domain>> domains;        // [1, kNumDomains)
-std::vector<std::unique_ptr<TortureDomain>> tortured;    // [0, kNumDomains)
+std::vector<std::unique_ptr<rcu::Domain>> domains;     // [1, kNumDomains)
+std::vector<std::unique_ptr<TortureDomain>> tortured;  // [0, kNumDomains)
 
 TortureDomain& Tortured(int i) { return *tortured[static_cast<std::size_t>(i)]; }
 
@@ -497,8 +496,13 @@ enum UpdatePath {
 };
 
 constexpr const char* kPathNames[kNumPaths] = {
-    "synchronize", "synchronize_expedited", "call_rcu(head)", "call_rcu(lambda)",
-    "retire",      "start_poll+poll_state", "get_state+cond_synchronize",
+    "synchronize",
+    "synchronize_expedited",
+    "call_rcu(head)",
+    "call_rcu(lambda)",
+    "retire",
+    "start_poll+poll_state",
+    "get_state+cond_synchronize",
 };
 
 class Writer {
@@ -604,8 +608,7 @@ class Writer {
           d_.SynchronizeExpedited();
         }
         if (!d_.PollState(before)) {
-          violations.Report(kCookieLate, d_.name + ": GetState() cookie after " +
-                                             kPathNames[path]);
+          violations.Report(kCookieLate, d_.name + ": GetState() cookie after " + kPathNames[path]);
         }
         AdvanceRemoved();
         break;
@@ -683,9 +686,9 @@ struct ReadStats {
   std::uint64_t sleeps = 0;
   std::uint64_t blocked_on_other_domain = 0;
   std::uint64_t tokens_begun = 0;
-  std::uint64_t tokens_moved = 0;      // ended or handed on by a thread that did not begin it
-  std::uint64_t token_hops = 0;        // handed on again by a consumer
-  std::uint64_t tokens_orphaned = 0;   // begun by a thread that exited before its end
+  std::uint64_t tokens_moved = 0;     // ended or handed on by a thread that did not begin it
+  std::uint64_t token_hops = 0;       // handed on again by a consumer
+  std::uint64_t tokens_orphaned = 0;  // begun by a thread that exited before its end
   std::uint64_t tokens_ended_end = 0;
   std::uint64_t tokens_ended_assign = 0;
   std::uint64_t tokens_ended_destroy = 0;
@@ -776,8 +779,8 @@ class Checker {
   void CheckCookieOpen(TortureDomain& d, const Cookie& cookie, const char* what) {
     ++stats_.per_domain[d.id].cookie_checks;
     if (d.PollState(cookie)) {
-      violations.Report(kCookieEarly, Who(d) + "cookie taken inside a " + what +
-                                          " completed before it ended");
+      violations.Report(kCookieEarly,
+                        Who(d) + "cookie taken inside a " + what + " completed before it ended");
     }
   }
 
@@ -800,15 +803,15 @@ class Checker {
   bool CheckPayload(const TortureDomain& d, const TortureObject* obj, std::uint64_t seq) {
     const Payload* payload = obj->payload.load(std::memory_order_relaxed);
     if (payload == nullptr) {
-      violations.Report(kPoisoned, Who(d) + "object seq " + std::to_string(seq) +
-                                       " has no payload (reclaimed)");
+      violations.Report(
+          kPoisoned, Who(d) + "object seq " + std::to_string(seq) + " has no payload (reclaimed)");
       return false;
     }
     const std::uint64_t magic = payload->magic;
     if (magic != kPayloadLiveMagic) {
-      violations.Report(magic == kPayloadDeadMagic ? kPoisoned : kUninitialized,
-                        Who(d) + "payload of seq " + std::to_string(seq) + " has magic " +
-                            Hex(magic));
+      violations.Report(
+          magic == kPayloadDeadMagic ? kPoisoned : kUninitialized,
+          Who(d) + "payload of seq " + std::to_string(seq) + " has magic " + Hex(magic));
       return false;
     }
     bool ok = payload->seq == seq;
@@ -969,8 +972,8 @@ class SleepingReader {
     }
     ++checker_.stats().blocked_on_other_domain;
     const int above = kNumDomains - 1 - highest;
-    const int target = above > 0 && (r >> 2 & 1) ? highest + 1 + static_cast<int>((r >> 3) % above)
-                                                 : 0;
+    const int target =
+        above > 0 && (r >> 2 & 1) ? highest + 1 + static_cast<int>((r >> 3) % above) : 0;
     Tortured(target).WaitForUpdates(2);
   }
 
@@ -1054,8 +1057,8 @@ TokenQueue token_queue;
 // threads, and fills in `item`.
 void BeginToken(Rng& rng, Checker& checker, TokenItem* item,
                 const std::shared_ptr<std::atomic<bool>>& exited) {
-  TortureDomain& d = Tortured(kFirstCrossThreadDomain +
-                              rng.Below(kNumDomains - kFirstCrossThreadDomain));
+  TortureDomain& d =
+      Tortured(kFirstCrossThreadDomain + rng.Below(kNumDomains - kFirstCrossThreadDomain));
   item->token = d.domain->BeginRead();
   item->domain = &d;
   item->obj = d.current.Dereference(item->token);
@@ -1435,13 +1438,11 @@ void PrintDomain(TortureDomain& d, const DomainReadStats& s, const Writer& write
               " barriers); objects recycled %" PRIu64 "\n",
               d.grace_period_waits.load(), d.callback_steps.load(), d.fake_grace_periods.load(),
               d.barriers.load(), d.objects_recycled.load());
-  std::printf("  flood callbacks %" PRIu64 " (max pending %" PRIu64 "%s); stalls reported %" PRIu64
-              "\n",
-              d.flood_queued.load(), d.flood_max_pending.load(),
-              d.id == kSmallBacklogDomain
-                  ? (", limit " + std::to_string(kSmallBacklogLimit)).c_str()
-                  : "",
-              d.stalls_reported.load());
+  std::printf(
+      "  flood callbacks %" PRIu64 " (max pending %" PRIu64 "%s); stalls reported %" PRIu64 "\n",
+      d.flood_queued.load(), d.flood_max_pending.load(),
+      d.id == kSmallBacklogDomain ? (", limit " + std::to_string(kSmallBacklogLimit)).c_str() : "",
+      d.stalls_reported.load());
 }
 
 // Every thread's stack, to stderr, by gdb if there is one.
@@ -1470,9 +1471,8 @@ int Main(int argc, char** argv) {
     CPU_SET(first, &set);
     if (sched_setaffinity(0, sizeof(set), &set) != 0) std::perror("sched_setaffinity");
   }
-  rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
-    violations.Report(kDiagnosticReported, d.message);
-  });
+  rcu::SetDiagnosticHandler(
+      [](const rcu::Diagnostic& d) { violations.Report(kDiagnosticReported, d.message); });
 
   const char* const kNames[kNumDomains] = {"default", "torture-a", "torture-b", "torture-c"};
   tortured.push_back(std::make_unique<TortureDomain>(0, kNames[0], nullptr));
@@ -1500,12 +1500,13 @@ int Main(int argc, char** argv) {
     violations.Report(kDiagnosticReported, "--no_membarrier, yet the domains use membarrier()");
   }
 
-  std::printf("domain_torture_test: %g s; domains: default + %d rcu::Domain; per domain 1 writer; "
-              "%d fast readers, %d sleeping readers, %d fake writers, token producer + team, "
-              "flooder, churn; pipe length %d, pool %zu per domain; membarrier %s%s\n",
-              options.seconds, kNumDomains - 1, kFastReaders, kSleepingReaders, kFakeWriters,
-              kPipeLength, kPoolSize, readers_fence ? "refused (readers fence)" : "used",
-              options.one_cpu ? "; one CPU" : "");
+  std::printf(
+      "domain_torture_test: %g s; domains: default + %d rcu::Domain; per domain 1 writer; "
+      "%d fast readers, %d sleeping readers, %d fake writers, token producer + team, "
+      "flooder, churn; pipe length %d, pool %zu per domain; membarrier %s%s\n",
+      options.seconds, kNumDomains - 1, kFastReaders, kSleepingReaders, kFakeWriters, kPipeLength,
+      kPoolSize, readers_fence ? "refused (readers fence)" : "used",
+      options.one_cpu ? "; one CPU" : "");
   std::fflush(stdout);
 
   std::vector<std::unique_ptr<Writer>> writers;
@@ -1556,8 +1557,8 @@ int Main(int argc, char** argv) {
   // barrier that never ends: report it rather than hang.
   // After a violation, a hang is expected (the broken build's grace
   // periods may wait for counts that never match): a short bound.
-  const double hang_seconds = stopped_early ? std::min(options.hang_seconds, 5.0)
-                                            : options.hang_seconds;
+  const double hang_seconds =
+      stopped_early ? std::min(options.hang_seconds, 5.0) : options.hang_seconds;
   std::thread watchdog([hang_seconds, stopped_early] {
     std::unique_lock<std::mutex> lock(finished_mu);
     if (finished_cv.wait_for(lock, std::chrono::duration<double>(hang_seconds),
@@ -1597,10 +1598,10 @@ int Main(int argc, char** argv) {
     }
     if (d->id == kSmallBacklogDomain && d->stalls_reported.load() == 0 &&
         d->flood_max_pending.load() > kSmallBacklogLimit) {
-      violations.Report(kBacklogUnbounded,
-                        d->name + ": up to " + std::to_string(d->flood_max_pending.load()) +
-                            " flood callbacks pending; limit " +
-                            std::to_string(kSmallBacklogLimit));
+      violations.Report(kBacklogUnbounded, d->name + ": up to " +
+                                               std::to_string(d->flood_max_pending.load()) +
+                                               " flood callbacks pending; limit " +
+                                               std::to_string(kSmallBacklogLimit));
     }
   }
   if (payloads_allocated.load() != payloads_freed.load()) {
@@ -1627,9 +1628,8 @@ int Main(int argc, char** argv) {
     std::lock_guard<std::mutex> lock(totals_mu);
     reads = totals;
   }
-  const std::uint64_t tokens_ended =
-      reads.tokens_ended_end + reads.tokens_ended_assign + reads.tokens_ended_destroy +
-      tokens_dropped;
+  const std::uint64_t tokens_ended = reads.tokens_ended_end + reads.tokens_ended_assign +
+                                     reads.tokens_ended_destroy + tokens_dropped;
   if (tokens_ended != reads.tokens_begun) {
     violations.Report(kLost, std::to_string(reads.tokens_begun) + " tokens begun, " +
                                  std::to_string(tokens_ended) + " ended");
@@ -1647,14 +1647,14 @@ int Main(int argc, char** argv) {
   }
   std::printf("all domains: %" PRIu64 " sections, %" PRIu64 " age checks, max pipe count seen %d\n",
               sections, checks, max_pipe);
-  std::printf("nesting: %" PRIu64 " nested sections (%" PRIu64
-              " of another domain), deepest %d\n",
+  std::printf("nesting: %" PRIu64 " nested sections (%" PRIu64 " of another domain), deepest %d\n",
               reads.nested_sections, reads.cross_domain_nestings, reads.deepest_nesting);
   std::printf("sleeping: %" PRIu64 " sleeps inside sections, %" PRIu64
               " sections blocked until another domain's writer published twice\n",
               reads.sleeps, reads.blocked_on_other_domain);
   std::printf("tokens: %" PRIu64 " begun, %" PRIu64 " moved across threads (%" PRIu64
-              " handed on again, %" PRIu64 " outlived the thread that began them); ended by "
+              " handed on again, %" PRIu64
+              " outlived the thread that began them); ended by "
               "End() %" PRIu64 ", assignment %" PRIu64 ", destruction %" PRIu64
               " (+%zu left in the queue at the end)\n",
               reads.tokens_begun, reads.tokens_moved, reads.token_hops, reads.tokens_orphaned,

@@ -321,8 +321,8 @@ class ForkWatch {
  private:
   std::mutex mu_;
   std::condition_variable cv_;
-  bool done_ = false;     // guarded by mu_
-  bool forking_ = false;  // guarded by mu_
+  bool done_ = false;                            // guarded by mu_
+  bool forking_ = false;                         // guarded by mu_
   std::chrono::steady_clock::time_point since_;  // guarded by mu_
   std::thread thread_;
 };
@@ -352,16 +352,16 @@ extern "C" const char* __tsan_default_options() { return "die_after_fork=0"; }
 
 int main() {
   const double seconds = stress::StressSeconds();
-  rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
-    violations.Report(kDiagnosticReported, d.message);
-  });
+  rcu::SetDiagnosticHandler(
+      [](const rcu::Diagnostic& d) { violations.Report(kDiagnosticReported, d.message); });
   {
     rcu::MutexLock lock(writer_mu);
     published.Exchange(new Object(0), writer_mu);
   }
-  std::printf("fork torture: 2 readers retiring inside sections, a writer, 2 fake writers, a "
-              "thread spawner, and a forking thread, %.0f s\n",
-              seconds);
+  std::printf(
+      "fork torture: 2 readers retiring inside sections, a writer, 2 fake writers, a "
+      "thread spawner, and a forking thread, %.0f s\n",
+      seconds);
   std::fflush(stdout);
 
   std::atomic<bool> stop{false};
@@ -374,9 +374,9 @@ int main() {
   std::uint64_t forks = 0, children_ok = 0;
   {
     ForkWatch watch;
-    const auto end = std::chrono::steady_clock::now() +
-                     std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::duration<double>(seconds));
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                               std::chrono::duration<double>(seconds));
     stress::Progress progress(seconds, nullptr, [] { return violations.Total(); });
     while (std::chrono::steady_clock::now() < end) {
       progress.Tick();
@@ -421,8 +421,8 @@ int main() {
   }
   rcu::Barrier();
   if (ran.load() != queued.load()) {
-    violations.Report(kLost, "queued " + std::to_string(queued.load()) + ", ran " +
-                                 std::to_string(ran.load()));
+    violations.Report(
+        kLost, "queued " + std::to_string(queued.load()) + ", ran " + std::to_string(ran.load()));
   }
   const rcu::Stats stats = rcu::GetStats();
   std::printf("%" PRIu64 " forks, %" PRIu64 " children passed every check; %" PRId64

@@ -179,11 +179,23 @@ std::string KeyName(std::uint64_t key) {
   const char* range = "unknown";
   std::uint64_t offset = key;
   switch (Classify(key)) {
-    case KeyClass::kStable: range = "stable"; break;
-    case KeyClass::kHot: range = "hot"; offset = key - kHotBase; break;
-    case KeyClass::kChurn: range = "churn"; offset = key - kChurnBase; break;
-    case KeyClass::kBulk: range = "bulk"; offset = key - kBulkBase; break;
-    case KeyClass::kUnknown: break;
+    case KeyClass::kStable:
+      range = "stable";
+      break;
+    case KeyClass::kHot:
+      range = "hot";
+      offset = key - kHotBase;
+      break;
+    case KeyClass::kChurn:
+      range = "churn";
+      offset = key - kChurnBase;
+      break;
+    case KeyClass::kBulk:
+      range = "bulk";
+      offset = key - kBulkBase;
+      break;
+    case KeyClass::kUnknown:
+      break;
   }
   return std::string(range) + " key " + std::to_string(offset);
 }
@@ -236,8 +248,8 @@ class Val {
     char buf[160];
     std::snprintf(buf, sizeof(buf), "{key %s, version %" PRIu64 ", %s}", KeyName(key_).c_str(),
                   version_,
-                  magic_ == kDeadMagic ? "DESTROYED"
-                  : magic_ != kLiveMagic ? "BAD MAGIC"
+                  magic_ == kDeadMagic                  ? "DESTROYED"
+                  : magic_ != kLiveMagic                ? "BAD MAGIC"
                   : check_ != CheckWord(key_, version_) ? "BAD CHECK WORD"
                                                         : "intact");
     return buf;
@@ -367,13 +379,14 @@ enum Op {
 };
 
 constexpr const char* kOpNames[kNumOps] = {
-    "insert", "emplace", "try_emplace", "insert_or_assign", "erase(key)", "erase(iterator)",
-    "update", "compute", "get", "contains", "count", "find(guard, key)", "find(key)",
+    "insert",    "emplace", "try_emplace", "insert_or_assign", "erase(key)", "erase(iterator)",
+    "update",    "compute", "get",         "contains",         "count",      "find(guard, key)",
+    "find(key)",
 };
 
 // Hot keys stay present: only these operations are used on them.
-constexpr Op kHotOps[] = {kInsert, kEmplace, kTryEmplace, kInsertOrAssign, kUpdate,
-                          kCompute, kGet, kContains, kCount, kFindGuard, kFindOwning};
+constexpr Op kHotOps[] = {kInsert, kEmplace,  kTryEmplace, kInsertOrAssign, kUpdate,    kCompute,
+                          kGet,    kContains, kCount,      kFindGuard,      kFindOwning};
 
 struct WorkerStats {
   std::array<std::uint64_t, kNumOps> calls{};
@@ -409,10 +422,14 @@ struct WorkerStats {
 
 const char* ComputeName(rcu::ComputeResult r) {
   switch (r) {
-    case rcu::ComputeResult::kUnchanged: return "kUnchanged";
-    case rcu::ComputeResult::kInserted: return "kInserted";
-    case rcu::ComputeResult::kUpdated: return "kUpdated";
-    case rcu::ComputeResult::kErased: return "kErased";
+    case rcu::ComputeResult::kUnchanged:
+      return "kUnchanged";
+    case rcu::ComputeResult::kInserted:
+      return "kInserted";
+    case rcu::ComputeResult::kUpdated:
+      return "kUpdated";
+    case rcu::ComputeResult::kErased:
+      return "kErased";
   }
   return "?";
 }
@@ -420,7 +437,9 @@ const char* ComputeName(rcu::ComputeResult r) {
 class Worker {
  public:
   Worker(int id, Activity* activity)
-      : id_(id), activity_(activity), rng_(1000 + static_cast<std::uint64_t>(id)),
+      : id_(id),
+        activity_(activity),
+        rng_(1000 + static_cast<std::uint64_t>(id)),
         bulk_base_(kBulkBase + static_cast<std::uint64_t>(id) * bulk_per_worker) {}
 
   void Run() {
@@ -487,12 +506,11 @@ class Worker {
 
  private:
   void Fail(Op op, Key key, const KeyState& state, const std::string& what) {
-    violations.Report(kWrongResult, std::string(kOpNames[op]) + " on " + KeyName(key) +
-                                        " (oracle: " +
-                                        (state.present ? "present, version " +
-                                                             std::to_string(state.version)
-                                                       : std::string("absent")) +
-                                        "): " + what);
+    violations.Report(kWrongResult,
+                      std::string(kOpNames[op]) + " on " + KeyName(key) + " (oracle: " +
+                          (state.present ? "present, version " + std::to_string(state.version)
+                                         : std::string("absent")) +
+                          "): " + what);
   }
 
   // Checks an (iterator, inserted) result of an insert-like operation that
@@ -507,9 +525,9 @@ class Worker {
     if (r.first == the_map->end()) {
       Fail(op, key, state, "returned end()");
     } else if (r.first->first != key || !r.first->second.Is(key, expected)) {
-      Fail(op, key, state, "returned " + KeyName(r.first->first) + " " +
-                               r.first->second.Describe() + ", expected version " +
-                               std::to_string(expected));
+      Fail(op, key, state,
+           "returned " + KeyName(r.first->first) + " " + r.first->second.Describe() +
+               ", expected version " + std::to_string(expected));
     }
     if (r.second) {
       ++stats_.effective[op];
@@ -531,8 +549,8 @@ class Worker {
 
   void DoOp(Key key, KeyState& state, bool hot, const rcu::ReadGuard* outer) {
     Map& map = *the_map;
-    const Op op = hot ? kHotOps[rng_.Below(std::size(kHotOps))]
-                      : static_cast<Op>(rng_.Below(kNumOps));
+    const Op op =
+        hot ? kHotOps[rng_.Below(std::size(kHotOps))] : static_cast<Op>(rng_.Below(kNumOps));
     activity_->what.store(kOpNames[op], std::memory_order_relaxed);
     const std::uint64_t offered = ++state.next_version;
     switch (op) {
@@ -562,7 +580,8 @@ class Worker {
         ++stats_.calls[op];
         ++stats_.effective[op];
         if (r.second == state.present) {
-          Fail(op, key, state, r.second ? "inserted over a present key" : "assigned to an absent key");
+          Fail(op, key, state,
+               r.second ? "inserted over a present key" : "assigned to an absent key");
         }
         if (r.first == map.end() || r.first->first != key || !r.first->second.Is(key, offered)) {
           Fail(op, key, state, "returned iterator not at the new value");
@@ -644,14 +663,15 @@ class Worker {
         ++stats_.calls[op];
         ++stats_.compute_results[static_cast<int>(result)];
         const rcu::ComputeResult expected =
-            state.present ? (erase ? rcu::ComputeResult::kErased : rcu::ComputeResult::kUpdated)
-                          : (erase ? rcu::ComputeResult::kUnchanged
-                                   : rcu::ComputeResult::kInserted);
+            state.present
+                ? (erase ? rcu::ComputeResult::kErased : rcu::ComputeResult::kUpdated)
+                : (erase ? rcu::ComputeResult::kUnchanged : rcu::ComputeResult::kInserted);
         if (!bad.empty()) Fail(op, key, state, bad);
         if (calls != 1) Fail(op, key, state, "fn called " + std::to_string(calls) + " times");
         if (result != expected) {
-          Fail(op, key, state, std::string("returned ") + ComputeName(result) + ", expected " +
-                                   ComputeName(expected));
+          Fail(op, key, state,
+               std::string("returned ") + ComputeName(result) + ", expected " +
+                   ComputeName(expected));
         }
         if (expected != rcu::ComputeResult::kUnchanged) ++stats_.effective[op];
         if (expected == rcu::ComputeResult::kInserted) {
@@ -723,9 +743,15 @@ class Worker {
         const Key key = bulk_base_ + bulk_filled_;
         bool inserted;
         switch (bulk_filled_ % 3) {
-          case 0: inserted = map.try_emplace(key, key, 1).second; break;
-          case 1: inserted = map.emplace(key, Val(key, 1)).second; break;
-          default: inserted = map.insert({key, Val(key, 1)}).second; break;
+          case 0:
+            inserted = map.try_emplace(key, key, 1).second;
+            break;
+          case 1:
+            inserted = map.emplace(key, Val(key, 1)).second;
+            break;
+          default:
+            inserted = map.insert({key, Val(key, 1)}).second;
+            break;
         }
         if (!inserted) violations.Report(kWrongResult, "bulk insert of absent " + KeyName(key));
         ++bulk_filled_;
@@ -820,8 +846,12 @@ class Reader {
   // A pausing reader only iterates, and stops in the middle of each pass
   // (see PauseForResizes).
   Reader(int id, bool pausing, Activity* activity)
-      : id_(id), pausing_(pausing), activity_(activity),
-        rng_(2000 + static_cast<std::uint64_t>(id)), last_hot_(kHot, 0), seen_(kStable + kHot),
+      : id_(id),
+        pausing_(pausing),
+        activity_(activity),
+        rng_(2000 + static_cast<std::uint64_t>(id)),
+        last_hot_(kHot, 0),
+        seen_(kStable + kHot),
         side_seen_(kSideKeys) {}
 
   void Run() {
@@ -854,8 +884,8 @@ class Reader {
     if (v == nullptr) {
       violations.Report(kStableMissing, std::string(how) + ": " + KeyName(key) + " not found");
     } else if (!v->Is(key, 0)) {
-      violations.Report(kBadValue, std::string(how) + ": " + KeyName(key) + " has " +
-                                       v->Describe());
+      violations.Report(kBadValue,
+                        std::string(how) + ": " + KeyName(key) + " has " + v->Describe());
     }
   }
 
@@ -866,8 +896,8 @@ class Reader {
       return;
     }
     if (!v->WellFormed() || v->key() != key) {
-      violations.Report(kBadValue, std::string(how) + ": " + KeyName(key) + " has " +
-                                       v->Describe());
+      violations.Report(kBadValue,
+                        std::string(how) + ": " + KeyName(key) + " has " + v->Describe());
       return;
     }
     std::uint64_t& last = last_hot_[key - kHotBase];
@@ -884,8 +914,8 @@ class Reader {
     if (v == nullptr) return;
     ++stats_.churn_found;
     if (!v->WellFormed() || v->key() != key) {
-      violations.Report(kBadValue, std::string(how) + ": " + KeyName(key) + " has " +
-                                       v->Describe());
+      violations.Report(kBadValue,
+                        std::string(how) + ": " + KeyName(key) + " has " + v->Describe());
     }
   }
 
@@ -925,7 +955,8 @@ class Reader {
           break;
         case 2:
           ++stats_.stable_lookups;
-          if (map.count(stable) != 1) violations.Report(kStableMissing, "count: " + KeyName(stable));
+          if (map.count(stable) != 1)
+            violations.Report(kStableMissing, "count: " + KeyName(stable));
           break;
         default: {
           auto it = map.find(stable);
@@ -1040,8 +1071,8 @@ class Reader {
         if (it == side.end()) {
           violations.Report(kStableMissing, "side map: key " + std::to_string(key) + " not found");
         } else if (!it->second.Is(key, 0)) {
-          violations.Report(kBadValue, "side map: key " + std::to_string(key) + " has " +
-                                           it->second.Describe());
+          violations.Report(
+              kBadValue, "side map: key " + std::to_string(key) + " has " + it->second.Describe());
         }
       }
     }
@@ -1235,8 +1266,8 @@ class Maintenance {
       ++pred_calls;
       const Key key = entry.first;
       if (!entry.second.WellFormed() || entry.second.key() != key) {
-        violations.Report(kBadValue, "erase_if: " + KeyName(key) + " has " +
-                                         entry.second.Describe());
+        violations.Report(kBadValue,
+                          "erase_if: " + KeyName(key) + " has " + entry.second.Describe());
       }
       switch (Classify(key)) {
         case KeyClass::kStable:
@@ -1248,11 +1279,11 @@ class Maintenance {
           ++mine_seen;
           const KeyState& state = oracle->State(index);
           if (!state.present || !entry.second.Is(key, state.version)) {
-            violations.Report(kWrongResult, "erase_if predicate got " + KeyName(key) + " " +
-                                                entry.second.Describe() + "; oracle: " +
-                                                (state.present ? "version " +
-                                                                     std::to_string(state.version)
-                                                               : std::string("absent")));
+            violations.Report(kWrongResult,
+                              "erase_if predicate got " + KeyName(key) + " " +
+                                  entry.second.Describe() + "; oracle: " +
+                                  (state.present ? "version " + std::to_string(state.version)
+                                                 : std::string("absent")));
           }
           return true;
         }
@@ -1322,8 +1353,8 @@ std::uint64_t TotalProgress(const std::vector<std::unique_ptr<Activity>>& activi
 struct Fixture {
   std::unique_ptr<Map> map;
   std::unique_ptr<Map> side;
-  std::uint64_t initial = 0;        // entries inserted before the run
-  std::size_t always_present = 0;   // stable + hot: never absent
+  std::uint64_t initial = 0;       // entries inserted before the run
+  std::size_t always_present = 0;  // stable + hot: never absent
   std::size_t initial_buckets = 0;
   rcu::Stats stats_before;
 };
@@ -1455,9 +1486,11 @@ Observations Run(const Fixture& f, Crew& crew, double seconds) {
   last_progress_time = std::chrono::steady_clock::now();
   while (true) {
     bool all_done = true;
-    for (const auto& a : crew.activities) all_done = all_done && a->done.load(std::memory_order_acquire);
+    for (const auto& a : crew.activities)
+      all_done = all_done && a->done.load(std::memory_order_acquire);
     if (all_done) break;
-    if (std::chrono::steady_clock::now() - last_progress_time > std::chrono::seconds(kHangSeconds)) {
+    if (std::chrono::steady_clock::now() - last_progress_time >
+        std::chrono::seconds(kHangSeconds)) {
       ReportHang(crew.activities, "while stopping");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -1499,8 +1532,8 @@ Verdicts Verify(Fixture& f, const Crew& crew, const Observations& o) {
     const KeyState& s = oracle->State(i);
     if (s.present) ++v.expected_size;
     ReportIfWrong(k, f.map->get(k), s.present, s.version,
-                  ", oracle: " + (s.present ? "version " + std::to_string(s.version)
-                                            : std::string("absent")));
+                  ", oracle: " +
+                      (s.present ? "version " + std::to_string(s.version) : std::string("absent")));
   }
   for (const auto& w : crew.workers) {
     v.expected_size += w->bulk_filled();
@@ -1517,8 +1550,8 @@ Verdicts Verify(Fixture& f, const Crew& crew, const Observations& o) {
     if (Classify(e.first) == KeyClass::kHot || Classify(e.first) == KeyClass::kChurn) {
       const std::size_t i = Oracle::Index(e.first);
       if (seen_churn[i]++ != 0 || !oracle->State(i).present) {
-        violations.Report(kWrongResult, "final iteration: " + KeyName(e.first) +
-                                            " duplicated or not expected");
+        violations.Report(kWrongResult,
+                          "final iteration: " + KeyName(e.first) + " duplicated or not expected");
       }
     } else if (Classify(e.first) == KeyClass::kUnknown) {
       violations.Report(kWrongResult, "final iteration: unknown key " + std::to_string(e.first));
@@ -1535,8 +1568,8 @@ Verdicts Verify(Fixture& f, const Crew& crew, const Observations& o) {
                                       std::to_string(f.initial + v.inserts - v.erases));
   }
   if (o.grows == 0 || o.shrinks == 0) {
-    violations.Report(kNoResize, std::to_string(o.grows) + " grows, " +
-                                     std::to_string(o.shrinks) + " shrinks observed");
+    violations.Report(kNoResize, std::to_string(o.grows) + " grows, " + std::to_string(o.shrinks) +
+                                     " shrinks observed");
   }
   v.final_buckets = f.map->bucket_count();
   if (f.side->size() != kSideKeys) {
@@ -1580,12 +1613,11 @@ void PrintReport(const Fixture& f, const Crew& crew, const Observations& o, cons
   std::printf("worker operations (checked against the oracle): calls / changed the map or found\n");
   std::uint64_t total_ops = 0;
   for (int i = 0; i < kNumOps; ++i) {
-    std::printf("  %-18s %10" PRIu64 " / %" PRIu64 "\n", kOpNames[i], ws.calls[i],
-                ws.effective[i]);
+    std::printf("  %-18s %10" PRIu64 " / %" PRIu64 "\n", kOpNames[i], ws.calls[i], ws.effective[i]);
     total_ops += ws.calls[i];
   }
-  std::printf("  compute results:   kUnchanged %" PRIu64 ", kInserted %" PRIu64 ", kUpdated %" PRIu64
-              ", kErased %" PRIu64 "\n",
+  std::printf("  compute results:   kUnchanged %" PRIu64 ", kInserted %" PRIu64
+              ", kUpdated %" PRIu64 ", kErased %" PRIu64 "\n",
               ws.compute_results[0], ws.compute_results[1], ws.compute_results[2],
               ws.compute_results[3]);
   std::printf("  total              %10" PRIu64 "\n", total_ops);
@@ -1614,19 +1646,21 @@ void PrintReport(const Fixture& f, const Crew& crew, const Observations& o, cons
               " (%" PRIu64 " bursts of 7)\n",
               ms.erase_if_calls, ms.erase_if_keys_held, ms.erase_if_removed, ms.erase_if_pred_calls,
               ms.reserves, ms.rehashes, ms.rehash_bursts);
-  std::printf("resizes observed:        %" PRIu64 " grows, %" PRIu64 " shrinks (bucket_count "
+  std::printf("resizes observed:        %" PRIu64 " grows, %" PRIu64
+              " shrinks (bucket_count "
               "%zu..%zu, %" PRIu64 " samples; final %zu)\n",
               o.grows, o.shrinks, o.min_buckets, o.max_buckets, o.samples, v.final_buckets);
   std::printf("size():                  %zu..%zu during the run; final %zu = oracle %" PRIu64
-              " = iterated %" PRIu64 " = initial %" PRIu64 " + inserts %" PRIu64 " - erases %" PRIu64
-              "\n",
-              o.min_size, o.max_size, v.final_size, v.expected_size, v.iterated, f.initial, v.inserts, v.erases);
-  std::printf("leak accounting:         values constructed %" PRId64 ", destroyed %" PRId64
-              " (live before destroying both maps %" PRId64 ", after %" PRId64
-              "); nodes allocated %" PRId64
-              ", freed %" PRId64 " (live before %" PRId64 ", after %" PRId64 ")\n",
-              values_constructed.load(), values_destroyed.load(), v.live_values_before, v.live_values,
-              nodes_allocated.load(), nodes_freed.load(), v.live_nodes_before, v.live_nodes);
+              " = iterated %" PRIu64 " = initial %" PRIu64 " + inserts %" PRIu64
+              " - erases %" PRIu64 "\n",
+              o.min_size, o.max_size, v.final_size, v.expected_size, v.iterated, f.initial,
+              v.inserts, v.erases);
+  std::printf(
+      "leak accounting:         values constructed %" PRId64 ", destroyed %" PRId64
+      " (live before destroying both maps %" PRId64 ", after %" PRId64 "); nodes allocated %" PRId64
+      ", freed %" PRId64 " (live before %" PRId64 ", after %" PRId64 ")\n",
+      values_constructed.load(), values_destroyed.load(), v.live_values_before, v.live_values,
+      nodes_allocated.load(), nodes_freed.load(), v.live_nodes_before, v.live_nodes);
   std::printf("grace periods completed: %" PRIu64 " (rcu::GetStats)\n",
               after.grace_periods - before.grace_periods);
   std::printf("callbacks:               queued %" PRIu64 ", invoked %" PRIu64
@@ -1634,7 +1668,6 @@ void PrintReport(const Fixture& f, const Crew& crew, const Observations& o, cons
               after.callbacks_queued - before.callbacks_queued,
               after.callbacks_invoked - before.callbacks_invoked, o.max_pending,
               rcu::CallbackBacklogLimit(), after.backlog_waits - before.backlog_waits);
-
 }
 
 int Main() {
@@ -1644,12 +1677,12 @@ int Main() {
   bulk_per_worker = kBulkTotal / static_cast<std::uint64_t>(num_workers);
   rcu::SetDiagnosticHandler(
       [](const rcu::Diagnostic& d) { violations.Report(kDiagnostic, d.message); });
-  std::printf("hash_map_stress_test: %g s, %d workers, %d readers + 1 pausing reader, 1 maintenance "
-              "thread; "
-              "keys: %" PRIu64 " stable, %" PRIu64 " hot, %" PRIu64 " churn, %" PRIu64
-              " bulk (%" PRIu64 " per worker)\n",
-              seconds, num_workers, num_readers, kStable, kHot, kChurn, kBulkTotal,
-              bulk_per_worker);
+  std::printf(
+      "hash_map_stress_test: %g s, %d workers, %d readers + 1 pausing reader, 1 maintenance "
+      "thread; "
+      "keys: %" PRIu64 " stable, %" PRIu64 " hot, %" PRIu64 " churn, %" PRIu64 " bulk (%" PRIu64
+      " per worker)\n",
+      seconds, num_workers, num_readers, kStable, kHot, kChurn, kBulkTotal, bulk_per_worker);
   std::fflush(stdout);
 
   Oracle the_oracle;

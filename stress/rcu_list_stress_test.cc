@@ -149,7 +149,9 @@ std::uint64_t Check(int key, std::uint64_t version, std::uint64_t seq) {
 
 struct Element {
   Element(int k, std::uint64_t v)
-      : key(k), version(v), seq(next_seq.fetch_add(1, std::memory_order_relaxed)),
+      : key(k),
+        version(v),
+        seq(next_seq.fetch_add(1, std::memory_order_relaxed)),
         check(Check(k, v, seq)) {
     elements_constructed.fetch_add(1, std::memory_order_relaxed);
   }
@@ -309,9 +311,8 @@ std::atomic<bool> stop{false};
 struct WriterTotals {
   std::atomic<std::int64_t> inserted{0};
   std::atomic<std::int64_t> removed{0};
-  std::atomic<std::uint64_t> inserts{0}, erases{0}, erases_lost{0}, replaces{0},
-      replaces_lost{0}, anchor_replaces{0}, bulk_removes{0}, compound{0}, rebuilds{0},
-      checks_under_lock{0};
+  std::atomic<std::uint64_t> inserts{0}, erases{0}, erases_lost{0}, replaces{0}, replaces_lost{0},
+      anchor_replaces{0}, bulk_removes{0}, compound{0}, rebuilds{0}, checks_under_lock{0};
 };
 
 WriterTotals list_writes, intrusive_writes;
@@ -382,7 +383,8 @@ void ListWriter(int id) {
       }
     } else if (choice < 78) {  // remove one residue class
       const int residue = 1 + rng.Below(kGap - 1);
-      const std::size_t n = list.remove_if([&](const Element& e) { return e.key % kGap == residue; });
+      const std::size_t n =
+          list.remove_if([&](const Element& e) { return e.key % kGap == residue; });
       list_writes.removed.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
       list_writes.bulk_removes.fetch_add(1, std::memory_order_relaxed);
     } else if (choice < 98) {  // compound: move a transient to another key
@@ -448,7 +450,8 @@ IntrusiveList intrusive_list;
 RebuildCounter intrusive_rebuilds;
 
 // The first linked object after `key` that is (or is not) an anchor.
-IntrusiveList::iterator FindLocked(int key, bool anchor) ABSL_EXCLUSIVE_LOCKS_REQUIRED(intrusive_mu) {
+IntrusiveList::iterator FindLocked(int key, bool anchor)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(intrusive_mu) {
   auto range = intrusive_list.Protected(intrusive_mu);
   return std::find_if(range.begin(), range.end(), [&](const Object& o) {
     return o.key >= key && (o.key % kGap == 0) == anchor;
@@ -469,8 +472,8 @@ void IntrusiveWriter() {
       const int key = RandomTransientKey(rng);
       rcu::MutexLock lock(intrusive_mu);
       auto range = intrusive_list.Protected(intrusive_mu);
-      auto it = std::find_if(range.begin(), range.end(),
-                             [&](const Object& o) { return o.key >= key; });
+      auto it =
+          std::find_if(range.begin(), range.end(), [&](const Object& o) { return o.key >= key; });
       if (it != range.end() && it->key == key) continue;
       intrusive_list.insert_before(intrusive_mu, it, *new Object(key, 0));
       intrusive_writes.inserted.fetch_add(1, std::memory_order_relaxed);
@@ -512,8 +515,7 @@ void IntrusiveWriter() {
       {
         rcu::MutexLock lock(intrusive_mu);
         const std::size_t n = intrusive_list.clear(intrusive_mu, deleter);
-        intrusive_writes.removed.fetch_add(static_cast<std::int64_t>(n),
-                                           std::memory_order_relaxed);
+        intrusive_writes.removed.fetch_add(static_cast<std::int64_t>(n), std::memory_order_relaxed);
       }
       std::this_thread::yield();
       {
@@ -579,11 +581,11 @@ int Main() {
   sigaction(SIGBUS, &action, nullptr);
 
   const double seconds = stress::StressSeconds();
-  std::printf("rcu_list_stress_test: %.1f s; %d RcuList writers, 1 IntrusiveRcuList writer, "
-              "%d readers, %d anchors among %d keys%s\n",
-              seconds, kListWriters, kReaders, kAnchors, kKeys,
-              kBroken ? " [NEGATIVE CONTROL: removed nodes are freed without a grace period]"
-                      : "");
+  std::printf(
+      "rcu_list_stress_test: %.1f s; %d RcuList writers, 1 IntrusiveRcuList writer, "
+      "%d readers, %d anchors among %d keys%s\n",
+      seconds, kListWriters, kReaders, kAnchors, kKeys,
+      kBroken ? " [NEGATIVE CONTROL: removed nodes are freed without a grace period]" : "");
   std::fflush(stdout);
 
   list.Update([](List::Writer& w) {
@@ -664,22 +666,25 @@ int Main() {
   PrintWriter("IntrusiveRcuList", intrusive_writes);
   PrintReader("RcuList", list_reads);
   PrintReader("IntrusiveRcuList", intrusive_reads);
-  std::printf("  elements: %" PRId64 " constructed, %" PRId64 " destroyed; final sizes %zu and "
+  std::printf("  elements: %" PRId64 " constructed, %" PRId64
+              " destroyed; final sizes %zu and "
               "%zu, largest %zu and %zu\n",
-              elements_constructed.load(), elements_destroyed.load(), final_list,
-              intrusive_counted, max_list, max_intrusive);
-  std::printf("  grace periods: %" PRIu64 " (%" PRIu64 " Synchronize() calls by the main "
+              elements_constructed.load(), elements_destroyed.load(), final_list, intrusive_counted,
+              max_list, max_intrusive);
+  std::printf("  grace periods: %" PRIu64 " (%" PRIu64
+              " Synchronize() calls by the main "
               "thread); RCU callbacks: %" PRIu64 " queued, %" PRIu64
               " run; largest backlog sampled %" PRIu64 "\n",
               stats_after.grace_periods - stats_before.grace_periods, synchronizes,
               stats_after.callbacks_queued - stats_before.callbacks_queued,
               stats_after.callbacks_invoked - stats_before.callbacks_invoked, max_backlog);
-  std::printf("checked: every element reached was live and consistent (no early free, no "
-              "half-built element); keys strictly increasing along every traversal (nothing "
-              "seen twice or out of order); every anchor seen exactly once when no rebuild "
-              "overlapped; held elements unchanged; traversals bounded; size() against a "
-              "count under the lock and against the writers' accounting; no leaks after "
-              "clear() + Barrier()\n");
+  std::printf(
+      "checked: every element reached was live and consistent (no early free, no "
+      "half-built element); keys strictly increasing along every traversal (nothing "
+      "seen twice or out of order); every anchor seen exactly once when no rebuild "
+      "overlapped; held elements unchanged; traversals bounded; size() against a "
+      "count under the lock and against the writers' accounting; no leaks after "
+      "clear() + Barrier()\n");
 
   return violations.Verdict();
 }

@@ -100,7 +100,7 @@ constexpr std::uint64_t kBacklogSlack = 1024;
 // A flood phase starts after this many writer updates.
 constexpr std::uint64_t kUpdatesBetweenFloods = 256;
 
-constexpr std::uint64_t kLiveMagic = 0x4c49564552435531;         // "LIVERCU1"
+constexpr std::uint64_t kLiveMagic = 0x4c49564552435531;  // "LIVERCU1"
 constexpr std::uint64_t kDeadMagic = 0xdeadbeefdeadbeef;
 constexpr std::uint64_t kPayloadLiveMagic = 0x5041594c4f414431;  // "PAYLOAD1"
 constexpr std::uint64_t kPayloadDeadMagic = 0xdeaddeaddeaddead;
@@ -129,8 +129,7 @@ inline void CpuRelax() {
 
 void UpdateMax(std::atomic<std::uint64_t>& max, std::uint64_t value) {
   std::uint64_t current = max.load(std::memory_order_relaxed);
-  while (value > current &&
-         !max.compare_exchange_weak(current, value, std::memory_order_relaxed)) {
+  while (value > current && !max.compare_exchange_weak(current, value, std::memory_order_relaxed)) {
   }
 }
 
@@ -410,8 +409,8 @@ enum UpdatePath {
 };
 
 constexpr const char* kPathNames[kNumPaths] = {
-    "synchronize",   "call_rcu(head)", "call_rcu(lambda)",
-    "retire",        "start_poll+poll_state", "get_state+cond_synchronize",
+    "synchronize", "call_rcu(head)",        "call_rcu(lambda)",
+    "retire",      "start_poll+poll_state", "get_state+cond_synchronize",
 };
 
 class Writer {
@@ -648,8 +647,8 @@ class Reader {
     }
     if (seq != 0) Recheck(obj, seq);
     if (check_cookie && rcu::PollState(cookie)) {
-      violations.Report(kCookieEarly, "reader " + std::to_string(id_) +
-                                          ": cookie taken inside the section");
+      violations.Report(kCookieEarly,
+                        "reader " + std::to_string(id_) + ": cookie taken inside the section");
     }
   }
 
@@ -690,8 +689,8 @@ class Reader {
     const std::uint64_t seq = obj->seq.load(std::memory_order_relaxed);
     if (!CheckFields(obj, seq) || !CheckPayload(obj, seq)) return 0;
     if (seq < last_seq_) {
-      violations.Report(kSequenceBackwards, Who() + "seq " + std::to_string(seq) +
-                                                " after " + std::to_string(last_seq_));
+      violations.Report(kSequenceBackwards, Who() + "seq " + std::to_string(seq) + " after " +
+                                                std::to_string(last_seq_));
     }
     last_seq_ = std::max(last_seq_, seq);
     RecordAge(obj->pipe_count.load(std::memory_order_relaxed), seq);
@@ -738,15 +737,15 @@ class Reader {
   bool CheckPayload(const TortureObject* obj, std::uint64_t seq) {
     const Payload* payload = obj->payload.load(std::memory_order_relaxed);
     if (payload == nullptr) {
-      violations.Report(kPoisoned, Who() + "object seq " + std::to_string(seq) +
-                                       " has no payload (reclaimed)");
+      violations.Report(
+          kPoisoned, Who() + "object seq " + std::to_string(seq) + " has no payload (reclaimed)");
       return false;
     }
     const std::uint64_t magic = payload->magic;
     if (magic != kPayloadLiveMagic) {
-      violations.Report(magic == kPayloadDeadMagic ? kPoisoned : kUninitialized,
-                        Who() + "payload of seq " + std::to_string(seq) + " has magic " +
-                            Hex(magic));
+      violations.Report(
+          magic == kPayloadDeadMagic ? kPoisoned : kUninitialized,
+          Who() + "payload of seq " + std::to_string(seq) + " has magic " + Hex(magic));
       return false;
     }
     bool ok = payload->seq == seq;
@@ -865,9 +864,8 @@ class Flooder {
     for (;;) {
       {
         std::unique_lock<std::mutex> lock(flood_signal.mu);
-        flood_signal.cv.wait(lock, [next_flood] {
-          return stop.load() || writer_updates.load() >= next_flood;
-        });
+        flood_signal.cv.wait(
+            lock, [next_flood] { return stop.load() || writer_updates.load() >= next_flood; });
       }
       if (stop.load()) break;
       if (phases_ % 2 == 0) {
@@ -952,9 +950,8 @@ int Main() {
   const double seconds = stress::StressSeconds();
   const int num_readers = static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
   rcu::SetCallbackBacklogLimit(kFloodBacklogLimit);
-  rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
-    violations.Report(kDiagnosticReported, d.message);
-  });
+  rcu::SetDiagnosticHandler(
+      [](const rcu::Diagnostic& d) { violations.Report(kDiagnosticReported, d.message); });
   if (rcu::CallbackBacklogLimit() != kFloodBacklogLimit) {
     violations.Report(kStatsInconsistent, "CallbackBacklogLimit() != the limit just set");
   }
@@ -964,10 +961,11 @@ int Main() {
     violations.Report(kStatsInconsistent, "CompletedState() cookies");
   }
 
-  std::printf("rcu_torture_test%s: %g s, %d readers, 1 writer, %d fake writers, 1 flood "
-              "thread; pipe length %d, pool %zu objects, backlog limit %zu\n",
-              kBreakGracePeriods ? " (TORTURE_BREAK_GRACE_PERIOD: grace periods skipped)" : "",
-              seconds, num_readers, kFakeWriters, kPipeLength, kPoolSize, kFloodBacklogLimit);
+  std::printf(
+      "rcu_torture_test%s: %g s, %d readers, 1 writer, %d fake writers, 1 flood "
+      "thread; pipe length %d, pool %zu objects, backlog limit %zu\n",
+      kBreakGracePeriods ? " (TORTURE_BREAK_GRACE_PERIOD: grace periods skipped)" : "", seconds,
+      num_readers, kFakeWriters, kPipeLength, kPoolSize, kFloodBacklogLimit);
   std::fflush(stdout);
   const rcu::Stats before = rcu::GetStats();
 
@@ -994,7 +992,8 @@ int Main() {
                                     std::chrono::duration<double>(seconds));
   std::uint64_t samples = 0;
   stress::Progress progress(
-      seconds, [] { return observations_so_far.load(std::memory_order_relaxed); }, [] { return violations.Total(); });
+      seconds, [] { return observations_so_far.load(std::memory_order_relaxed); },
+      [] { return violations.Total(); });
   while (std::chrono::steady_clock::now() < deadline) {
     progress.Tick();
     UpdateMax(max_pending, stress::PendingCallbacks(rcu::GetStats()));
@@ -1024,8 +1023,8 @@ int Main() {
                                  std::to_string(after.callbacks_invoked));
   }
   if (after.callbacks_failed != 0) {
-    violations.Report(kStatsInconsistent, "callbacks_failed " +
-                                              std::to_string(after.callbacks_failed));
+    violations.Report(kStatsInconsistent,
+                      "callbacks_failed " + std::to_string(after.callbacks_failed));
   }
   if (max_pending.load() > kFloodBacklogLimit + kBacklogSlack) {
     violations.Report(kBacklogUnbounded, "up to " + std::to_string(max_pending.load()) +
@@ -1039,8 +1038,8 @@ int Main() {
   for (const auto& f : fake_writers) fakes.Merge(f->stats());
 
   std::printf("ran %.2f s\n", elapsed);
-  std::printf("reader sections:         %" PRIu64 " (%" PRIu64 " nested; deepest nesting %d; %" PRIu64
-              " yielded the CPU inside)\n",
+  std::printf("reader sections:         %" PRIu64 " (%" PRIu64
+              " nested; deepest nesting %d; %" PRIu64 " yielded the CPU inside)\n",
               reads.sections, reads.nested_sections, reads.deepest_nesting,
               reads.yields_in_section);
   std::printf("reader observations:     %" PRIu64 "\n", reads.observations);
@@ -1057,7 +1056,8 @@ int Main() {
               ", cond_synchronize %" PRIu64 ", barrier %" PRIu64 "\n",
               fakes.synchronize, fakes.start_poll, fakes.cond_synchronize, fakes.barrier);
   flooder.Print();
-  std::printf("grace periods completed: %" PRIu64 " (rcu::GetStats, Synchronize/CondSynchronize/"
+  std::printf("grace periods completed: %" PRIu64
+              " (rcu::GetStats, Synchronize/CondSynchronize/"
               "StartPoll)\n",
               after.grace_periods - before.grace_periods);
   std::printf("callbacks:               queued %" PRIu64 ", invoked %" PRIu64 ", failed %" PRIu64

@@ -206,9 +206,10 @@ void PrintReport(const rcu_bench::MedianReporter& results) {
        "BM_AtomicSharedPtrLoad_WithWriter"},
       {"mutex + shared_ptr copy", "BM_MutexSharedPtrCopy", "BM_MutexSharedPtrCopy_WithWriter"},
   };
-  std::printf("\nReading a config: CPU ns per read, per reader thread (median of %d; lower is "
-              "better)\n",
-              kRepetitions);
+  std::printf(
+      "\nReading a config: CPU ns per read, per reader thread (median of %d; lower is "
+      "better)\n",
+      kRepetitions);
   std::printf("    %-32s %10s %10s %22s\n", "", "1 reader", "2 readers", "1 reader + 1 writer");
   for (const Row& row : rows) {
     std::printf("    %-32s %10s %10s %22s\n", row.label, Cell(results.Find(row.name, 1)).c_str(),
@@ -224,13 +225,15 @@ void PrintReport(const rcu_bench::MedianReporter& results) {
   const double mutex_w =
       Ratio(results.Find(rows[2].with_writer, 1), results.Find(rows[0].with_writer, 1));
   std::printf("\nSummary\n");
-  std::printf("  Load() vs atomic<shared_ptr>::load(): %.1fx faster with 1 reader (target 5x: %s), "
-              "%.1fx with 2 (target 10x: %s), %.1fx with a writer\n",
-              atomic1, atomic1 >= 5 ? "met" : "MISSED", atomic2, atomic2 >= 10 ? "met" : "MISSED",
-              atomic_w);
-  std::printf("  Load() vs mutex + shared_ptr copy:    %.1fx faster with 1 reader, %.1fx with 2, "
-              "%.1fx with a writer\n",
-              mutex1, mutex2, mutex_w);
+  std::printf(
+      "  Load() vs atomic<shared_ptr>::load(): %.1fx faster with 1 reader (target 5x: %s), "
+      "%.1fx with 2 (target 10x: %s), %.1fx with a writer\n",
+      atomic1, atomic1 >= 5 ? "met" : "MISSED", atomic2, atomic2 >= 10 ? "met" : "MISSED",
+      atomic_w);
+  std::printf(
+      "  Load() vs mutex + shared_ptr copy:    %.1fx faster with 1 reader, %.1fx with 2, "
+      "%.1fx with a writer\n",
+      mutex1, mutex2, mutex_w);
   // Two readers of one mutex that run at the same time slow each other
   // several-fold. If they did not, other processes kept the two threads from
   // overlapping, and the 2-reader column shows no contention for anyone.
@@ -238,9 +241,10 @@ void PrintReport(const rcu_bench::MedianReporter& results) {
   const Run* mutex_two = results.Find(rows[2].name, 2);
   if (mutex_one != nullptr && mutex_two != nullptr &&
       CpuNsPerIteration(*mutex_two) < 2 * CpuNsPerIteration(*mutex_one)) {
-    std::printf("  Note: the 2 reader threads hardly overlapped (the mutex peer did not slow "
-                "down): the machine is busy, so the 2-reader ratios understate contention. "
-                "Rerun when it is idle.\n");
+    std::printf(
+        "  Note: the 2 reader threads hardly overlapped (the mutex peer did not slow "
+        "down): the machine is busy, so the 2-reader ratios understate contention. "
+        "Rerun when it is idle.\n");
   }
 }
 

@@ -85,13 +85,11 @@
 //    whose writer began before the watcher saw the file (at start, or before
 //    the path led to it) and pauses longer than the debounce delay (its
 //    writes look like a truncate(2) by path, with no open seen), or whose
-//    open inotify merged with another process's open that then closed, or, after an inotify queue overflow,
-//    one whose writer's events were lost. And
-//    while polling: polling sees no writers, only their traces, so a file is
-//    read once two polls a poll_interval apart find the same size, mtime,
-//    ctime and inode and the read agrees; a writer that pauses longer than
-//    poll_interval mid-file can be read half-written. Polled files should be
-//    replaced by rename.
+//    open inotify merged with another process's open that then closed, or, after an inotify queue
+//    overflow, one whose writer's events were lost. And while polling: polling sees no writers,
+//    only their traces, so a file is read once two polls a poll_interval apart find the same size,
+//    mtime, ctime and inode and the read agrees; a writer that pauses longer than poll_interval
+//    mid-file can be read half-written. Polled files should be replaced by rename.
 // A half-written file that was read would, at worst, fail to parse or
 // validate, or, with a lenient parser and no validation hook, be published
 // until the complete file replaces it: a validation hook that checks what a
@@ -236,8 +234,7 @@ class ConfigWatcher {
       : owned_(options.snapshot == nullptr ? std::make_unique<Snapshot<T>>() : nullptr),
         snapshot_(options.snapshot != nullptr ? options.snapshot : owned_.get()),
         core_(internal::MakeAbsolute(path), static_cast<WatchOptions>(options),
-              internal::ReloadPipeline<T>(std::move(parse), std::move(options.validate),
-                                          snapshot_),
+              internal::ReloadPipeline<T>(std::move(parse), std::move(options.validate), snapshot_),
               [snapshot = snapshot_] { return snapshot->Version(); }) {}
 
   const std::unique_ptr<Snapshot<T>> owned_;  // null if publishing elsewhere

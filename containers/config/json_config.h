@@ -102,16 +102,15 @@ absl::StatusOr<T> ParseJson(std::string_view text, const JsonParseOptions& optio
     return absl::InvalidArgumentError("JSON parse error: the file is empty");
   }
   if (internal::JsonDeeperThan(text, options.allow_comments, kMaxConfigDepth)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "JSON nested deeper than ", kMaxConfigDepth, " arrays and objects"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("JSON nested deeper than ", kMaxConfigDepth, " arrays and objects"));
   }
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(text.begin(), text.end(), /*cb=*/nullptr,
                                  /*allow_exceptions=*/true, options.allow_comments);
   } catch (const nlohmann::json::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("JSON ", internal::WithoutJsonTag(e.what())));
+    return absl::InvalidArgumentError(absl::StrCat("JSON ", internal::WithoutJsonTag(e.what())));
   }
   if constexpr (std::is_same_v<T, nlohmann::json>) {
     return json;
@@ -119,8 +118,8 @@ absl::StatusOr<T> ParseJson(std::string_view text, const JsonParseOptions& optio
     try {
       return json.get<T>();
     } catch (const nlohmann::json::exception& e) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "JSON does not fit the config type: ", internal::WithoutJsonTag(e.what())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("JSON does not fit the config type: ", internal::WithoutJsonTag(e.what())));
     } catch (const std::exception& e) {
       return absl::InvalidArgumentError(
           absl::StrCat("JSON does not fit the config type: ", e.what()));
@@ -138,8 +137,7 @@ typename ConfigWatcher<T>::Parser JsonParser(JsonParseOptions options = {}) {
 // options).
 template <typename T>
 absl::StatusOr<std::unique_ptr<ConfigWatcher<T>>> WatchJsonConfig(
-    std::string path, typename ConfigWatcher<T>::Options options = {},
-    JsonParseOptions json = {}) {
+    std::string path, typename ConfigWatcher<T>::Options options = {}, JsonParseOptions json = {}) {
   return ConfigWatcher<T>::Create(std::move(path), JsonParser<T>(json), std::move(options));
 }
 

@@ -115,8 +115,8 @@ inline bool TomlMayNestDeeperThan(std::string_view text, int limit) {
   int added = 0;          // the sum of `open`
   int header = 0;         // keys in the current [table] header
   bool in_header = false;
-  int chain = 0;          // keys so far in the dotted key (or value) being read
-  int key_chain = 0;      // keys of the key whose value is being read
+  int chain = 0;      // keys so far in the dotted key (or value) being read
+  int key_chain = 0;  // keys of the key whose value is being read
   bool after_dot = false;
   bool line_start = true;
   const std::string_view::size_type n = text.size();
@@ -134,11 +134,11 @@ inline bool TomlMayNestDeeperThan(std::string_view text, int limit) {
       if (i == std::string_view::npos) break;
       continue;
     } else if (c == '"' || c == '\'') {
-      const std::string_view quote = text.substr(i, 3) == std::string(3, c)
-                                         ? text.substr(i, 3)
-                                         : text.substr(i, 1);
+      const std::string_view quote =
+          text.substr(i, 3) == std::string(3, c) ? text.substr(i, 3) : text.substr(i, 1);
       std::string_view::size_type j = i + quote.size();
-      while (j < n && text.compare(j, quote.size(), quote) != 0) j += c == '"' && text[j] == '\\' ? 2 : 1;
+      while (j < n && text.compare(j, quote.size(), quote) != 0)
+        j += c == '"' && text[j] == '\\' ? 2 : 1;
       i = std::min(n, j + quote.size());
       segment = true;
     } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '+') {
@@ -258,8 +258,7 @@ inline absl::StatusOr<std::unique_ptr<ConfigWatcher<toml::table>>> WatchTomlConf
     std::string path, ConfigWatcher<toml::table>::Options options = {}) {
   TomlParseOptions toml;
   toml.allow_empty_document = options.allow_empty_file;
-  return ConfigWatcher<toml::table>::Create(std::move(path), TomlParser(toml),
-                                            std::move(options));
+  return ConfigWatcher<toml::table>::Create(std::move(path), TomlParser(toml), std::move(options));
 }
 
 }  // namespace rcu

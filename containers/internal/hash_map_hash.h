@@ -45,9 +45,7 @@ struct StringHash {
   using is_transparent = void;
   using is_avalanching = std::true_type;  // absl::Hash underneath
 
-  std::size_t operator()(absl::string_view s) const {
-    return absl::Hash<absl::string_view>()(s);
-  }
+  std::size_t operator()(absl::string_view s) const { return absl::Hash<absl::string_view>()(s); }
 #ifndef ABSL_USES_STD_STRING_VIEW
   std::size_t operator()(std::string_view s) const {
     return (*this)(absl::string_view(s.data(), s.size()));
@@ -114,8 +112,7 @@ struct HashIsAvalanching<absl::Hash<T>> : std::true_type {};
 // hashes collide after it no more often than at random.
 inline std::size_t MixHash(std::size_t h) {
   static_assert(sizeof(std::size_t) == 8, "64-bit size_t");
-  const unsigned __int128 product =
-      static_cast<unsigned __int128>(h) * 0x9e3779b97f4a7c15ULL;
+  const unsigned __int128 product = static_cast<unsigned __int128>(h) * 0x9e3779b97f4a7c15ULL;
   return static_cast<std::size_t>(product) ^ static_cast<std::size_t>(product >> 64);
 }
 
@@ -132,8 +129,7 @@ inline std::size_t MixedHash(std::size_t h) {
 // The type lookups take: any type if hash and equality are transparent,
 // otherwise the key type itself.
 template <typename K, typename Hash, typename Eq, typename Lookup>
-using LookupKey =
-    std::conditional_t<IsTransparent<Hash, Eq>::value, Lookup, K>;
+using LookupKey = std::conditional_t<IsTransparent<Hash, Eq>::value, Lookup, K>;
 
 }  // namespace internal
 }  // namespace rcu

@@ -38,8 +38,12 @@ struct IsHashMapIterator<It, std::void_t<typename It::rcu_hash_map_iterator>> : 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline HashMap<K, V, Hash, Eq, Alloc>::const_iterator::const_iterator(
     const_iterator&& other) noexcept
-    : map_(other.map_), node_(std::exchange(other.node_, nullptr)), shape_(other.shape_),
-      cursor_(other.cursor_), positioned_(other.positioned_), after_(other.after_),
+    : map_(other.map_),
+      node_(std::exchange(other.node_, nullptr)),
+      shape_(other.shape_),
+      cursor_(other.cursor_),
+      positioned_(other.positioned_),
+      after_(other.after_),
       guard_(std::move(other.guard_)) {}
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -66,8 +70,7 @@ inline std::uint64_t HashMap<K, V, Hash, Eq, Alloc>::const_iterator::BucketStart
 // --- The walk ----------------------------------------------------------------------
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
-inline auto HashMap<K, V, Hash, Eq, Alloc>::MakeBegin(bool own_section) const
-    -> const_iterator {
+inline auto HashMap<K, V, Hash, Eq, Alloc>::MakeBegin(bool own_section) const -> const_iterator {
   const_iterator it(this);
   if (own_section) it.guard_.Enter();
   SeekFrom(it, 0);
@@ -123,8 +126,8 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::SeekFrom(const_iterator& it,
     it.shape_ = table->shape();
     it.cursor_ = cursor;
     it.positioned_ = true;
-    it.node_ = NextInRange(table->at(bucket).load(std::memory_order_acquire),
-                           table->generation(), cursor, range.end, range.last);
+    it.node_ = NextInRange(table->at(bucket).load(std::memory_order_acquire), table->generation(),
+                           cursor, range.end, range.last);
     if (it.node_ != nullptr || range.last) return;
     cursor = range.end;
   }

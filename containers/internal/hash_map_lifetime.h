@@ -33,9 +33,8 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline HashMap<K, V, Hash, Eq, Alloc>& HashMap<K, V, Hash, Eq, Alloc>::operator=(
     const HashMap& other) {
   if (this != &other) {
-    const Alloc alloc = AllocTraits::propagate_on_container_copy_assignment::value
-                            ? other.alloc_
-                            : alloc_;
+    const Alloc alloc =
+        AllocTraits::propagate_on_container_copy_assignment::value ? other.alloc_ : alloc_;
     HashMap copy(other, alloc);
     swap(copy);
   }
@@ -43,9 +42,9 @@ inline HashMap<K, V, Hash, Eq, Alloc>& HashMap<K, V, Hash, Eq, Alloc>::operator=
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
-inline HashMap<K, V, Hash, Eq, Alloc>& HashMap<K, V, Hash, Eq, Alloc>::operator=(
-    HashMap&& other) noexcept(std::is_nothrow_copy_assignable_v<Hash> &&
-                              std::is_nothrow_copy_assignable_v<Eq>) {
+inline HashMap<K, V, Hash, Eq, Alloc>&
+HashMap<K, V, Hash, Eq, Alloc>::operator=(HashMap&& other) noexcept(
+    std::is_nothrow_copy_assignable_v<Hash>&& std::is_nothrow_copy_assignable_v<Eq>) {
   if (this != &other) {
     fork_entry_.Unregister();  // before its stripes go (StealFrom registers again)
     ReleaseContents();
@@ -78,7 +77,7 @@ inline HashMap<K, V, Hash, Eq, Alloc>::~HashMap() {
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline void HashMap<K, V, Hash, Eq, Alloc>::swap(HashMap& other) noexcept(
-    std::is_nothrow_swappable_v<Hash> && std::is_nothrow_swappable_v<Eq>) {
+    std::is_nothrow_swappable_v<Hash>&& std::is_nothrow_swappable_v<Eq>) {
   using std::swap;
   swap(hash_, other.hash_);
   swap(eq_, other.eq_);

@@ -77,7 +77,8 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::PrepareWrite(size_type adding) -> Stripe* {
   Stripe* stripes = stripes_.load(std::memory_order_acquire);
   if (ABSL_PREDICT_FALSE(stripes == nullptr)) {
-    stripes = Materialize(std::max(BucketsFor(adding), min_buckets_.load(std::memory_order_relaxed)));
+    stripes =
+        Materialize(std::max(BucketsFor(adding), min_buckets_.load(std::memory_order_relaxed)));
   }
   if (ABSL_PREDICT_FALSE(pending_buckets_.load(std::memory_order_relaxed) != 0)) {
     ResizePending();

@@ -63,7 +63,7 @@ class ABSL_SCOPED_LOCKABLE AllStripesLock {
 // allocator to be freed after a grace period.
 template <typename Alloc>
 inline constexpr bool kAllocatorIsStateless =
-    std::allocator_traits<Alloc>::is_always_equal::value && std::is_default_constructible_v<Alloc>;
+    std::allocator_traits<Alloc>::is_always_equal::value&& std::is_default_constructible_v<Alloc>;
 
 // The allocator a retired node is freed with, long after the map that made
 // it may be gone: nothing for a stateless allocator, a copy otherwise.
@@ -168,10 +168,11 @@ class BucketArray {
   // two, at least kHashMapStripes; `generation` is 0 or 1.
   static BucketArray* Create(std::size_t count, int generation) noexcept {
     constexpr std::size_t kMaxCount =
-        (std::numeric_limits<std::size_t>::max() - sizeof(BucketArray)) / sizeof(std::atomic<Node*>);
+        (std::numeric_limits<std::size_t>::max() - sizeof(BucketArray)) /
+        sizeof(std::atomic<Node*>);
     if (count > kMaxCount) return nullptr;  // the byte count would wrap
-    void* raw = ::operator new(sizeof(BucketArray) + count * sizeof(std::atomic<Node*>),
-                               std::nothrow);
+    void* raw =
+        ::operator new(sizeof(BucketArray) + count * sizeof(std::atomic<Node*>), std::nothrow);
     if (raw == nullptr) return nullptr;
     auto* array = new (raw) BucketArray(((count - 1) << 1) | static_cast<std::size_t>(generation));
     std::atomic<Node*>* buckets = array->buckets();
@@ -228,8 +229,7 @@ class BucketArray {
   // Queues the array for freeing; used once, when it is retired.
   RcuHead head_;
 };
-static_assert(std::is_standard_layout_v<BucketArray<int>>,
-              "BucketArray::FromHead uses offsetof");
+static_assert(std::is_standard_layout_v<BucketArray<int>>, "BucketArray::FromHead uses offsetof");
 static_assert(sizeof(BucketArray<int>) % alignof(std::atomic<int*>) == 0,
               "the buckets follow the header without padding");
 

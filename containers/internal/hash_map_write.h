@@ -46,25 +46,27 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::insert(const value_type& value)
     -> std::pair<iterator, bool> {
   const std::size_t hash = HashOf(value.first);
-  return Link(hash, value.first, [&] { return NewNode(hash, value); }, /*replace=*/false);
+  return Link(
+      hash, value.first, [&] { return NewNode(hash, value); }, /*replace=*/false);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::insert(value_type&& value)
     -> std::pair<iterator, bool> {
   const std::size_t hash = HashOf(value.first);
-  return Link(hash, value.first, [&] { return NewNode(hash, std::move(value)); },
-              /*replace=*/false);
+  return Link(
+      hash, value.first, [&] { return NewNode(hash, std::move(value)); },
+      /*replace=*/false);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 template <typename... Args>
-inline auto HashMap<K, V, Hash, Eq, Alloc>::emplace(Args&&... args)
-    -> std::pair<iterator, bool> {
+inline auto HashMap<K, V, Hash, Eq, Alloc>::emplace(Args&&... args) -> std::pair<iterator, bool> {
   NodeHolder holder{NewNode(0, std::forward<Args>(args)...)};
   const std::size_t hash = HashOf(holder.node->value.first);
-  return Link(hash, holder.node->value.first, [&] { return holder.Release(hash); },
-              /*replace=*/false);
+  return Link(
+      hash, holder.node->value.first, [&] { return holder.Release(hash); },
+      /*replace=*/false);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -72,10 +74,13 @@ template <typename... Args>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::try_emplace(const K& key, Args&&... args)
     -> std::pair<iterator, bool> {
   const std::size_t hash = HashOf(key);
-  return Link(hash, key, [&] {
-    return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(key),
-                   std::forward_as_tuple(std::forward<Args>(args)...));
-  }, /*replace=*/false);
+  return Link(
+      hash, key,
+      [&] {
+        return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(key),
+                       std::forward_as_tuple(std::forward<Args>(args)...));
+      },
+      /*replace=*/false);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -83,10 +88,13 @@ template <typename... Args>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::try_emplace(K&& key, Args&&... args)
     -> std::pair<iterator, bool> {
   const std::size_t hash = HashOf(key);
-  return Link(hash, key, [&] {
-    return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(std::move(key)),
-                   std::forward_as_tuple(std::forward<Args>(args)...));
-  }, /*replace=*/false);
+  return Link(
+      hash, key,
+      [&] {
+        return NewNode(hash, std::piecewise_construct, std::forward_as_tuple(std::move(key)),
+                       std::forward_as_tuple(std::forward<Args>(args)...));
+      },
+      /*replace=*/false);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -94,8 +102,9 @@ template <typename M>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::insert_or_assign(const K& key, M&& value)
     -> std::pair<iterator, bool> {
   const std::size_t hash = HashOf(key);
-  return Link(hash, key, [&] { return NewNode(hash, key, std::forward<M>(value)); },
-              /*replace=*/true);
+  return Link(
+      hash, key, [&] { return NewNode(hash, key, std::forward<M>(value)); },
+      /*replace=*/true);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -103,8 +112,9 @@ template <typename M>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::insert_or_assign(K&& key, M&& value)
     -> std::pair<iterator, bool> {
   const std::size_t hash = HashOf(key);
-  return Link(hash, key, [&] { return NewNode(hash, std::move(key), std::forward<M>(value)); },
-              /*replace=*/true);
+  return Link(
+      hash, key, [&] { return NewNode(hash, std::move(key), std::forward<M>(value)); },
+      /*replace=*/true);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -223,8 +233,7 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::NewNode(std::size_t hash, Args&&... 
 
 // Chain edits, under the stripe lock, through links of generation g.
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
-inline void HashMap<K, V, Hash, Eq, Alloc>::PushFront(std::atomic<Node*>* head, Node* node,
-                                                       int g) {
+inline void HashMap<K, V, Hash, Eq, Alloc>::PushFront(std::atomic<Node*>* head, Node* node, int g) {
   node->next[g].store(head->load(std::memory_order_relaxed), std::memory_order_relaxed);
   head->store(node, std::memory_order_release);  // publishes *node
 }
@@ -260,7 +269,7 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::InsertRange(InputIt first, InputIt l
   bool presized = GrowFor(wanted);
   for (; first != last; Step(first)) {
     if (!presized) presized = GrowFor(wanted);  // until the grace period has passed
-    insert(*first);  // builds no entry for a present key
+    insert(*first);                             // builds no entry for a present key
   }
 }
 
@@ -303,7 +312,7 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::erase(const_iterator pos) -> iterato
   if (pos.node_ == nullptr) return end();
   Node* unlinked = UnlinkIfLinked(pos.node_);
   iterator next = std::move(pos);  // keeps pos's section, if it owned one
-  ++next;  // an unlinked entry keeps its links
+  ++next;                          // an unlinked entry keeps its links
   if (unlinked != nullptr) {
     Retire(unlinked);
     MaybeShrink();

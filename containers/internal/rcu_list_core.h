@@ -25,14 +25,10 @@ template <typename T>
 struct RcuListNode final : ListLinks, RcuHead {
   // Parentheses when T has a matching constructor, braces otherwise, so that
   // emplace works for aggregates too.
-  template <typename... Args,
-            std::enable_if_t<std::is_constructible_v<T, Args&&...>, int> = 0>
-  explicit RcuListNode(std::in_place_t, Args&&... args)
-      : value(std::forward<Args>(args)...) {}
-  template <typename... Args,
-            std::enable_if_t<!std::is_constructible_v<T, Args&&...>, int> = 0>
-  explicit RcuListNode(std::in_place_t, Args&&... args)
-      : value{std::forward<Args>(args)...} {}
+  template <typename... Args, std::enable_if_t<std::is_constructible_v<T, Args&&...>, int> = 0>
+  explicit RcuListNode(std::in_place_t, Args&&... args) : value(std::forward<Args>(args)...) {}
+  template <typename... Args, std::enable_if_t<!std::is_constructible_v<T, Args&&...>, int> = 0>
+  explicit RcuListNode(std::in_place_t, Args&&... args) : value{std::forward<Args>(args)...} {}
 
   // Immutable to readers once published; a writer may change it in place only
   // in ways readers are designed to see (atomics). Destroyed a grace period

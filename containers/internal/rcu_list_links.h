@@ -264,9 +264,8 @@ class ListIterator {
   ListIterator() noexcept = default;
 
   // iterator -> const_iterator.
-  template <typename Other,
-            typename = std::enable_if_t<std::is_same_v<const Other, Value> &&
-                                        !std::is_same_v<Other, Value>>>
+  template <typename Other, typename = std::enable_if_t<std::is_same_v<const Other, Value> &&
+                                                        !std::is_same_v<Other, Value>>>
   ListIterator(const ListIterator<Traits, Other>& other) noexcept  // NOLINT: implicit
       : node_(other.node_) {}
 

@@ -30,8 +30,7 @@ void SnapshotNotifier::Published(std::uint64_t version) {
 std::uint64_t SnapshotNotifier::Subscribe(Callback callback) {
   rcu::MutexLock lock(mu_);
   const std::uint64_t id = next_id_++;
-  subscribers_.emplace(
-      id, Entry{std::make_shared<Subscriber>(std::move(callback)), published_});
+  subscribers_.emplace(id, Entry{std::make_shared<Subscriber>(std::move(callback)), published_});
   if (!thread_.joinable() && !stop_) {
     thread_ = std::thread([this] { Run(); });
     thread_id_ = thread_.get_id();
@@ -62,10 +61,10 @@ bool SnapshotNotifier::WaitForVersion(std::uint64_t version, absl::Duration time
   // Beyond about a century a deadline would overflow the clock: wait forever.
   const bool forever = timeout > absl::Hours(24 * 365 * 100);
   const Clock::time_point deadline =
-      forever ? Clock::time_point::max()
-              : Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                   absl::ToChronoNanoseconds(
-                                       std::max(timeout, absl::ZeroDuration())));
+      forever
+          ? Clock::time_point::max()
+          : Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                               absl::ToChronoNanoseconds(std::max(timeout, absl::ZeroDuration())));
   rcu::MutexLock lock(mu_);
   ++waiters_;
   while (published_ < version) {
@@ -139,14 +138,13 @@ void SnapshotNotifier::DeliverLocked(const PinnedValue& pinned) {
       subscriber->callback(pinned.value, pinned.version);
     } catch (const std::exception& e) {
       Report(Diagnostic::Kind::kListenerThrew, false,
-             "rcu::Snapshot: subscriber " + std::to_string(id) + "'s callback threw (" +
-                 e.what() + ") for version " + std::to_string(pinned.version) +
+             "rcu::Snapshot: subscriber " + std::to_string(id) + "'s callback threw (" + e.what() +
+                 ") for version " + std::to_string(pinned.version) +
                  "; callbacks must not throw. Ignored.");
     } catch (...) {
       Report(Diagnostic::Kind::kListenerThrew, false,
-             "rcu::Snapshot: subscriber " + std::to_string(id) +
-                 "'s callback threw for version " + std::to_string(pinned.version) +
-                 "; callbacks must not throw. Ignored.");
+             "rcu::Snapshot: subscriber " + std::to_string(id) + "'s callback threw for version " +
+                 std::to_string(pinned.version) + "; callbacks must not throw. Ignored.");
     }
     // If the callback unsubscribed, this drops the last reference and
     // destroys the callback here, before running_id_ is cleared, so that

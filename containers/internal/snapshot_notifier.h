@@ -32,7 +32,7 @@ namespace internal {
 struct PinnedValue {
   const void* value = nullptr;  // the T; nullptr if nothing was published
   std::uint64_t version = 0;
-  void* token = nullptr;        // the source's own handle for Unpin()
+  void* token = nullptr;  // the source's own handle for Unpin()
 };
 
 // What the notifier needs from the typed snapshot.

@@ -67,8 +67,8 @@ absl::Status Validate(const RouterConfig& c) {
     }
   }
   if (c.max_connections < 1 || c.max_connections > 100000) {
-    return absl::OutOfRangeError(absl::StrCat("max_connections is ", c.max_connections,
-                                              ", must be within [1, 100000]"));
+    return absl::OutOfRangeError(
+        absl::StrCat("max_connections is ", c.max_connections, ", must be within [1, 100000]"));
   }
   return absl::OkStatus();
 }
@@ -148,8 +148,9 @@ class PublishLog {
 // would be waiting for its next request.
 void ServeRequests(const rcu::ConfigWatcher<RouterConfig>& watcher, Reader& reader, int rate,
                    const std::atomic<bool>& stop, int seed) {
-  static const char* const kPaths[] = {"/", "/index.html", "/api/users", "/api", "/static/a.css",
-                                       "/login", "/static/img/logo.png", "/api/orders/17"};
+  static const char* const kPaths[] = {
+      "/",      "/index.html",          "/api/users",    "/api", "/static/a.css",
+      "/login", "/static/img/logo.png", "/api/orders/17"};
   constexpr absl::Duration kTick = absl::Milliseconds(10);
   const int per_tick = std::max(1, rate / 100);
   std::uint32_t random = static_cast<std::uint32_t>(seed) * 2654435761u + 1;
@@ -227,8 +228,7 @@ bool ParseFlags(int argc, char** argv, Flags* flags) {
   if (!flags->path.empty() && flags->path[0] != '/' && working_directory != nullptr) {
     flags->path = std::string(working_directory) + "/" + flags->path;
   }
-  return !flags->path.empty() && flags->readers >= 1 && flags->rate >= 1 &&
-         flags->report_ms >= 10;
+  return !flags->path.empty() && flags->readers >= 1 && flags->rate >= 1 && flags->report_ms >= 10;
 }
 
 std::string Describe(const RouterConfig& c) {
@@ -344,9 +344,8 @@ int main(int argc, char** argv) {
   });
 
   // Report once per period until stopped.
-  const absl::Time deadline = flags.duration_s > 0
-                                  ? absl::Now() + absl::Seconds(flags.duration_s)
-                                  : absl::InfiniteFuture();
+  const absl::Time deadline =
+      flags.duration_s > 0 ? absl::Now() + absl::Seconds(flags.duration_s) : absl::InfiniteFuture();
   std::uint64_t last_requests = 0;
   absl::Time last_time = absl::Now();
   std::uint64_t converged_version = 0;  // the last version whose switch was reported
@@ -381,8 +380,8 @@ int main(int argc, char** argv) {
       }
       converged_version = newest;
     }
-    const double rate = static_cast<double>(requests - last_requests) /
-                        absl::ToDoubleSeconds(now - last_time);
+    const double rate =
+        static_cast<double>(requests - last_requests) / absl::ToDoubleSeconds(now - last_time);
     last_requests = requests;
     last_time = now;
     auto config = watcher.Load();
@@ -391,8 +390,8 @@ int main(int argc, char** argv) {
     Print("serving version ", config.version(), ": ", flags.readers, " readers, ",
           absl::StrFormat("%.0f", rate), " requests/s, readers on ",
           oldest == newest ? absl::StrCat("v", newest) : absl::StrCat("v", oldest, "..v", newest),
-          " | GET /api/users -> ", api != nullptr ? *api : "(no route)", " | \"",
-          config->greeting, "\"",
+          " | GET /api/users -> ", api != nullptr ? *api : "(no route)", " | \"", config->greeting,
+          "\"",
           status.last_status.ok()
               ? ""
               : absl::StrCat(" | file failing for ", Millis(now - status.failing_since)),
@@ -411,9 +410,9 @@ int main(int argc, char** argv) {
   for (const Reader& r : readers) requests += r.requests.load();
   Print("summary: ", requests, " requests served; versions published ", status.reloads_published,
         ", reloads rejected ", status.reloads_failed, ", unchanged ", status.reloads_unchanged,
-        "; slowest switch of all readers to a new version ", Millis(slowest_switch),
-        "; watching ", status.polling ? "by polling" : "with inotify", ", ",
-        status.watched_directories.size(), " directories; last error: ",
+        "; slowest switch of all readers to a new version ", Millis(slowest_switch), "; watching ",
+        status.polling ? "by polling" : "with inotify", ", ", status.watched_directories.size(),
+        " directories; last error: ",
         status.last_error.ok() ? "none" : std::string(status.last_error.message()));
   return 0;
 }

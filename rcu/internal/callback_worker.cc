@@ -30,9 +30,9 @@ namespace {
 // What ends the worker's current sleep (besides its deadline, if any).
 enum SleepKind : int {
   kAwake = 0,
-  kUntilUrgent,         // work is queued but not yet due: only urgency
-  kUntilWork,           // idle, with a flush deadline: also queued work
-  kUntilWorkOrBlocks,   // idle, no deadline: also a retire block starting
+  kUntilUrgent,        // work is queued but not yet due: only urgency
+  kUntilWork,          // idle, with a flush deadline: also queued work
+  kUntilWorkOrBlocks,  // idle, no deadline: also a retire block starting
 };
 
 struct Worker {
@@ -291,13 +291,9 @@ WorkerProgress GetWorkerProgress() {
   return progress;
 }
 
-WorkerWaitScope::WorkerWaitScope() {
-  GetWorker().waiters.fetch_add(1, std::memory_order_relaxed);
-}
+WorkerWaitScope::WorkerWaitScope() { GetWorker().waiters.fetch_add(1, std::memory_order_relaxed); }
 
-WorkerWaitScope::~WorkerWaitScope() {
-  GetWorker().waiters.fetch_sub(1, std::memory_order_relaxed);
-}
+WorkerWaitScope::~WorkerWaitScope() { GetWorker().waiters.fetch_sub(1, std::memory_order_relaxed); }
 
 void EnqueueCallback(RcuHead* head) {
   NoteQueuedForWorker();  // for the exit-time drain's ordering

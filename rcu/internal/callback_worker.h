@@ -53,7 +53,6 @@ bool CallbackWorkerRunning();
 // True if callbacks are queued for the worker and not yet taken by it.
 bool CallbacksQueuedForWorker();
 
-
 // Progress of the callback now running on the worker, for the stall
 // watchdog: BeginCallback()/EndCallback() bracket each callback the worker
 // runs (and each object of a retire block), and are no-ops on other threads.
@@ -61,15 +60,15 @@ void BeginCallback(const void* fn);
 void EndCallback();
 
 struct WorkerProgress {
-  pid_t tid = 0;               // the worker's thread id; 0 if not started
-  bool in_callback = false;    // inside a callback now
-  std::uint64_t begun = 0;     // callbacks begun so far (changes when it moves on)
+  pid_t tid = 0;                   // the worker's thread id; 0 if not started
+  bool in_callback = false;        // inside a callback now
+  std::uint64_t begun = 0;         // callbacks begun so far (changes when it moves on)
   const void* callback = nullptr;  // the one begun last
   // What it said it is (rcu::internal::NoteCallbackType()), if it did:
   // `what` and a string holding its type's name. Both static strings.
   const char* what = nullptr;
   const char* type = nullptr;
-  int waiters = 0;             // threads waiting for the worker right now
+  int waiters = 0;  // threads waiting for the worker right now
 };
 WorkerProgress GetWorkerProgress();
 

@@ -19,11 +19,11 @@ namespace internal {
   do {                                          \
   } while (false)
 #else
-#define RCU_INTERNAL_DCHECK(condition, message)                       \
-  do {                                                                \
-    if (!(condition)) {                                               \
-      ::rcu::internal::CheckFailed((message), __FILE__, __LINE__);    \
-    }                                                                 \
+#define RCU_INTERNAL_DCHECK(condition, message)                    \
+  do {                                                             \
+    if (!(condition)) {                                            \
+      ::rcu::internal::CheckFailed((message), __FILE__, __LINE__); \
+    }                                                              \
   } while (false)
 #endif
 

@@ -12,7 +12,8 @@
 #define RCU_INTERNAL_CXX17_CHECK_H_
 
 #if !defined(__cplusplus) || __cplusplus < 201703L
-#error "rcu_containers needs C++17 or later: build with --cxxopt=-std=c++17 --host_cxxopt=-std=c++17 (add both to your .bazelrc; see 'Using it from another workspace' in rcu_containers' README.md), or -std=c++17 without Bazel."
+#error \
+    "rcu_containers needs C++17 or later: build with --cxxopt=-std=c++17 --host_cxxopt=-std=c++17 (add both to your .bazelrc; see 'Using it from another workspace' in rcu_containers' README.md), or -std=c++17 without Bazel."
 #endif
 
 #endif  // RCU_INTERNAL_CXX17_CHECK_H_

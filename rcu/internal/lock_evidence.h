@@ -20,8 +20,7 @@ namespace internal {
 template <typename Lock, typename = void>
 struct CanTellHolder : std::false_type {};
 template <typename Lock>
-struct CanTellHolder<Lock, std::void_t<decltype(std::declval<const Lock&>()
-                                                     .HeldByCurrentThread())>>
+struct CanTellHolder<Lock, std::void_t<decltype(std::declval<const Lock&>().HeldByCurrentThread())>>
     : std::true_type {};
 
 // In debug builds, fails with `message` unless the calling thread holds

@@ -79,8 +79,7 @@ std::string PrometheusValue(double value) {
                                        ? std::chars_format::fixed
                                        : std::chars_format::general;
   char buffer[128];
-  const std::to_chars_result result =
-      std::to_chars(buffer, buffer + sizeof(buffer), value, format);
+  const std::to_chars_result result = std::to_chars(buffer, buffer + sizeof(buffer), value, format);
   if (result.ec != std::errc()) return "NaN";  // cannot happen: 128 bytes hold either form
   return std::string(buffer, result.ptr);
 }
@@ -101,8 +100,7 @@ std::string PrometheusUserLabels(const PrometheusLabels& labels,
   return out;
 }
 
-void PrometheusWriter::Family(std::string_view name, std::string_view type,
-                              std::string_view help) {
+void PrometheusWriter::Family(std::string_view name, std::string_view type, std::string_view help) {
   family_ = std::string(name);
   out_ << "# HELP " << name << ' ' << PrometheusHelp(help) << '\n';
   out_ << "# TYPE " << name << ' ' << type << '\n';

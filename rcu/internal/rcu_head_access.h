@@ -11,9 +11,7 @@ namespace rcu {
 struct RcuHeadAccess {
   static RcuHead*& Next(RcuHead* head) { return head->next_; }
   static void (*Callback(RcuHead* head))(RcuHead*) { return head->callback_; }
-  static void SetCallback(RcuHead* head, void (*callback)(RcuHead*)) {
-    head->callback_ = callback;
-  }
+  static void SetCallback(RcuHead* head, void (*callback)(RcuHead*)) { head->callback_ = callback; }
   static void Invoke(RcuHead* head) { head->callback_(head); }
 };
 

@@ -10,9 +10,8 @@
 // the retired objects themselves.
 //
 // When a partial block is handed over is the batching policy
-// (rcu/internal/batching.h). Backpressure (rcu/internal/callbacks.h) counts only handed-over blocks and
-// flushes none: a thread's partial block is at most kRetireBatchSize - 1
-// objects.
+// (rcu/internal/batching.h). Backpressure (rcu/internal/callbacks.h) counts only handed-over blocks
+// and flushes none: a thread's partial block is at most kRetireBatchSize - 1 objects.
 //
 // Whoever hands a block over queues it while holding its buffer's lock, and
 // a thread exiting hands its block over before its buffer leaves the list

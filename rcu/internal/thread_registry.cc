@@ -65,8 +65,7 @@ pthread_key_t ExitKey() {
   static const pthread_key_t key = [] {
     pthread_key_t k;
     if (pthread_key_create(&k, &OnThreadExit) != 0) {
-      CheckFailed("pthread_key_create failed; cannot track thread exits",
-                  __FILE__, __LINE__);
+      CheckFailed("pthread_key_create failed; cannot track thread exits", __FILE__, __LINE__);
     }
     return k;
   }();
@@ -86,8 +85,7 @@ void OnThreadExit(void* arg) {
   if (open_guards > 0) {
     Report(Diagnostic::Kind::kThreadExitInReadSection, false,
            "rcu: thread " + std::to_string(self->tid) +
-               " exited inside a read-side critical section (" +
-               std::to_string(open_guards) +
+               " exited inside a read-side critical section (" + std::to_string(open_guards) +
                " open ReadGuard(s), leaked or skipped by pthread_exit); the "
                "section was ended for it so that grace periods can complete");
   }
@@ -178,8 +176,8 @@ void RegistryAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS 
     if (pthread_equal(t->handle, me)) {
       t->tid = CurrentThreadId();
     } else {
-      auto* reader = caa_container_of(const_cast<unsigned long*>(t->urcu_ctr),
-                                      struct urcu_reader, ctr);
+      auto* reader =
+          caa_container_of(const_cast<unsigned long*>(t->urcu_ctr), struct urcu_reader, ctr);
       reader->ctr = 0;
       cds_list_del(&reader->node);
       reader->registered = 0;
@@ -190,9 +188,9 @@ void RegistryAfterForkChild(ForkChildCallbacks&) ABSL_NO_THREAD_SAFETY_ANALYSIS 
   registry.mu.Unlock();
 }
 
-[[maybe_unused]] const bool fork_hooks_registered = RegisterForkHandlers(
-    ForkStage::kThreadRegistry,
-    {&RegistryBeforeFork, &RegistryAfterForkParent, &RegistryAfterForkChild});
+[[maybe_unused]] const bool fork_hooks_registered =
+    RegisterForkHandlers(ForkStage::kThreadRegistry,
+                         {&RegistryBeforeFork, &RegistryAfterForkParent, &RegistryAfterForkChild});
 
 }  // namespace
 

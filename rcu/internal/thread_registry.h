@@ -35,8 +35,8 @@ struct ReaderThread {
   ReaderThread* next = nullptr;
 
   // Watchdog bookkeeping, touched only by the watchdog under the registry lock.
-  unsigned long stalled_ctr = 0;          // reader word when the stall began
-  std::uint64_t stalled_sections = 0;     // *sections when the stall began
+  unsigned long stalled_ctr = 0;                    // reader word when the stall began
+  std::uint64_t stalled_sections = 0;               // *sections when the stall began
   absl::Time stalled_since = absl::InfinitePast();  // InfinitePast: not stalled
   absl::Time last_report = absl::InfinitePast();
 };

@@ -34,8 +34,9 @@ void Record(int id) { order[n.fetch_add(1)] = id; }
 int Report(const char* what) {
   char line[200];
   const bool ok = n.load() == 2 && order[0] == 1 && order[1] == 2;
-  std::snprintf(line, sizeof line, "after_drain_order %s: ran %d callbacks, in the order #%d #%d -> %s\n",
-                what, n.load(), order[0], order[1], ok ? "PASS" : "FAIL");
+  std::snprintf(line, sizeof line,
+                "after_drain_order %s: ran %d callbacks, in the order #%d #%d -> %s\n", what,
+                n.load(), order[0], order[1], ok ? "PASS" : "FAIL");
   if (::write(1, line, std::strlen(line)) < 0) std::_Exit(3);
   return ok ? 0 : 1;
 }

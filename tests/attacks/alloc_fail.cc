@@ -91,7 +91,11 @@ void Body(Iteration& it, long n, bool persistent) {
   for (int i = 0; i < 70; ++i) attempt([&](int id) { rcu::Retire(pre[id]); });
   for (int i = 0; i < 3; ++i) {
     int salt = 1;
-    attempt([&](int id) { rcu::Retire(pre[id], [salt](Tracked* t) { if (salt) delete t; }); });
+    attempt([&](int id) {
+      rcu::Retire(pre[id], [salt](Tracked* t) {
+        if (salt) delete t;
+      });
+    });
   }
   for (int i = 0; i < 3; ++i) attempt([&](int id) { rcu::CallRcu([id] { Record(id); }); });
   for (int i = 0; i < 2; ++i) attempt([&](int id) { rcu::Retire(pre_obj[id]); });
@@ -173,10 +177,10 @@ int main() {
       threw_total += threw;
       if (lost || twice || ran_after_throw || order_bad.load()) {
         ++bad;
-        std::printf("  FAIL n=%ld persistent=%d: lost %d, twice %d, ran-after-throw %d, order %d "
-                    "(threw %d, failed allocations %ld)\n",
-                    n, persistent, lost, twice, ran_after_throw, order_bad.load(), threw,
-                    it.failed);
+        std::printf(
+            "  FAIL n=%ld persistent=%d: lost %d, twice %d, ran-after-throw %d, order %d "
+            "(threw %d, failed allocations %ld)\n",
+            n, persistent, lost, twice, ran_after_throw, order_bad.load(), threw, it.failed);
         if (review::EnvInt("TRACE", 0)) {
           std::printf("    run order:");
           for (int i = 0; i < trace_len.load() && i < 4 * kItems; ++i) std::printf(" %d", trace[i]);
@@ -187,14 +191,11 @@ int main() {
   }
   // Afterwards the core still works from new threads.
   std::vector<std::thread> ts;
-  for (int t = 0; t < 8; ++t)
-    ts.emplace_back([] {
-      rcu::ReadGuard g;
-    });
+  for (int t = 0; t < 8; ++t) ts.emplace_back([] { rcu::ReadGuard g; });
   for (auto& t : ts) t.join();
   rcu::Synchronize();
   rcu::Barrier();
-  std::printf("alloc_fail: %d runs, %d bad, %d calls threw bad_alloc\n%s\n", runs, bad,
-              threw_total, bad ? "FAIL" : "PASS");
+  std::printf("alloc_fail: %d runs, %d bad, %d calls threw bad_alloc\n%s\n", runs, bad, threw_total,
+              bad ? "FAIL" : "PASS");
   return bad ? 1 : 0;
 }

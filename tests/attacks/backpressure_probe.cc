@@ -84,21 +84,26 @@ int InSection(bool nested) {
     std::this_thread::sleep_for(std::chrono::seconds(2));  // the held-up time
     release_slow.store(true);
   });
-  const bool ok = FinishesWithin(20, [nested, &inside_done] {
-    if (nested) {
-      rcu::ReadGuard outer;
-      rcu::ReadGuard inner;
-      for (int i = 0; i < 50000; ++i) rcu::Retire(new int(i));
-      inside_done.store(!release_slow.load());
-    } else {
-      { rcu::ReadGuard warm; }
-      rcu::ReadGuard g;
-      for (int i = 0; i < 50000; ++i) {
-        if (i % 2) rcu::Retire(new int(i)); else rcu::CallRcu([] {});
-      }
-      inside_done.store(!release_slow.load());
-    }
-  }) && inside_done.load();
+  const bool ok = FinishesWithin(20,
+                                 [nested, &inside_done] {
+                                   if (nested) {
+                                     rcu::ReadGuard outer;
+                                     rcu::ReadGuard inner;
+                                     for (int i = 0; i < 50000; ++i) rcu::Retire(new int(i));
+                                     inside_done.store(!release_slow.load());
+                                   } else {
+                                     { rcu::ReadGuard warm; }
+                                     rcu::ReadGuard g;
+                                     for (int i = 0; i < 50000; ++i) {
+                                       if (i % 2)
+                                         rcu::Retire(new int(i));
+                                       else
+                                         rcu::CallRcu([] {});
+                                     }
+                                     inside_done.store(!release_slow.load());
+                                   }
+                                 }) &&
+                  inside_done.load();
   releaser.join();
   std::printf("%s: 50,000 retirements inside a read-side section with the worker held up: %s\n",
               nested ? "nested_guard" : "in_section", ok ? "finished" : "BLOCKED");
@@ -113,7 +118,10 @@ int InCallback() {
   for (int i = 0; i < 2000; ++i) rcu::CallRcu([] {});
   rcu::CallRcu([&done] {
     for (int i = 0; i < 50000; ++i) {
-      if (i % 2) rcu::Retire(new int(i)); else rcu::CallRcu([] {});
+      if (i % 2)
+        rcu::Retire(new int(i));
+      else
+        rcu::CallRcu([] {});
     }
     done.store(true);
   });
@@ -151,9 +159,10 @@ int ReaderLock() {
   const double took =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   reader.join();
-  std::printf("reader_lock: writer holding the reader's lock retired 20,000 past a limit of "
-              "1000: %s in %.2f s (backlog waits %" PRIu64 ")\n",
-              ok ? "finished" : "DEADLOCKED", took, rcu::GetStats().backlog_waits);
+  std::printf(
+      "reader_lock: writer holding the reader's lock retired 20,000 past a limit of "
+      "1000: %s in %.2f s (backlog waits %" PRIu64 ")\n",
+      ok ? "finished" : "DEADLOCKED", took, rcu::GetStats().backlog_waits);
   rcu::Barrier();
   return Verdict(ok);
 }
@@ -192,17 +201,18 @@ int Starve() {
   std::this_thread::sleep_for(std::chrono::seconds(6));
   plain_stop.store(true);
   const Clock::rep started = call_started.load();
-  const double stuck_for =
-      started == 0 ? 0.0
-                   : std::chrono::duration<double>(Clock::now().time_since_epoch() -
-                                                   Clock::duration(started))
-                         .count();
+  const double stuck_for = started == 0
+                               ? 0.0
+                               : std::chrono::duration<double>(Clock::now().time_since_epoch() -
+                                                               Clock::duration(started))
+                                     .count();
   const rcu::Stats s = rcu::GetStats();
-  std::printf("starve: in 6 s, %ld Retire() calls outside sections during an in-section storm; "
-              "worst completed call %.3f s; a call still blocked after %.3f s; backlog %llu "
-              "(limit 100000)\n",
-              calls.load(), worst.load(), stuck_for,
-              (unsigned long long)(s.callbacks_queued - s.callbacks_invoked));
+  std::printf(
+      "starve: in 6 s, %ld Retire() calls outside sections during an in-section storm; "
+      "worst completed call %.3f s; a call still blocked after %.3f s; backlog %llu "
+      "(limit 100000)\n",
+      calls.load(), worst.load(), stuck_for,
+      (unsigned long long)(s.callbacks_queued - s.callbacks_invoked));
   std::fflush(stdout);
   stop.store(true);
   for (auto& t : storm) t.join();

@@ -77,7 +77,8 @@ struct AfterDrain {
         std::_Exit(Verdict(ran.load() == 10 && diagnostics_threw.load() == 1));
       } catch (const std::exception& e) {
         Say(std::string("throw_after: the callback's exception escaped into the static "
-                        "destructor that called Barrier(): ") + e.what());
+                        "destructor that called Barrier(): ") +
+            e.what());
         std::_Exit(Verdict(false));
       }
     } else if (mode == "sync_in_cb") {
@@ -136,8 +137,9 @@ int BarrierExit() {
     const int d = destroyed.load();
     t.join();
     if (d != n) {
-      if (++bad < 5) Say("barrier_exit: round " + std::to_string(round) + ": Barrier() returned with " +
-                         std::to_string(d) + " of " + std::to_string(n) + " reclaimed");
+      if (++bad < 5)
+        Say("barrier_exit: round " + std::to_string(round) + ": Barrier() returned with " +
+            std::to_string(d) + " of " + std::to_string(n) + " reclaimed");
       rcu::Barrier();
     }
   }
@@ -158,7 +160,8 @@ int main(int argc, char** argv) {
     Say("throw_block: " + std::to_string(ran.load()) + " of 20 deleters ran, callbacks_failed " +
         std::to_string(s.callbacks_failed) + ", diagnostics " +
         std::to_string(diagnostics_threw.load()));
-    std::_Exit(Verdict(ran.load() == 20 && s.callbacks_failed == 1 && diagnostics_threw.load() == 1));
+    std::_Exit(
+        Verdict(ran.load() == 20 && s.callbacks_failed == 1 && diagnostics_threw.load() == 1));
   }
   if (mode == "throw_after") {
     rcu::Synchronize();

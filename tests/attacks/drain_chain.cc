@@ -40,7 +40,9 @@ void QueueSecond() {
     rcu::Retire(new Second, Deleter{});
   } else if (path == "stateful") {
     int salt = 1;
-    rcu::Retire(new Second, [salt](Second* s) { if (salt) delete s; });
+    rcu::Retire(new Second, [salt](Second* s) {
+      if (salt) delete s;
+    });
   } else if (path == "callrcu") {
     rcu::CallRcu([] { second_ran.fetch_add(1); });
   } else if (path == "obj") {

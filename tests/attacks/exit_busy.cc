@@ -29,18 +29,18 @@ int main(int argc, char** argv) {
   const std::string who = argc > 3 ? argv[3] : "main";
   static std::atomic<long> n{0};
   for (int t = 0; t < threads; ++t)
-  std::thread([mode] {
-    for (long i = 0;; ++i) {
-      const bool guard = mode == "guards" || (mode == "mixed" && i % 3 == 0);
-      if (guard) {
-        rcu::ReadGuard g;
-        rcu::Retire(new int(1));
-      } else {
-        rcu::Retire(new int(1));
+    std::thread([mode] {
+      for (long i = 0;; ++i) {
+        const bool guard = mode == "guards" || (mode == "mixed" && i % 3 == 0);
+        if (guard) {
+          rcu::ReadGuard g;
+          rcu::Retire(new int(1));
+        } else {
+          rcu::Retire(new int(1));
+        }
+        n.store(i);
       }
-      n.store(i);
-    }
-  }).detach();
+    }).detach();
   while (n.load() < 10000) std::this_thread::yield();
   std::printf("exit_busy %s: calling exit() while a thread keeps retiring\n", mode.c_str());
   std::fflush(stdout);
@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
       const rcu::Stats st = rcu::GetStats();
       std::printf("  t=%ds backlog %llu (queued %llu, invoked %llu)\n", i + 1,
                   (unsigned long long)(st.callbacks_queued - st.callbacks_invoked),
-                  (unsigned long long)st.callbacks_queued, (unsigned long long)st.callbacks_invoked);
+                  (unsigned long long)st.callbacks_queued,
+                  (unsigned long long)st.callbacks_invoked);
       std::fflush(stdout);
     }
     std::_Exit(0);

@@ -56,9 +56,8 @@ __attribute__((destructor)) void AtTheVeryEnd() {
 
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "in_section";
-  rcu::SetDiagnosticHandler([](const rcu::Diagnostic& d) {
-    Say(("DIAGNOSTIC: " + d.message + "\n").c_str());
-  });
+  rcu::SetDiagnosticHandler(
+      [](const rcu::Diagnostic& d) { Say(("DIAGNOSTIC: " + d.message + "\n").c_str()); });
   static Reporter reporter;
   published.store(new Obj);
   std::atomic<bool> reading{false};

@@ -227,9 +227,15 @@ int main(int argc, char** argv) {
         for (;;) {
           if (seq % 3 == 0) {
             rcu::ReadGuard g;
-            { ++seq; QueueKind(static_cast<int>(seq), t, seq); }
+            {
+              ++seq;
+              QueueKind(static_cast<int>(seq), t, seq);
+            }
           } else {
-            { ++seq; QueueKind(static_cast<int>(seq), t, seq); }
+            {
+              ++seq;
+              QueueKind(static_cast<int>(seq), t, seq);
+            }
           }
         }
       });
@@ -244,7 +250,10 @@ int main(int argc, char** argv) {
       std::exit(0);
     });
     std::int64_t seq = 0;
-    for (;;) { ++seq; QueueKind(static_cast<int>(seq), 0, seq); }  // main keeps retiring
+    for (;;) {
+      ++seq;
+      QueueKind(static_cast<int>(seq), 0, seq);
+    }  // main keeps retiring
   } else if (mode == "steady") {
     // from_thread's producers, without any exit(): is the order kept?
     std::atomic<bool> stop{false};
@@ -255,9 +264,15 @@ int main(int argc, char** argv) {
         while (!stop.load()) {
           if (seq % 3 == 0) {
             rcu::ReadGuard g;
-            { ++seq; QueueKind(static_cast<int>(seq), t, seq); }
+            {
+              ++seq;
+              QueueKind(static_cast<int>(seq), t, seq);
+            }
           } else {
-            { ++seq; QueueKind(static_cast<int>(seq), t, seq); }
+            {
+              ++seq;
+              QueueKind(static_cast<int>(seq), t, seq);
+            }
           }
         }
         queued_by[t].store(seq);
@@ -270,7 +285,9 @@ int main(int argc, char** argv) {
     for (int t = 1; t < 4; ++t)
       if (ran_count[t].load() != queued_by[t].load()) Fail("steady: lost callbacks");
     if (order_bad.load()) Fail("steady: order");
-    Say("DONE steady (" + std::to_string(queued_by[1].load() + queued_by[2].load() + queued_by[3].load()) + " callbacks)");
+    Say("DONE steady (" +
+        std::to_string(queued_by[1].load() + queued_by[2].load() + queued_by[3].load()) +
+        " callbacks)");
     std::_Exit(0);
   } else if (mode == "in_section") {
     for (int i = 0; i < 100; ++i) QueueKind(i, 0, i + 1);
@@ -291,7 +308,10 @@ int main(int argc, char** argv) {
       std::thread([t] {
         std::int64_t seq = 0;
         for (;;) {
-          for (int i = 0; i < 20; ++i) { ++seq; QueueKind(static_cast<int>(seq), t, seq); }
+          for (int i = 0; i < 20; ++i) {
+            ++seq;
+            QueueKind(static_cast<int>(seq), t, seq);
+          }
           rcu::Barrier();
           if (last_ran[t].load() != seq) {
             // During or after the drain, Barrier must still wait for ours.

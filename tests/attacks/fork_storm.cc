@@ -151,7 +151,8 @@ int CheckAllRan(const char* where) {
   for (std::uint32_t i = 0; i < n; ++i) {
     const int r = ran[i].load();
     if (queued[i].load() && r == 0) {
-      if (missing < 5) std::fprintf(stderr, "[%d] %s: id %u queued but never ran\n", (int)getpid(), where, i);
+      if (missing < 5)
+        std::fprintf(stderr, "[%d] %s: id %u queued but never ran\n", (int)getpid(), where, i);
       ++missing;
     }
     if (r > 1) ++dup;
@@ -281,8 +282,7 @@ int main() {
   // Spawner: short-lived threads with partial blocks, some first-use inside a
   // section.
   threads.emplace_back([&] {
-    while (!stop.load() && !ids_exhausted.load() &&
-           next_producer.load() < kMaxProducers - 1000) {
+    while (!stop.load() && !ids_exhausted.load() && next_producer.load() < kMaxProducers - 1000) {
       std::thread([] {
         Producer q;
         const int n = 1 + static_cast<int>(q.rng() % 70);
@@ -293,27 +293,28 @@ int main() {
   });
   // A thread that never uses RCU itself and forks now and then; its child
   // starts using RCU from that thread.
-  if (review::EnvInt("UNREGISTERED_FORKER", 1)) threads.emplace_back([&] {
-    std::mt19937 rng(12345);
-    while (!stop.load() && !ids_exhausted.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 50));
-      std::fflush(nullptr);
-      const pid_t pid = fork();
-      if (pid == 0) {
-        Producer q;
-        std::_Exit(ChildMain(q, 1));
+  if (review::EnvInt("UNREGISTERED_FORKER", 1))
+    threads.emplace_back([&] {
+      std::mt19937 rng(12345);
+      while (!stop.load() && !ids_exhausted.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 50));
+        std::fflush(nullptr);
+        const pid_t pid = fork();
+        if (pid == 0) {
+          Producer q;
+          std::_Exit(ChildMain(q, 1));
+        }
+        forks.fetch_add(1);
+        const int status = review::WaitChild(pid, 60, child_hang.load() == 0);
+        if (status == -1) {
+          child_hang.fetch_add(1);
+        } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+          child_fail.fetch_add(1);
+          std::fprintf(stderr, "child %d of the unregistered forker failed: %s\n", (int)pid,
+                       review::DescribeStatus(status).c_str());
+        }
       }
-      forks.fetch_add(1);
-      const int status = review::WaitChild(pid, 60, child_hang.load() == 0);
-      if (status == -1) {
-        child_hang.fetch_add(1);
-      } else if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        child_fail.fetch_add(1);
-        std::fprintf(stderr, "child %d of the unregistered forker failed: %s\n", (int)pid,
-                     review::DescribeStatus(status).c_str());
-      }
-    }
-  });
+    });
   // Stats reader.
   threads.emplace_back([&] {
     rcu::Stats prev{};
@@ -331,13 +332,13 @@ int main() {
   for (auto& t : threads) t.join();
   rcu::Barrier();
   const int bad_end = CheckAllRan("parent at end");
-  std::printf(
-      "fork_storm: %u callbacks, %" PRId64 " forks (from %d threads), child failures %" PRId64
-      ", child hangs %" PRId64 ", order %" PRId64 ", doubles %" PRId64 ", barrier %" PRId64
-      ", stats %" PRId64 ", end-missing %d%s\n",
-      std::min(next_id.load(), kMaxIds), forks.load(), producers, child_fail.load(),
-      child_hang.load(), order_bad.load(), doubles.load(), barrier_bad.load(), stats_bad.load(),
-      bad_end, ids_exhausted.load() ? " (ids exhausted)" : "");
+  std::printf("fork_storm: %u callbacks, %" PRId64
+              " forks (from %d threads), child failures %" PRId64 ", child hangs %" PRId64
+              ", order %" PRId64 ", doubles %" PRId64 ", barrier %" PRId64 ", stats %" PRId64
+              ", end-missing %d%s\n",
+              std::min(next_id.load(), kMaxIds), forks.load(), producers, child_fail.load(),
+              child_hang.load(), order_bad.load(), doubles.load(), barrier_bad.load(),
+              stats_bad.load(), bad_end, ids_exhausted.load() ? " (ids exhausted)" : "");
   const bool ok = child_fail.load() == 0 && child_hang.load() == 0 && order_bad.load() == 0 &&
                   doubles.load() == 0 && barrier_bad.load() == 0 && stats_bad.load() == 0 &&
                   bad_end == 0;

@@ -134,10 +134,13 @@ int LeakedGuard() {
       auto* leaked = new rcu::ReadGuard;
       (void)leaked;
       for (int i = 0; i < n; ++i) {
-        if (i % 2) rcu::Retire(new Counted);
+        if (i % 2)
+          rcu::Retire(new Counted);
         else {
           int salt = 1;
-          rcu::Retire(new Counted, [salt](Counted* c) { if (salt) delete c; });
+          rcu::Retire(new Counted, [salt](Counted* c) {
+            if (salt) delete c;
+          });
         }
       }
       if (use_pthread_exit) {
@@ -160,9 +163,11 @@ int LeakedGuard() {
   }
   s.join();
   rcu::Barrier();
-  Say("leaked_guard: " + std::to_string(kThreads) + " threads exited inside sections (half by "
-      "pthread_exit): diagnostics " + std::to_string(exit_diags.load()) + ", reclaimed " +
-      std::to_string(reclaimed.load()) + " of " + std::to_string(retired));
+  Say("leaked_guard: " + std::to_string(kThreads) +
+      " threads exited inside sections (half by "
+      "pthread_exit): diagnostics " +
+      std::to_string(exit_diags.load()) + ", reclaimed " + std::to_string(reclaimed.load()) +
+      " of " + std::to_string(retired));
   return Verdict(exit_diags.load() == kThreads && reclaimed.load() == retired);
 }
 
@@ -228,8 +233,10 @@ int Cookies() {
   stop.store(true);
   for (auto& t : threads) t.join();
   Say("cookies: " + std::to_string(cookie_checks.load()) + " reader sections, " +
-      std::to_string(cookie_retired.load()) + " objects marked dead after their cookie "
-      "completed; dead objects seen by readers: " + std::to_string(cookie_bad.load()));
+      std::to_string(cookie_retired.load()) +
+      " objects marked dead after their cookie "
+      "completed; dead objects seen by readers: " +
+      std::to_string(cookie_bad.load()));
   return Verdict(cookie_bad.load() == 0 && cookie_retired.load() > 100);
 }
 
@@ -240,7 +247,10 @@ int TinyLimit() {
     std::atomic<bool> done{false};
     std::thread t([&] {
       for (int i = 0; i < 10000; ++i) {
-        if (i % 3) rcu::Retire(new int(i)); else rcu::CallRcu([] {});
+        if (i % 3)
+          rcu::Retire(new int(i));
+        else
+          rcu::CallRcu([] {});
       }
       done.store(true);
     });

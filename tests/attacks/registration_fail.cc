@@ -65,11 +65,12 @@ int main() {
     pthread_attr_destroy(&attr);
     if (a.threw) {
       const rcu::Stats s = rcu::GetStats();
-      std::printf("registration_fail: the first guard threw std::bad_alloc with %d threads "
-                  "registered (stats: %llu registered, %llu unregistered)\n",
-                  static_cast<int>(parked.size()) + 2,
-                  static_cast<unsigned long long>(s.threads_registered),
-                  static_cast<unsigned long long>(s.threads_unregistered));
+      std::printf(
+          "registration_fail: the first guard threw std::bad_alloc with %d threads "
+          "registered (stats: %llu registered, %llu unregistered)\n",
+          static_cast<int>(parked.size()) + 2,
+          static_cast<unsigned long long>(s.threads_registered),
+          static_cast<unsigned long long>(s.threads_unregistered));
       std::fflush(stdout);
       munmap(stack, kStack);
       std::printf("registration_fail: thread exited and its stack is unmapped; Synchronize()...\n");

@@ -58,8 +58,7 @@ void InstallHandler(absl::Duration timeout) {
     std::printf("  report: kind=%s tid=%d name='%s' blocked_for=%s callback='%s' waiting=%d\n",
                 r.kind == rcu::StallReport::Kind::kReader ? "reader" : "callback",
                 static_cast<int>(r.thread_id), r.thread_name.c_str(),
-                absl::FormatDuration(r.blocked_for).c_str(), r.callback.c_str(),
-                r.waiting_threads);
+                absl::FormatDuration(r.blocked_for).c_str(), r.callback.c_str(), r.waiting_threads);
     std::fflush(stdout);
   });
 }
@@ -101,7 +100,7 @@ std::int64_t Backlog() {
 
 int NameHead() {
   InstallHandler(absl::Milliseconds(500));
-  rcu::CallRcu([] {});  // a noted lambda...
+  rcu::CallRcu([] {});                             // a noted lambda...
   rcu::CallRcu(new rcu::RcuHead, &StuckFunction);  // ...then a C-style one
   std::this_thread::sleep_for(std::chrono::milliseconds(2500));
   auto rs = Reports();
@@ -190,7 +189,8 @@ int SlowBatch() {
   int callback_reports = 0;
   for (auto& r : rs)
     if (r.kind == rcu::StallReport::Kind::kCallback) ++callback_reports;
-  const std::int64_t bound = 400 + 2 * rcu::internal::kRetireBatchSize + rcu::internal::kRetireBatchSize;
+  const std::int64_t bound =
+      400 + 2 * rcu::internal::kRetireBatchSize + rcu::internal::kRetireBatchSize;
   std::printf("slow_batch: each callback 2 ms, timeout 300 ms, limit 400: max backlog %" PRId64
               " (bound %" PRId64 "), %d callback stall reports, %" PRIu64 " backlog waits\n",
               max_backlog.load(), bound, callback_reports, rcu::GetStats().backlog_waits);
@@ -228,9 +228,10 @@ int GpWait() {
       reader_ok = true;
     if (absl::ToDoubleSeconds(r.blocked_for) > held_s + 0.05) bad_bound = true;
   }
-  std::printf("gp_wait: reader reported with its tid and name: %s; kCallback report: %s; "
-              "blocked_for above the real time: %s\n",
-              reader_ok ? "yes" : "no", callback_report ? "yes" : "no", bad_bound ? "yes" : "no");
+  std::printf(
+      "gp_wait: reader reported with its tid and name: %s; kCallback report: %s; "
+      "blocked_for above the real time: %s\n",
+      reader_ok ? "yes" : "no", callback_report ? "yes" : "no", bad_bound ? "yes" : "no");
   return Verdict(reader_ok && !callback_report && !bad_bound);
 }
 
@@ -261,7 +262,6 @@ int ReaderBound() {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   phase.store(1);
   {
-
     std::atomic<bool> in{false}, out{false};
     std::thread reader([&] {
       rcu::ReadGuard g;

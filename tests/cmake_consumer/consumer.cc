@@ -111,8 +111,7 @@ int main() {
   const std::string toml_path = TempFile("rcu_cmake_consumer.toml");
   std::ofstream(toml_path) << "[server]\nport = 8081\n";
   auto toml = rcu::WatchTomlConfig(toml_path);
-  Check(toml.ok() && (*(*toml)->Load())["server"]["port"].value_or(0) == 8081,
-        "WatchTomlConfig");
+  Check(toml.ok() && (*(*toml)->Load())["server"]["port"].value_or(0) == 8081, "WatchTomlConfig");
   if (json.ok()) json->reset();  // stop the watchers before removing their files
   if (toml.ok()) toml->reset();
   std::remove(json_path.c_str());

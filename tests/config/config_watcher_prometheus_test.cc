@@ -52,64 +52,89 @@ TEST(ConfigWatcherPrometheusTest, WritesEveryMetricExactly) {
       rcu::ConfigWatcherPrometheusText(SomeStatus(), {{"config", "app"}}),
       "# HELP rcu_config_version Version of the config snapshot the watcher publishes into.\n"
       "# TYPE rcu_config_version gauge\n"
-      "rcu_config_version" + l + " 7\n"
-      "# HELP rcu_config_last_reload_successful 1 if the last reload attempt published or "
-      "found nothing new, 0 if it failed.\n"
-      "# TYPE rcu_config_last_reload_successful gauge\n"
-      "rcu_config_last_reload_successful" + l + " 0\n"
-      "# HELP rcu_config_last_reload_attempt_timestamp_seconds When the last reload attempt "
-      "was made, in seconds since the Unix epoch; 0 if never.\n"
-      "# TYPE rcu_config_last_reload_attempt_timestamp_seconds gauge\n"
-      "rcu_config_last_reload_attempt_timestamp_seconds" + l + " 1700000100.25\n"
-      "# HELP rcu_config_last_reload_success_timestamp_seconds When the last reload attempt "
-      "that published or found nothing new was made, in seconds since the Unix epoch; 0 if "
-      "never.\n"
-      "# TYPE rcu_config_last_reload_success_timestamp_seconds gauge\n"
-      "rcu_config_last_reload_success_timestamp_seconds" + l + " 1699999000\n"
-      "# HELP rcu_config_last_reload_failure_timestamp_seconds When the last failed reload "
-      "attempt was made, in seconds since the Unix epoch; 0 if never.\n"
-      "# TYPE rcu_config_last_reload_failure_timestamp_seconds gauge\n"
-      "rcu_config_last_reload_failure_timestamp_seconds" + l + " 1700000100.25\n"
-      "# HELP rcu_config_failing_since_timestamp_seconds When the current run of failed "
-      "reloads began, in seconds since the Unix epoch; 0 while the last attempt succeeded.\n"
-      "# TYPE rcu_config_failing_since_timestamp_seconds gauge\n"
-      "rcu_config_failing_since_timestamp_seconds" + l + " 1700000000\n"
-      "# HELP rcu_config_reloads_total Reload attempts that read the file, by outcome: "
-      "published a new version, found the published content unchanged, or failed to read, "
-      "parse or validate it.\n"
-      "# TYPE rcu_config_reloads_total counter\n"
-      "rcu_config_reloads_total{path=\"/etc/app/config.json\",outcome=\"published\","
-      "config=\"app\"} 5\n"
-      "rcu_config_reloads_total{path=\"/etc/app/config.json\",outcome=\"unchanged\","
-      "config=\"app\"} 2\n"
-      "rcu_config_reloads_total{path=\"/etc/app/config.json\",outcome=\"failed\","
-      "config=\"app\"} 1\n"
-      "# HELP rcu_config_polling 1 while changes to the file are found by polling, not "
-      "inotify.\n"
-      "# TYPE rcu_config_polling gauge\n"
-      "rcu_config_polling" + l + " 1\n"
-      "# HELP rcu_config_watch_degraded 1 while inotify cannot be (fully) used for the file, "
-      "for the reason the watcher's Status().watch_status gives; 0 otherwise, and when "
-      "polling was asked for.\n"
-      "# TYPE rcu_config_watch_degraded gauge\n"
-      "rcu_config_watch_degraded" + l + " 1\n"
-      "# HELP rcu_config_watched_directories Directories watched with inotify.\n"
-      "# TYPE rcu_config_watched_directories gauge\n"
-      "rcu_config_watched_directories" + l + " 2\n"
-      "# HELP rcu_config_writer_active 1 while a process is writing the file in place "
-      "(nothing is read until it closes it).\n"
-      "# TYPE rcu_config_writer_active gauge\n"
-      "rcu_config_writer_active" + l + " 1\n"
-      "# HELP rcu_config_polls_total stat() checks of the file made by polling.\n"
-      "# TYPE rcu_config_polls_total counter\n"
-      "rcu_config_polls_total" + l + " 40\n"
-      "# HELP rcu_config_file_reads_total Whole-file reads: to load the file, or, while "
-      "polling, to hash it.\n"
-      "# TYPE rcu_config_file_reads_total counter\n"
-      "rcu_config_file_reads_total" + l + " 8\n"
-      "# HELP rcu_config_read_bytes_total Bytes read from the file.\n"
-      "# TYPE rcu_config_read_bytes_total counter\n"
-      "rcu_config_read_bytes_total" + l + " 4096\n");
+      "rcu_config_version" +
+          l +
+          " 7\n"
+          "# HELP rcu_config_last_reload_successful 1 if the last reload attempt published or "
+          "found nothing new, 0 if it failed.\n"
+          "# TYPE rcu_config_last_reload_successful gauge\n"
+          "rcu_config_last_reload_successful" +
+          l +
+          " 0\n"
+          "# HELP rcu_config_last_reload_attempt_timestamp_seconds When the last reload attempt "
+          "was made, in seconds since the Unix epoch; 0 if never.\n"
+          "# TYPE rcu_config_last_reload_attempt_timestamp_seconds gauge\n"
+          "rcu_config_last_reload_attempt_timestamp_seconds" +
+          l +
+          " 1700000100.25\n"
+          "# HELP rcu_config_last_reload_success_timestamp_seconds When the last reload attempt "
+          "that published or found nothing new was made, in seconds since the Unix epoch; 0 if "
+          "never.\n"
+          "# TYPE rcu_config_last_reload_success_timestamp_seconds gauge\n"
+          "rcu_config_last_reload_success_timestamp_seconds" +
+          l +
+          " 1699999000\n"
+          "# HELP rcu_config_last_reload_failure_timestamp_seconds When the last failed reload "
+          "attempt was made, in seconds since the Unix epoch; 0 if never.\n"
+          "# TYPE rcu_config_last_reload_failure_timestamp_seconds gauge\n"
+          "rcu_config_last_reload_failure_timestamp_seconds" +
+          l +
+          " 1700000100.25\n"
+          "# HELP rcu_config_failing_since_timestamp_seconds When the current run of failed "
+          "reloads began, in seconds since the Unix epoch; 0 while the last attempt succeeded.\n"
+          "# TYPE rcu_config_failing_since_timestamp_seconds gauge\n"
+          "rcu_config_failing_since_timestamp_seconds" +
+          l +
+          " 1700000000\n"
+          "# HELP rcu_config_reloads_total Reload attempts that read the file, by outcome: "
+          "published a new version, found the published content unchanged, or failed to read, "
+          "parse or validate it.\n"
+          "# TYPE rcu_config_reloads_total counter\n"
+          "rcu_config_reloads_total{path=\"/etc/app/config.json\",outcome=\"published\","
+          "config=\"app\"} 5\n"
+          "rcu_config_reloads_total{path=\"/etc/app/config.json\",outcome=\"unchanged\","
+          "config=\"app\"} 2\n"
+          "rcu_config_reloads_total{path=\"/etc/app/config.json\",outcome=\"failed\","
+          "config=\"app\"} 1\n"
+          "# HELP rcu_config_polling 1 while changes to the file are found by polling, not "
+          "inotify.\n"
+          "# TYPE rcu_config_polling gauge\n"
+          "rcu_config_polling" +
+          l +
+          " 1\n"
+          "# HELP rcu_config_watch_degraded 1 while inotify cannot be (fully) used for the file, "
+          "for the reason the watcher's Status().watch_status gives; 0 otherwise, and when "
+          "polling was asked for.\n"
+          "# TYPE rcu_config_watch_degraded gauge\n"
+          "rcu_config_watch_degraded" +
+          l +
+          " 1\n"
+          "# HELP rcu_config_watched_directories Directories watched with inotify.\n"
+          "# TYPE rcu_config_watched_directories gauge\n"
+          "rcu_config_watched_directories" +
+          l +
+          " 2\n"
+          "# HELP rcu_config_writer_active 1 while a process is writing the file in place "
+          "(nothing is read until it closes it).\n"
+          "# TYPE rcu_config_writer_active gauge\n"
+          "rcu_config_writer_active" +
+          l +
+          " 1\n"
+          "# HELP rcu_config_polls_total stat() checks of the file made by polling.\n"
+          "# TYPE rcu_config_polls_total counter\n"
+          "rcu_config_polls_total" +
+          l +
+          " 40\n"
+          "# HELP rcu_config_file_reads_total Whole-file reads: to load the file, or, while "
+          "polling, to hash it.\n"
+          "# TYPE rcu_config_file_reads_total counter\n"
+          "rcu_config_file_reads_total" +
+          l +
+          " 8\n"
+          "# HELP rcu_config_read_bytes_total Bytes read from the file.\n"
+          "# TYPE rcu_config_read_bytes_total counter\n"
+          "rcu_config_read_bytes_total" +
+          l + " 4096\n");
 }
 
 TEST(ConfigWatcherPrometheusTest, NeverIsZero) {
@@ -141,12 +166,11 @@ TEST(ConfigWatcherPrometheusTest, SeveralWatchersShareEachFamily) {
   for (const rcu_test::PrometheusFamily& f : parsed->families) {
     EXPECT_EQ(f.samples.size(), f.name == "rcu_config_reloads_total" ? 9u : 3u) << f.name;
   }
-  EXPECT_EQ(parsed->Value("rcu_config_version",
-                          {{"path", "/etc/flags.toml"}, {"config", "flags"}}),
+  EXPECT_EQ(parsed->Value("rcu_config_version", {{"path", "/etc/flags.toml"}, {"config", "flags"}}),
             3);
-  EXPECT_EQ(parsed->Value("rcu_config_reloads_total", {{"path", "/etc/app/config.json"},
-                                                       {"outcome", "unchanged"},
-                                                       {"config", "app2"}}),
+  EXPECT_EQ(parsed->Value(
+                "rcu_config_reloads_total",
+                {{"path", "/etc/app/config.json"}, {"outcome", "unchanged"}, {"config", "app2"}}),
             2);
   // And with the core's metrics, one valid response.
   auto both = ParsePrometheusText(rcu::PrometheusText() + text);
@@ -165,11 +189,10 @@ TEST(ConfigWatcherPrometheusTest, LabelsThatClashAreExported) {
       << text;
   auto parsed = ParsePrometheusText(text);
   ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_EQ(parsed->Value("rcu_config_version",
-                          {{"path", s.path},
-                           {"exported_path", "mine"},
-                           {"exported_outcome", "also mine"},
-                           {"env", "prod"}}),
+  EXPECT_EQ(parsed->Value("rcu_config_version", {{"path", s.path},
+                                                 {"exported_path", "mine"},
+                                                 {"exported_outcome", "also mine"},
+                                                 {"env", "prod"}}),
             7);
 }
 

@@ -328,7 +328,7 @@ TEST_P(WatcherTest, PermissionDenied) {
   ASSERT_TRUE(denied_here) << "chmod 000 did not deny reading; the test cannot work here";
   const int from = log_.size();
   ASSERT_EQ(::chmod(path.c_str(), 0), 0);  // unreadable first, so no read
-  rcu_test::WriteInPlace(path, Json(2));    // can see the new content
+  rcu_test::WriteInPlace(path, Json(2));   // can see the new content
   const absl::Status error = NextFailure(from);
   EXPECT_TRUE(absl::IsPermissionDenied(error)) << error;
   EXPECT_THAT(std::string(error.message()),
@@ -349,8 +349,9 @@ TEST_P(WatcherTest, NotARegularFile) {
   rcu_test::MakeDirectory(path);
   absl::Status error = FailureWith(from, "not a regular file");
   EXPECT_TRUE(absl::IsFailedPrecondition(error)) << error;
-  EXPECT_THAT(std::string(error.message()),
-              HasSubstr(absl::StrCat("config file ", path, ": is a directory, not a regular file")));
+  EXPECT_THAT(
+      std::string(error.message()),
+      HasSubstr(absl::StrCat("config file ", path, ": is a directory, not a regular file")));
   from = log_.size();
   ASSERT_EQ(::rmdir(path.c_str()), 0);
   ASSERT_EQ(::mkfifo(path.c_str(), 0644), 0);  // must not block the watcher
@@ -373,8 +374,7 @@ TEST_P(WatcherTest, OverTheSizeLimit) {
   rcu_test::WriteAndRename(path, Json(2, std::string(2000, 'x')));
   const absl::Status error = NextFailure(from);
   EXPECT_TRUE(absl::IsResourceExhausted(error)) << error;
-  EXPECT_THAT(std::string(error.message()),
-              HasSubstr(absl::StrCat("config file ", path, ": is ")));
+  EXPECT_THAT(std::string(error.message()), HasSubstr(absl::StrCat("config file ", path, ": is ")));
   EXPECT_THAT(std::string(error.message()), HasSubstr("over the size limit of 1024 bytes"));
   EXPECT_EQ(watcher->Load()->value, 1);
   rcu_test::WriteAndRename(path, Json(3));
@@ -397,8 +397,7 @@ TEST_P(WatcherTest, BurstOfAThousandWritesEndsWithTheLastValidContent) {
       std::uint64_t last_version = 0;
       while (!done.load(std::memory_order_relaxed)) {
         auto config = watcher->Load();
-        if (!config || config->check != config->value * 7 + 1 ||
-            config.version() < last_version) {
+        if (!config || config->check != config->value * 7 + 1 || config.version() < last_version) {
           bad.fetch_add(1);
         }
         last_version = config.version();
@@ -693,8 +692,7 @@ TEST(StopTest, ParserSeesTheStopRequest) {
         if (text == "1") return TestConfig{"1", 1, 8};
         parsing = true;
         // A parse that would take a minute, unless asked to stop.
-        if (!rcu_test::WaitUntil([] { return rcu::ReloadStopRequested(); },
-                                 absl::Seconds(60))) {
+        if (!rcu_test::WaitUntil([] { return rcu::ReloadStopRequested(); }, absl::Seconds(60))) {
           return TestConfig{"slow", 2, 15};
         }
         saw_stop = true;

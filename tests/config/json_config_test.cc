@@ -73,9 +73,7 @@ TEST(ParseJsonTest, CommentsOnlyWhenAllowed) {
 // (nlohmann-json copies recursively). Brackets in strings and comments do
 // not count.
 TEST(ParseJsonTest, NestingDeeperThanTheLimitIsRejected) {
-  const auto nested = [](int depth) {
-    return std::string(depth, '[') + std::string(depth, ']');
-  };
+  const auto nested = [](int depth) { return std::string(depth, '[') + std::string(depth, ']'); };
   EXPECT_TRUE(rcu::ParseJson<nlohmann::json>(nested(rcu::kMaxConfigDepth)).ok());
   for (const int depth : {rcu::kMaxConfigDepth + 1, 100000}) {
     EXPECT_THAT(std::string(rcu::ParseJson<nlohmann::json>(nested(depth)).status().message()),
@@ -86,9 +84,9 @@ TEST(ParseJsonTest, NestingDeeperThanTheLimitIsRejected) {
   EXPECT_TRUE(rcu::ParseJson<nlohmann::json>("{\"s\": \"\\\"" + brackets + "\"}").ok());
   rcu::JsonParseOptions comments;
   comments.allow_comments = true;
-  EXPECT_TRUE(rcu::ParseJson<nlohmann::json>("// " + brackets + "\n/* " + brackets + " */ {}",
-                                             comments)
-                  .ok());
+  EXPECT_TRUE(
+      rcu::ParseJson<nlohmann::json>("// " + brackets + "\n/* " + brackets + " */ {}", comments)
+          .ok());
 }
 
 TEST(WatchJsonConfigTest, OneLineSetUp) {

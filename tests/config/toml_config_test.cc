@@ -87,9 +87,8 @@ TEST(WatchTomlConfigTest, EmptyFileIsRejectedUnlessAllowed) {
     auto watcher = rcu::WatchTomlConfig(path, options);
     ASSERT_TRUE(watcher.ok()) << watcher.status();
     rcu_test::WriteInPlace(path, "");  // `: > app.toml`
-    const int index = log.WaitFor([](const rcu::ReloadResult& r) {
-      return r.trigger != rcu::ReloadTrigger::kInitial;
-    });
+    const int index = log.WaitFor(
+        [](const rcu::ReloadResult& r) { return r.trigger != rcu::ReloadTrigger::kInitial; });
     ASSERT_GE(index, 0);
     const rcu::ReloadResult result = log.results()[index];
     if (allow) {

@@ -110,8 +110,8 @@ TEST(BusyFileTest, FileRewrittenWithoutPauseIsLoadedWithinMaxDebounce) {
   ASSERT_TRUE(watcher.ok()) << watcher.status();
   const absl::Time start = absl::Now();
   BusyWriter writer(path, absl::Seconds(10));
-  const bool loaded = rcu_test::WaitUntil(
-      [&] { return SeqOf(*(*watcher)->Load()) >= 2; }, absl::Seconds(10));
+  const bool loaded =
+      rcu_test::WaitUntil([&] { return SeqOf(*(*watcher)->Load()) >= 2; }, absl::Seconds(10));
   const absl::Duration took = absl::Now() - start;
   const rcu::WatcherStatus status = (*watcher)->Status();
   std::fprintf(stderr,
@@ -196,15 +196,15 @@ TEST(BusyFileTest, ReadOnlyReadersDelayAnEditByAtMostASecond) {
       absl::SleepFor(absl::Milliseconds(300));
     }
   });
-  const bool loaded = rcu_test::WaitUntil(
-      [&] { return SeqOf(*(*watcher)->Load()) == 2; }, absl::Seconds(10));
+  const bool loaded =
+      rcu_test::WaitUntil([&] { return SeqOf(*(*watcher)->Load()) == 2; }, absl::Seconds(10));
   const absl::Duration took = absl::Now() - edited;
   stop = true;
   periodic.join();
   ::close(held);
-  std::fprintf(stderr, "rename edit with read-only readers: published %s\n",
-               loaded ? absl::StrCat("after ", absl::FormatDuration(took)).c_str()
-                      : "NEVER (10 s)");
+  std::fprintf(
+      stderr, "rename edit with read-only readers: published %s\n",
+      loaded ? absl::StrCat("after ", absl::FormatDuration(took)).c_str() : "NEVER (10 s)");
   EXPECT_TRUE(loaded);
   // The debounce delay, then at most a second of waiting for the readers.
   EXPECT_LT(took, absl::Seconds(1) + kMargin);
@@ -230,14 +230,16 @@ TEST(BusyFileTest, EightWatchersOfOneFileEachLoadEveryEdit) {
     rcu_test::WriteAndRename(path, MakeFile(seq));
     const absl::Time edited = absl::Now();
     for (std::size_t i = 0; i < watchers.size(); ++i) {
-      const bool loaded = rcu_test::WaitUntil(
-          [&] { return SeqOf(*watchers[i]->Load()) == seq; }, absl::Seconds(10));
+      const bool loaded = rcu_test::WaitUntil([&] { return SeqOf(*watchers[i]->Load()) == seq; },
+                                              absl::Seconds(10));
       ASSERT_TRUE(loaded) << "watcher " << i << " never published edit " << seq;
     }
     worst = std::max(worst, absl::Now() - edited);
   }
-  std::fprintf(stderr, "8 watchers of one file, 10 rename edits: the last watcher published "
-               "each within %s at worst\n", absl::FormatDuration(worst).c_str());
+  std::fprintf(stderr,
+               "8 watchers of one file, 10 rename edits: the last watcher published "
+               "each within %s at worst\n",
+               absl::FormatDuration(worst).c_str());
   EXPECT_LT(worst, absl::Seconds(1) + kMargin);
   for (const Recorder& recorder : recorders) EXPECT_EQ(recorder.torn.load(), 0);
 }
@@ -268,10 +270,11 @@ TEST(BusyFileTest, TruncateByPathIsReadAfterTheDebounce) {
   ASSERT_GE(log.WaitForFailure(), 0);  // rejected, and the writer closed it
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(good.size())), 0);
   const absl::Time truncated = absl::Now();
-  const bool loaded = rcu_test::WaitUntil(
-      [&] { return SeqOf(*(*watcher)->Load()) == 2; }, absl::Seconds(15));
+  const bool loaded =
+      rcu_test::WaitUntil([&] { return SeqOf(*(*watcher)->Load()) == 2; }, absl::Seconds(15));
   const absl::Duration took = absl::Now() - truncated;
-  std::fprintf(stderr, "truncate(2) by path: published after %s (debounce %s, "
+  std::fprintf(stderr,
+               "truncate(2) by path: published after %s (debounce %s, "
                "open_writer_timeout %s)\n",
                absl::FormatDuration(took).c_str(), absl::FormatDuration(options.debounce).c_str(),
                absl::FormatDuration(options.open_writer_timeout).c_str());

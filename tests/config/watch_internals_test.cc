@@ -119,10 +119,10 @@ TEST_F(WatchPathsTest, KubernetesConfigMapVolume) {
   EXPECT_EQ(set.error, 0);
   EXPECT_EQ(set.resolved_path, root_ + "/..gen_1/config.json");
   EXPECT_EQ(set.target_directory, root_ + "/..gen_1");
-  EXPECT_THAT(Local(set),
-              UnorderedElementsAre(
-                  Pair(root_, std::set<std::string>{"..data", "..gen_1", "config.json"}),
-                  Pair(root_ + "/..gen_1", std::set<std::string>{"config.json"})));
+  EXPECT_THAT(
+      Local(set),
+      UnorderedElementsAre(Pair(root_, std::set<std::string>{"..data", "..gen_1", "config.json"}),
+                           Pair(root_ + "/..gen_1", std::set<std::string>{"config.json"})));
   volume.Update("{}");
   EXPECT_EQ(ResolveWatchSet(volume.path()).resolved_path, root_ + "/..gen_2/config.json");
 }
@@ -132,14 +132,14 @@ TEST_F(WatchPathsTest, SymlinkChainsAcrossDirectoriesAndDotDot) {
   rcu_test::MakeDirectory(root_ + "/b");
   rcu_test::WriteInPlace(root_ + "/b/real.json", "{}");
   rcu_test::MakeSymlink(root_ + "/b/real.json", root_ + "/b/abs-link");  // absolute
-  rcu_test::MakeSymlink("../b/abs-link", root_ + "/a/config.json");       // relative
+  rcu_test::MakeSymlink("../b/abs-link", root_ + "/a/config.json");      // relative
   const WatchSet set = ResolveWatchSet(root_ + "/a/config.json");
   EXPECT_EQ(set.error, 0);
   EXPECT_EQ(set.resolved_path, root_ + "/b/real.json");
-  EXPECT_THAT(Local(set),
-              UnorderedElementsAre(Pair(root_, std::set<std::string>{"a", "b"}),
-                                   Pair(root_ + "/a", std::set<std::string>{"config.json"}),
-                                   Pair(root_ + "/b", std::set<std::string>{"abs-link", "real.json"})));
+  EXPECT_THAT(Local(set), UnorderedElementsAre(
+                              Pair(root_, std::set<std::string>{"a", "b"}),
+                              Pair(root_ + "/a", std::set<std::string>{"config.json"}),
+                              Pair(root_ + "/b", std::set<std::string>{"abs-link", "real.json"})));
 }
 
 TEST_F(WatchPathsTest, SymlinkedDirectoryOnTheWay) {
@@ -265,7 +265,8 @@ TEST(InotifyTest, SyncWatchesExactlyTheSetsDirectories) {
   set.entries[root + "/missing"] = {"z"};
   const absl::Status status = (*inotify)->Sync(set);
   EXPECT_TRUE(absl::IsNotFound(status)) << status;
-  EXPECT_THAT(std::string(status.message()), HasSubstr("cannot watch directory " + root + "/missing"));
+  EXPECT_THAT(std::string(status.message()),
+              HasSubstr("cannot watch directory " + root + "/missing"));
   EXPECT_THAT((*inotify)->WatchedDirectories(), ElementsAre(root + "/b"));
   // A change to a watched entry is reported; others are not.
   rcu_test::WriteInPlace(root + "/b/other", "1");
@@ -320,7 +321,7 @@ TEST(InotifyTest, TracksTheFilesWriter) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
   ASSERT_GE(fd, 0);
   inotify.ReadEvents();
-  EXPECT_TRUE(inotify.writer_active());  // O_TRUNC: IN_MODIFY
+  EXPECT_TRUE(inotify.writer_active());   // O_TRUNC: IN_MODIFY
   EXPECT_EQ(inotify.foreign_opens(), 1);  // IN_OPEN comes before the truncation
   const std::uint64_t writes = inotify.file_write_events();
   ASSERT_EQ(::write(fd, "22", 2), 2);

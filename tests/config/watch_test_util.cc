@@ -42,10 +42,11 @@ void WriteAll(int fd, const std::string& contents, const std::string& what) {
   }
 }
 
-TempDir::TempDir() : TempDir([] {
-  const char* base = std::getenv("TEST_TMPDIR");
-  return std::string(base != nullptr ? base : "/tmp");
-}()) {}
+TempDir::TempDir()
+    : TempDir([] {
+        const char* base = std::getenv("TEST_TMPDIR");
+        return std::string(base != nullptr ? base : "/tmp");
+      }()) {}
 
 TempDir::TempDir(const std::string& base) {
   std::string pattern = absl::StrCat(base, "/config_test.XXXXXX");
@@ -98,9 +99,10 @@ void RemoveFile(const std::string& path) {
 void RemoveTree(const std::string& path) {
   // Test directories are shallow; a shell keeps this short and handles
   // modes that forbid listing.
-  const std::string command = absl::StrCat("chmod -R u+rwx '", path, "' 2>/dev/null; rm -rf '",
-                                           path, "'");
-  if (std::system(command.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", path.c_str());
+  const std::string command =
+      absl::StrCat("chmod -R u+rwx '", path, "' 2>/dev/null; rm -rf '", path, "'");
+  if (std::system(command.c_str()) != 0)
+    std::fprintf(stderr, "could not remove %s\n", path.c_str());
 }
 
 ConfigMapVolume::ConfigMapVolume(std::string dir, std::string name, const std::string& contents)
@@ -119,7 +121,7 @@ void ConfigMapVolume::Update(const std::string& contents) {
   WriteInPlace(dir_ + "/" + data_dir + "/" + name_, contents);
   MakeSymlink(data_dir, dir_ + "/..data_tmp");
   SetupOrDie(::rename((dir_ + "/..data_tmp").c_str(), (dir_ + "/..data").c_str()) == 0,
-        "rename ..data_tmp");
+             "rename ..data_tmp");
   RemoveTree(old_dir);
 }
 

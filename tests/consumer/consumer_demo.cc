@@ -32,9 +32,9 @@ int main() {
   reader.join();
   rcu::Barrier();
   const rcu::Stats stats = rcu::GetStats();
-  std::printf("consumer: published 100 versions; reader made %ld reads, last saw version %d; "
-              "%llu old versions reclaimed\n",
-              reads.load(), last_seen,
-              static_cast<unsigned long long>(stats.callbacks_invoked));
+  std::printf(
+      "consumer: published 100 versions; reader made %ld reads, last saw version %d; "
+      "%llu old versions reclaimed\n",
+      reads.load(), last_seen, static_cast<unsigned long long>(stats.callbacks_invoked));
   return stats.callbacks_invoked == 100 ? 0 : 1;
 }

@@ -459,7 +459,8 @@ void ExpectSpread(const char* what, MakeKey make_key) {
 
 TEST(HashMapApiTest, IdentityHashesOfAlignedKeysAreMixed) {
   ExpectSpread<HashMap<std::uint64_t, int, std::hash<std::uint64_t>>>(
-      "IDs that are multiples of 64", [](int i) { return std::uint64_t{64} * static_cast<std::uint64_t>(i); });
+      "IDs that are multiples of 64",
+      [](int i) { return std::uint64_t{64} * static_cast<std::uint64_t>(i); });
   ExpectSpread<HashMap<std::uint64_t, int, std::hash<std::uint64_t>>>(
       "IDs in the high bits", [](int i) { return static_cast<std::uint64_t>(i) << 40; });
   static std::vector<std::unique_ptr<std::int64_t[]>> blocks;

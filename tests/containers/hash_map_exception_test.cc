@@ -42,17 +42,32 @@ namespace {
 
 // --- Fault injection for user code ------------------------------------------------
 
-enum class Fault { kNone, kAllocation, kAllocationAndLater, kHash, kEquality, kKeyCopy, kValueCopy };
+enum class Fault {
+  kNone,
+  kAllocation,
+  kAllocationAndLater,
+  kHash,
+  kEquality,
+  kKeyCopy,
+  kValueCopy
+};
 
 const char* FaultName(Fault f) {
   switch (f) {
-    case Fault::kNone: return "none";
-    case Fault::kAllocation: return "allocation";
-    case Fault::kAllocationAndLater: return "allocation and every later one";
-    case Fault::kHash: return "hash";
-    case Fault::kEquality: return "key equality";
-    case Fault::kKeyCopy: return "key copy";
-    case Fault::kValueCopy: return "value copy";
+    case Fault::kNone:
+      return "none";
+    case Fault::kAllocation:
+      return "allocation";
+    case Fault::kAllocationAndLater:
+      return "allocation and every later one";
+    case Fault::kHash:
+      return "hash";
+    case Fault::kEquality:
+      return "key equality";
+    case Fault::kKeyCopy:
+      return "key copy";
+    case Fault::kValueCopy:
+      return "value copy";
   }
   return "?";
 }
@@ -173,13 +188,16 @@ std::vector<WriteOp> WriteOps() {
          m.insert(v.begin(), v.end());
        },
        [](Model& m) { m.emplace(30, 30), m.emplace(31, 31); }},
-      {"insert(init list)", Guarantee::kBasic, [](Map& m) { m.insert({E(32, 32), E(33, 33)}); },
+      {"insert(init list)", Guarantee::kBasic,
+       [](Map& m) {
+         m.insert({E(32, 32), E(33, 33)});
+       },
        [](Model& m) { m.emplace(32, 32), m.emplace(33, 33); }},
       {"emplace(new)", Guarantee::kStrong, [](Map& m) { m.emplace(Key(23), Value(23)); },
        add(23, 23)},
       {"emplace(present)", Guarantee::kStrong, [](Map& m) { m.emplace(Key(4), Value(44)); }, same},
-      {"emplace_hint", Guarantee::kStrong, [](Map& m) { m.emplace_hint(m.end(), Key(24), Value(24)); },
-       add(24, 24)},
+      {"emplace_hint", Guarantee::kStrong,
+       [](Map& m) { m.emplace_hint(m.end(), Key(24), Value(24)); }, add(24, 24)},
       {"try_emplace(new)", Guarantee::kStrong, [](Map& m) { m.try_emplace(Key(25), 25); },
        add(25, 25)},
       {"try_emplace(present)", Guarantee::kStrong, [](Map& m) { m.try_emplace(Key(5), 55); }, same},
@@ -210,7 +228,9 @@ std::vector<WriteOp> WriteOps() {
       {"update(absent)", Guarantee::kStrong,
        [](Map& m) { m.update(Key(40), [](const Value& v) { return Value(v.v); }); }, same},
       {"compute(insert)", Guarantee::kStrong,
-       [](Map& m) { m.compute(Key(41), [](const Value*) { return std::optional<Value>(Value(41)); }); },
+       [](Map& m) {
+         m.compute(Key(41), [](const Value*) { return std::optional<Value>(Value(41)); });
+       },
        set(41, 41)},
       {"compute(update)", Guarantee::kStrong,
        [](Map& m) {
@@ -228,7 +248,8 @@ std::vector<WriteOp> WriteOps() {
       {"erase_if", Guarantee::kBasic,
        [](Map& m) { m.erase_if([](const Entry& e) { return e.first.k % 2 == 0; }); },
        [](Model& m) {
-         for (auto it = m.begin(); it != m.end();) it = it->first % 2 == 0 ? m.erase(it) : std::next(it);
+         for (auto it = m.begin(); it != m.end();)
+           it = it->first % 2 == 0 ? m.erase(it) : std::next(it);
        }},
       {"clear", Guarantee::kStrong, [](Map& m) { m.clear(); }, [](Model& m) { m.clear(); }},
       {"reserve", Guarantee::kStrong, [](Map& m) { m.reserve(5000); }, same},
@@ -249,9 +270,13 @@ std::vector<WriteOp> WriteOps() {
          other.try_emplace(Key(71), 71);
          m = other;
        },
-       [](Model& m) { m = Model{{70, 70}, {71, 71}}; }},
+       [](Model& m) {
+         m = Model{{70, 70}, {71, 71}};
+       }},
       {"init-list assignment", Guarantee::kStrong, [](Map& m) { m = {E(72, 72)}; },
-       [](Model& m) { m = Model{{72, 72}}; }},
+       [](Model& m) {
+         m = Model{{72, 72}};
+       }},
       {"copy construction (this map is the source)", Guarantee::kStrong,
        [](Map& m) {
          Map copy(m);
@@ -280,8 +305,8 @@ void ExpectUnlockedAndUsable(Map& map) {
 // One run: a fresh map, the fault armed at point n, the call, the checks.
 // Returns true if the fault fired (so a later n may reach another point).
 bool RunOnce(const WriteOp& op, Fault fault, long n, bool in_section) {
-  const std::string where = std::string(op.name) + ", fault: " + FaultName(fault) +
-                            " #" + std::to_string(n) + (in_section ? ", inside a section" : "");
+  const std::string where = std::string(op.name) + ", fault: " + FaultName(fault) + " #" +
+                            std::to_string(n) + (in_section ? ", inside a section" : "");
   SCOPED_TRACE(where);
   const long allocations_before = rcu_test::LiveAllocations();
   bool fault_fired = false;
@@ -359,8 +384,8 @@ void Sweep(Fault fault, bool in_section) {
     if (n > 1) ++ops_reached;
   }
   std::printf("fault %-32s %-16s %3zu write APIs, %2d reach it, %4ld fault points checked\n",
-              FaultName(fault), in_section ? "inside a section" : "outside",
-              WriteOps().size(), ops_reached, points);
+              FaultName(fault), in_section ? "inside a section" : "outside", WriteOps().size(),
+              ops_reached, points);
   // The sweep must reach something: every kind of fault can fire in
   // several calls.
   EXPECT_GE(ops_reached, 3) << FaultName(fault);
@@ -384,19 +409,19 @@ TEST_P(HashMapExceptionSweep, EveryWriteApiEveryFaultPoint) {
   Sweep(fault, in_section);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllFaults, HashMapExceptionSweep,
-    ::testing::Combine(::testing::Values(Fault::kAllocation, Fault::kAllocationAndLater,
-                                         Fault::kHash, Fault::kEquality, Fault::kKeyCopy,
-                                         Fault::kValueCopy),
-                       ::testing::Bool()),
-    [](const ::testing::TestParamInfo<std::tuple<Fault, bool>>& info) {
-      std::string name = FaultName(std::get<0>(info.param));
-      for (char& c : name) {
-        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-      }
-      return name + (std::get<1>(info.param) ? "_InsideSection" : "_Outside");
-    });
+INSTANTIATE_TEST_SUITE_P(AllFaults, HashMapExceptionSweep,
+                         ::testing::Combine(::testing::Values(Fault::kAllocation,
+                                                              Fault::kAllocationAndLater,
+                                                              Fault::kHash, Fault::kEquality,
+                                                              Fault::kKeyCopy, Fault::kValueCopy),
+                                            ::testing::Bool()),
+                         [](const ::testing::TestParamInfo<std::tuple<Fault, bool>>& info) {
+                           std::string name = FaultName(std::get<0>(info.param));
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name + (std::get<1>(info.param) ? "_InsideSection" : "_Outside");
+                         });
 
 // A fault that fires in the middle of a thread's only call, with the thread
 // then exiting: the map is unchanged and unlocked, and nothing leaks.
@@ -447,9 +472,9 @@ TEST(HashMapExceptionTest, ThreadsExitingMidCallLeaveTheMapUnchangedAndUnlocked)
         pthread_exit(nullptr);
       }
     };
-    ExitThreadFrom(map, [](Map& m) { m.compute(Key(3), [](const Value*) -> std::optional<Value> {
-                                       pthread_exit(nullptr);
-                                     }); });
+    ExitThreadFrom(map, [](Map& m) {
+      m.compute(Key(3), [](const Value*) -> std::optional<Value> { pthread_exit(nullptr); });
+    });
     ExitThreadFrom(map, [](Map& m) {
       m.erase_if([](const Entry& e) {
         if (e.first.k == 5) pthread_exit(nullptr);

@@ -97,8 +97,8 @@ TEST(HashMapForkTest, ChildWritesAfterForkingBesideWritersAndResizes) {
   }
   stop.store(true);
   for (auto& w : writers) w.join();
-  std::printf("%d forks beside two writers: %d children hung, %d failed otherwise\n", forks,
-              hung, failed);
+  std::printf("%d forks beside two writers: %d children hung, %d failed otherwise\n", forks, hung,
+              failed);
   EXPECT_EQ(hung, 0);
   EXPECT_EQ(failed, 0);
 }

@@ -45,7 +45,11 @@ struct Op {
 std::vector<Op> Ops() {
   return {
       {"erase(present key)", [](Map& m) { m.erase(3); }, [](Model& m) { m.erase(3); }},
-      {"insert(new)", [](Map& m) { m.insert({20, 20}); }, [](Model& m) { m.emplace(20, 20); }},
+      {"insert(new)",
+       [](Map& m) {
+         m.insert({20, 20});
+       },
+       [](Model& m) { m.emplace(20, 20); }},
       {"insert_or_assign(present)", [](Map& m) { m.insert_or_assign(4, 44); },
        [](Model& m) { m[4] = 44; }},
       {"update(present)", [](Map& m) { m.update(5, [](int v) { return v + 100; }); },
@@ -95,9 +99,10 @@ TEST(HashMapFreshThreadTest, EveryWriteKeepsTheStrongGuarantee) {
           ++points;
           if (threw && now != initial) {
             ++violations;
-            std::printf("VIOLATION %-26s fail alloc #%ld%s: threw std::bad_alloc but the map "
-                        "changed (%zu -> %zu entries)\n",
-                        op.name, n, and_later ? " and later" : "", initial.size(), now.size());
+            std::printf(
+                "VIOLATION %-26s fail alloc #%ld%s: threw std::bad_alloc but the map "
+                "changed (%zu -> %zu entries)\n",
+                op.name, n, and_later ? " and later" : "", initial.size(), now.size());
           } else if (!threw && now != changed) {
             ++violations;
             std::printf("VIOLATION %-26s fail alloc #%ld%s: returned, map not as modelled\n",

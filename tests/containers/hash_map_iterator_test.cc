@@ -36,13 +36,13 @@ using ::rcu_test::Tracked;
 using Map = rcu::HashMap<int, Tracked, KnownHash>;
 using Iterator = Map::const_iterator;
 
-static_assert(std::is_same_v<std::iterator_traits<Iterator>::iterator_category,
-                             std::input_iterator_tag>,
-              "one weakly consistent pass: not a forward iterator");
+static_assert(
+    std::is_same_v<std::iterator_traits<Iterator>::iterator_category, std::input_iterator_tag>,
+    "one weakly consistent pass: not a forward iterator");
 static_assert(std::is_same_v<Map::iterator, Map::const_iterator>);
 static_assert(std::is_same_v<std::iterator_traits<Iterator>::reference, const Map::value_type&>);
 
-constexpr int kStable = 1500;       // keys [0, kStable): present throughout
+constexpr int kStable = 1500;        // keys [0, kStable): present throughout
 constexpr int kChurnFirst = 100000;  // keys the churner inserts and erases
 constexpr int kChurnCount = 1500;
 
@@ -105,11 +105,16 @@ std::vector<Way> WaysToGetAnIterator() {
          c(m.find(guard, k), k, k);
        }},
       {"insert(existing)",
-       [](Map& m, int k, const Check& c) { c(m.insert({k, Tracked(k)}).first, k, k); }},
+       [](Map& m, int k, const Check& c) {
+         c(m.insert({k, Tracked(k)}).first, k, k);
+       }},
       {"insert(hint, existing)",
-       [](Map& m, int k, const Check& c) { c(m.insert(m.end(), {k, Tracked(k)}), k, k); }},
+       [](Map& m, int k, const Check& c) {
+         c(m.insert(m.end(), {k, Tracked(k)}), k, k);
+       }},
       {"emplace(existing)", [](Map& m, int k, const Check& c) { c(m.emplace(k, k).first, k, k); }},
-      {"emplace_hint", [](Map& m, int k, const Check& c) { c(m.emplace_hint(m.end(), k, k), k, k); }},
+      {"emplace_hint",
+       [](Map& m, int k, const Check& c) { c(m.emplace_hint(m.end(), k, k), k, k); }},
       {"try_emplace", [](Map& m, int k, const Check& c) { c(m.try_emplace(k, k).first, k, k); }},
       {"try_emplace(hint)",
        [](Map& m, int k, const Check& c) { c(m.try_emplace(m.end(), k, k), k, k); }},
@@ -117,7 +122,8 @@ std::vector<Way> WaysToGetAnIterator() {
        [](Map& m, int k, const Check& c) { c(m.insert_or_assign(k, Tracked(k)).first, k, k); }},
       {"insert_or_assign(hint)",
        [](Map& m, int k, const Check& c) { c(m.insert_or_assign(m.end(), k, Tracked(k)), k, k); }},
-      {"equal_range(key).first", [](Map& m, int k, const Check& c) { c(m.equal_range(k).first, k, k); }},
+      {"equal_range(key).first",
+       [](Map& m, int k, const Check& c) { c(m.equal_range(k).first, k, k); }},
       {"equal_range(guard, key).first",
        [](Map& m, int k, const Check& c) {
          rcu::ReadGuard guard;
@@ -286,7 +292,8 @@ TEST(HashMapIteratorTest, PassesPausedAcrossAResize) {
         ASSERT_TRUE(others.insert(key).second) << "key " << key << " twice";
       }
     }
-    for (int k = 0; k < kStable; ++k) ASSERT_EQ(stable_seen[k], 1) << "key " << k << " pass " << pass;
+    for (int k = 0; k < kStable; ++k)
+      ASSERT_EQ(stable_seen[k], 1) << "key " << k << " pass " << pass;
   }
 }
 
@@ -323,7 +330,8 @@ template <typename Keys>
 void ExpectStableKeysOnce(const Keys& keys, const char* what) {
   std::vector<int> sorted(keys.begin(), keys.end());
   std::sort(sorted.begin(), sorted.end());
-  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end()) << what << ": a key twice";
+  EXPECT_EQ(std::adjacent_find(sorted.begin(), sorted.end()), sorted.end())
+      << what << ": a key twice";
   for (int k = 0; k < kStable; ++k) {
     EXPECT_TRUE(std::binary_search(sorted.begin(), sorted.end(), k)) << what << ": missing " << k;
   }
@@ -375,19 +383,22 @@ TEST(HashMapIteratorTest, StandardAlgorithmsBesideWritersAndResizes) {
     const std::ptrdiff_t distance = std::distance(map.begin(), map.end());
     EXPECT_GE(distance, kStable);
     EXPECT_LE(distance, kStable + kChurnCount);
-    EXPECT_EQ(std::count_if(map.begin(), map.end(), [](const auto& e) { return e.first < kStable; }),
-              kStable);
+    EXPECT_EQ(
+        std::count_if(map.begin(), map.end(), [](const auto& e) { return e.first < kStable; }),
+        kStable);
     EXPECT_NE(std::find_if(map.begin(), map.end(), [](const auto& e) { return e.first == 7; }),
               map.end());
-    EXPECT_TRUE(std::all_of(map.begin(), map.end(), [](const auto& e) { return e.second.intact(); }));
+    EXPECT_TRUE(
+        std::all_of(map.begin(), map.end(), [](const auto& e) { return e.second.intact(); }));
     long sum = 0;
     std::for_each(map.begin(), map.end(), [&](const auto& e) {
       if (e.first < kStable) sum += e.first;
     });
     EXPECT_EQ(sum, static_cast<long>(kStable) * (kStable - 1) / 2);
-    EXPECT_EQ(std::accumulate(map.begin(), map.end(), 0L,
-                              [](long s, const auto& e) { return s + (e.first < kStable ? 1 : 0); }),
-              kStable);
+    EXPECT_EQ(
+        std::accumulate(map.begin(), map.end(), 0L,
+                        [](long s, const auto& e) { return s + (e.first < kStable ? 1 : 0); }),
+        kStable);
     {
       // Into another map through std::inserter, and through insert(first, last).
       rcu::HashMap<int, Tracked, KnownHash> other;

@@ -194,25 +194,30 @@ TEST(HashMapRegressionTest, InsertOrAssignAndEraseOfFindRespectTheBacklogLimit) 
   constexpr int kOps = 5000;  // five times the limit
   HashMap<int, int> map;
   for (int i = 0; i < 100; ++i) map.insert({i, i});
-  ExpectBacklogBounded("insert_or_assign", [&](int i) { map.insert_or_assign(i % 100, i); },
-                       kOps);
-  ExpectBacklogBounded("erase(find(k))",
-                       [&](int i) {
-                         map.insert({1000 + i, i});
-                         map.erase(map.find(1000 + i));
-                       },
-                       kOps);
-  ExpectBacklogBounded("update", [&](int i) { map.update(i % 100, [](int v) { return v + 1; }); },
-                       kOps);
-  ExpectBacklogBounded("compute", [&](int i) {
-    map.compute(i % 100, [](const int* v) { return std::optional<int>(v ? *v + 1 : 0); });
-  }, kOps);
-  ExpectBacklogBounded("erase(key)",
-                       [&](int i) {
-                         map.insert({1000 + i, i});
-                         map.erase(1000 + i);
-                       },
-                       kOps);
+  ExpectBacklogBounded(
+      "insert_or_assign", [&](int i) { map.insert_or_assign(i % 100, i); }, kOps);
+  ExpectBacklogBounded(
+      "erase(find(k))",
+      [&](int i) {
+        map.insert({1000 + i, i});
+        map.erase(map.find(1000 + i));
+      },
+      kOps);
+  ExpectBacklogBounded(
+      "update", [&](int i) { map.update(i % 100, [](int v) { return v + 1; }); }, kOps);
+  ExpectBacklogBounded(
+      "compute",
+      [&](int i) {
+        map.compute(i % 100, [](const int* v) { return std::optional<int>(v ? *v + 1 : 0); });
+      },
+      kOps);
+  ExpectBacklogBounded(
+      "erase(key)",
+      [&](int i) {
+        map.insert({1000 + i, i});
+        map.erase(1000 + i);
+      },
+      kOps);
 }
 
 // --- Bug 4 ----------------------------------------------------------------------
@@ -259,17 +264,19 @@ void SweepInsideSection(const char* what, const std::function<void(HashMap<int, 
 }
 
 TEST(HashMapRegressionTest, WritesInsideSectionsKeepTheStrongGuaranteeWhenAllocationFails) {
-  SweepInsideSection("erase", [](auto& m) { m.erase(3); },
-                     [](auto& m) { return m.size() == 9 && !m.contains(3); });
-  SweepInsideSection("update", [](auto& m) { m.update(3, [](const Counted&) { return Counted(33); }); },
-                     [](auto& m) { return m.size() == 10 && m.get(3)->value == 33; });
-  SweepInsideSection("compute(erase)",
-                     [](auto& m) {
-                       m.compute(3, [](const Counted*) { return std::optional<Counted>(); });
-                     },
-                     [](auto& m) { return m.size() == 9 && !m.contains(3); });
-  SweepInsideSection("insert_or_assign", [](auto& m) { m.insert_or_assign(3, Counted(33)); },
-                     [](auto& m) { return m.size() == 10 && m.get(3)->value == 33; });
+  SweepInsideSection(
+      "erase", [](auto& m) { m.erase(3); },
+      [](auto& m) { return m.size() == 9 && !m.contains(3); });
+  SweepInsideSection(
+      "update", [](auto& m) { m.update(3, [](const Counted&) { return Counted(33); }); },
+      [](auto& m) { return m.size() == 10 && m.get(3)->value == 33; });
+  SweepInsideSection(
+      "compute(erase)",
+      [](auto& m) { m.compute(3, [](const Counted*) { return std::optional<Counted>(); }); },
+      [](auto& m) { return m.size() == 9 && !m.contains(3); });
+  SweepInsideSection(
+      "insert_or_assign", [](auto& m) { m.insert_or_assign(3, Counted(33)); },
+      [](auto& m) { return m.size() == 10 && m.get(3)->value == 33; });
 }
 
 // --- Bug 5 ----------------------------------------------------------------------
@@ -406,8 +413,8 @@ TEST(HashMapRegressionTest, ReserveUnderAnInsertResultDefersInsteadOfAborting) {
     map.reserve(100000);  // cannot wait here: must not abort
     map.rehash(200000);
   }
-  reader.reset();  // the grace period can end now
-  rcu::Synchronize();  // and has, once a later one has
+  reader.reset();           // the grace period can end now
+  rcu::Synchronize();       // and has, once a later one has
   map.insert({100000, 0});  // a write outside any section resizes as asked
   EXPECT_GE(map.bucket_count(), 200000u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(map.get(i), i);

@@ -86,8 +86,8 @@ TEST(HashMapReviewTest, EraseOfEqualRangeSparesAKeyInsertedAfterIt) {
   m.insert({j, j});
   m.erase(std::move(first), std::move(last));
   const std::set<int> keys = Keys(m);
-  std::printf("erase(equal_range(%d)) erased %d: %s; erased key %d inserted meanwhile: %s\n", k,
-              k, keys.count(k) ? "no" : "yes", j, keys.count(j) ? "no" : "yes");
+  std::printf("erase(equal_range(%d)) erased %d: %s; erased key %d inserted meanwhile: %s\n", k, k,
+              keys.count(k) ? "no" : "yes", j, keys.count(j) ? "no" : "yes");
   EXPECT_EQ(keys.count(k), 0u);
   EXPECT_EQ(keys.count(j), 1u);
   EXPECT_EQ(keys.size(), 10u);
@@ -202,7 +202,7 @@ TEST(HashMapReviewTest, PlainWritersNeverWaitForAGracePeriod) {
   });
   while (!in_section.load()) std::this_thread::yield();
   for (int i = 0; i < 5000; ++i) map.insert({i, i});  // grows
-  for (int i = 0; i < 4990; ++i) map.erase(i);  // shrinks
+  for (int i = 0; i < 4990; ++i) map.erase(i);        // shrinks
   const std::size_t buckets_while_held = map.bucket_count();
   held.unlock();
   reader.join();
@@ -295,8 +295,8 @@ TEST(HashMapReviewTest, InsertFromAnotherMapsIteratorsPresizes) {
   dest.insert({-1, -1});
   dest.rehash(64);  // a resize just now: the next one needs a grace period
   dest.insert(source.begin(), source.end());
-  std::printf("insert(other.begin(), other.end()) of %d: %zu buckets, load factor %.2f\n",
-              kEntries, dest.bucket_count(), static_cast<double>(dest.load_factor()));
+  std::printf("insert(other.begin(), other.end()) of %d: %zu buckets, load factor %.2f\n", kEntries,
+              dest.bucket_count(), static_cast<double>(dest.load_factor()));
   EXPECT_EQ(dest.size(), static_cast<std::size_t>(kEntries) + 1);
   EXPECT_LE(dest.load_factor(), dest.max_load_factor());
   EXPECT_FALSE(rcu::InReadSection());

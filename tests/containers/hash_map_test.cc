@@ -109,8 +109,8 @@ TEST(HashMapTest, IteratorsHoldTheirSectionAcrossCopiesAndMoves) {
     Iterator moved = std::move(it);  // takes the section over
     EXPECT_EQ(moved->second, "one");
     EXPECT_EQ(it, map.end());  // NOLINT(bugprone-use-after-move): pins nothing now
-    Iterator copy = moved;  // a section of its own
-    moved = Iterator();     // leaves one section; the copy's remains
+    Iterator copy = moved;     // a section of its own
+    moved = Iterator();        // leaves one section; the copy's remains
     EXPECT_TRUE(rcu::InReadSection());
     EXPECT_EQ(copy->second, "one");
     copy = map.find(1);  // enters the new one before leaving the old
@@ -223,7 +223,7 @@ TEST(HashMapTest, ReserveAndRehash) {
   EXPECT_EQ(map.bucket_count(), reserved);  // no resize needed
   for (int i = 0; i < 5000; ++i) map.erase(i);
   EXPECT_EQ(map.bucket_count(), reserved);  // reserve() keeps the floor
-  map.rehash(0);  // shrink to fit
+  map.rehash(0);                            // shrink to fit
   EXPECT_EQ(map.bucket_count(), 32u);
   map.rehash(4096);
   EXPECT_EQ(map.bucket_count(), 4096u);
@@ -254,8 +254,7 @@ struct CaseInsensitiveHash {
 };
 struct CaseInsensitiveEq {
   bool operator()(const std::string& a, const std::string& b) const {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
              return std::tolower(static_cast<unsigned char>(x)) ==
                     std::tolower(static_cast<unsigned char>(y));
            });
@@ -320,9 +319,8 @@ TEST(HashMapTest, MoveOnlyValues) {
   map.try_emplace(2, std::make_unique<int>(20));
   map.emplace(3, std::make_unique<int>(30));
   map.insert_or_assign(1, std::make_unique<int>(11));
-  EXPECT_TRUE(map.update(2, [](const std::unique_ptr<int>& v) {
-    return std::make_unique<int>(*v + 1);
-  }));
+  EXPECT_TRUE(
+      map.update(2, [](const std::unique_ptr<int>& v) { return std::make_unique<int>(*v + 1); }));
   rcu::ReadGuard guard;
   EXPECT_EQ(*map.find(guard, 1)->second, 11);
   EXPECT_EQ(*map.find(guard, 2)->second, 21);
@@ -393,9 +391,11 @@ TEST(HashMapExceptionTest, ThrowingValueConstructorLeavesMapUnchanged) {
   const ThrowsOnCopy bad(-1);
   EXPECT_THROW(map.insert_or_assign(3, bad), std::runtime_error);
   EXPECT_THROW(map.try_emplace(20, bad), std::runtime_error);
-  EXPECT_THROW(map.update(4, [](const ThrowsOnCopy&) -> ThrowsOnCopy {
-    throw std::runtime_error("update refused");
-  }), std::runtime_error);
+  EXPECT_THROW(map.update(4,
+                          [](const ThrowsOnCopy&) -> ThrowsOnCopy {
+                            throw std::runtime_error("update refused");
+                          }),
+               std::runtime_error);
   EXPECT_EQ(map.get(3)->value, 3);
   EXPECT_EQ(map.get(4)->value, 4);
   EXPECT_FALSE(map.contains(20));
@@ -522,7 +522,8 @@ TEST(HashMapConcurrencyTest, IterationSeesStableKeysExactlyOnceDuringChurn) {
         ASSERT_EQ(value, -1);
       }
     }
-    for (int i = 0; i < kStable; ++i) ASSERT_EQ(seen[i], 1) << "key " << i << ", pass " << iterations;
+    for (int i = 0; i < kStable; ++i)
+      ASSERT_EQ(seen[i], 1) << "key " << i << ", pass " << iterations;
   }
   stop.store(true);
   writer.join();

@@ -97,10 +97,15 @@ class Churn {
         seed = seed * 1103515245u + 12345u;
         const int key = churn_first_ + i;
         switch ((seed >> 16) % 3) {
-          case 0: map_.erase(key); break;
-          case 1: map_.erase(map_.find(key)); break;
+          case 0:
+            map_.erase(key);
+            break;
+          case 1:
+            map_.erase(map_.find(key));
+            break;
           default:
-            map_.compute(key, [](const auto*) { return std::optional<typename Map::mapped_type>(); });
+            map_.compute(key,
+                         [](const auto*) { return std::optional<typename Map::mapped_type>(); });
         }
       }
       rounds_.fetch_add(1);

@@ -124,10 +124,10 @@ void Close(Session& s) {
   rcu::Retire(removed);  // deleted after a grace period
 }
 
-void CloseIdle() {  // bulk removal with a disposer,
+void CloseIdle() {          // bulk removal with a disposer,
   rcu::MutexLock lock(mu);  // called after a grace period
-  sessions.remove_if(mu, [](const Session& s) { return Idle(s); },
-                     std::default_delete<Session>());
+  sessions.remove_if(
+      mu, [](const Session& s) { return Idle(s); }, std::default_delete<Session>());
 }
 
 }  // namespace example
@@ -310,8 +310,8 @@ TEST(IntrusiveRcuListTest, RemoveIfDisposesAfterAGracePeriod) {
   EXPECT_EQ(disposed.load(), 5);
   {
     rcu::MutexLock lock(mu);
-    EXPECT_EQ(list.remove_if(mu, [](const Session&) { return false; },
-                             std::default_delete<Session>()),
+    EXPECT_EQ(list.remove_if(
+                  mu, [](const Session&) { return false; }, std::default_delete<Session>()),
               0u);
     EXPECT_EQ(list.clear(mu, std::default_delete<Session>()), 5u);
     EXPECT_EQ(list.clear(mu, std::default_delete<Session>()), 0u);
@@ -327,7 +327,8 @@ TEST(IntrusiveRcuListTest, BulkRemovalQueuesOneCallback) {
   for (int i = 0; i < 100; ++i) list.push_back(mu, *new Session(i));
   rcu::Barrier();
   const std::uint64_t queued = rcu::GetStats().callbacks_queued;
-  list.remove_if(mu, [](const Session& s) { return s.id() < 50; }, std::default_delete<Session>());
+  list.remove_if(
+      mu, [](const Session& s) { return s.id() < 50; }, std::default_delete<Session>());
   list.clear(mu, std::default_delete<Session>());
   list.clear(mu, std::default_delete<Session>());  // nothing removed, nothing queued
   EXPECT_EQ(rcu::GetStats().callbacks_queued, queued + 2);
@@ -568,9 +569,9 @@ TEST(IntrusiveRcuListConcurrencyTest, ReadersNeverSeeFreedObjects) {
         break;
       case 3:
         if (op % 50 == 0) {
-          bulk += static_cast<long>(
-              list.remove_if(mu, [](const Session& s) { return s.id() % kGap != 0; },
-                             std::default_delete<Session>()));
+          bulk += static_cast<long>(list.remove_if(
+              mu, [](const Session& s) { return s.id() % kGap != 0; },
+              std::default_delete<Session>()));
         }
         break;
     }
@@ -582,9 +583,10 @@ TEST(IntrusiveRcuListConcurrencyTest, ReadersNeverSeeFreedObjects) {
   EXPECT_EQ(stable_missing.load(), 0);
   EXPECT_GT(traversals.load(), 0);
   EXPECT_EQ(static_cast<long>(list.size()), kStable + inserted - erased - bulk);
-  std::printf("readers: %ld traversals; writer: %ld inserts, %ld erases, %ld replaces, "
-              "%ld bulk-removed\n",
-              traversals.load(), inserted, erased, replaced, bulk);
+  std::printf(
+      "readers: %ld traversals; writer: %ld inserts, %ld erases, %ld replaces, "
+      "%ld bulk-removed\n",
+      traversals.load(), inserted, erased, replaced, bulk);
   {
     rcu::MutexLock lock(mu);
     list.clear(mu, std::default_delete<Session>());

@@ -78,17 +78,23 @@ TEST(ListFirstUseAllocationTest, RetiringNeverTerminates) {
     for (int i = 0; i < 3; ++i) intrusive_list->push_back(ext_mu, objs[i]);
   }
   int crashes = 0;
-  Sweep("RcuList::clear()", [] {
-    list_for_clear->clear();
-  }, crashes);
-  Sweep("ExternallyLockedRcuList::clear(mu)", [] {
-    rcu::MutexLock lock(ext_mu);
-    ext_list->clear(ext_mu);
-  }, crashes);
-  Sweep("IntrusiveRcuList::remove_if(mu, ...)", [] {
-    rcu::MutexLock lock(ext_mu);
-    intrusive_list->remove_if(ext_mu, [](const Obj&) { return true; }, [](Obj*) {});
-  }, crashes);
+  Sweep(
+      "RcuList::clear()", [] { list_for_clear->clear(); }, crashes);
+  Sweep(
+      "ExternallyLockedRcuList::clear(mu)",
+      [] {
+        rcu::MutexLock lock(ext_mu);
+        ext_list->clear(ext_mu);
+      },
+      crashes);
+  Sweep(
+      "IntrusiveRcuList::remove_if(mu, ...)",
+      [] {
+        rcu::MutexLock lock(ext_mu);
+        intrusive_list->remove_if(
+            ext_mu, [](const Obj&) { return true; }, [](Obj*) {});
+      },
+      crashes);
   EXPECT_EQ(crashes, 0);
 }
 

@@ -23,8 +23,7 @@ namespace {
 
 template <typename It>
 constexpr bool kIsInputOnly =
-    std::is_same_v<typename std::iterator_traits<It>::iterator_category,
-                   std::input_iterator_tag>;
+    std::is_same_v<typename std::iterator_traits<It>::iterator_category, std::input_iterator_tag>;
 
 struct Hooked {
   rcu::IntrusiveListHook hook;
@@ -63,8 +62,7 @@ TEST(ListIteratorTest, VectorFromARangeThatGrowsDuringTheCopy) {
   }
   grow_target = nullptr;
   // A multi-pass constructor would have counted 8, allocated 8 and written 9.
-  std::printf("copied %zu elements into a vector of capacity %zu\n", copy.size(),
-              copy.capacity());
+  std::printf("copied %zu elements into a vector of capacity %zu\n", copy.size(), copy.capacity());
   ASSERT_LE(copy.size(), copy.capacity());
   ASSERT_EQ(copy.size(), 9u);  // the element appended meanwhile was reached
   for (long i = 0; i < 8; ++i) EXPECT_EQ(copy[static_cast<std::size_t>(i)].value, i);
@@ -141,7 +139,8 @@ void RelinkPendingAfterRemoveIf() {
   list.push_back(mu, a);
   list.push_back(mu, b);
   list.push_back(mu, c);
-  list.remove_if(mu, [](const Item& i) { return i.id <= 2; }, [](Item*) {});
+  list.remove_if(
+      mu, [](const Item& i) { return i.id <= 2; }, [](Item*) {});
   list.push_back(mu, b);  // b's disposer has not run
 }
 
@@ -179,7 +178,8 @@ TEST(IntrusiveMisuseTest, RelinkAfterTheDisposerRanWorks) {
     rcu::MutexLock lock(mu);
     list.push_back(mu, a);
     list.push_back(mu, b);
-    list.remove_if(mu, [](const Item& i) { return i.id == 1; }, [](Item*) {});
+    list.remove_if(
+        mu, [](const Item& i) { return i.id == 1; }, [](Item*) {});
   }
   rcu::Barrier();  // the disposer has run
   {

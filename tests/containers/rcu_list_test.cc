@@ -219,9 +219,9 @@ TEST(RcuListTest, IteratorsAreInputIterators) {
   EXPECT_EQ(std::distance(range.begin(), range.end()), 3);
   EXPECT_TRUE(std::is_sorted(range.begin(), range.end()));
   static_assert(std::is_same_v<decltype(*range.begin()), const std::string&>);
-  static_assert(std::is_same_v<std::iterator_traits<rcu::RcuList<int>::const_iterator>::
-                                   iterator_category,
-                               std::input_iterator_tag>);  // one pass: see rcu_list_links.h
+  static_assert(
+      std::is_same_v<std::iterator_traits<rcu::RcuList<int>::const_iterator>::iterator_category,
+                     std::input_iterator_tag>);  // one pass: see rcu_list_links.h
 }
 
 TEST(RcuListTest, InsertAfterAndBefore) {
@@ -379,8 +379,7 @@ TEST(RcuListTest, WriterOffersEveryOperation) {
     EXPECT_TRUE(w.emplace_after(it, 21));
     EXPECT_TRUE(w.insert_before(it, 19));
     EXPECT_TRUE(w.emplace_before(w.end(), 99));
-    EXPECT_EQ(std::vector<int>(w.begin(), w.end()),
-              (Ints{-1, 0, 1, 19, 2, 21, 20, 3, 4, 99}));
+    EXPECT_EQ(std::vector<int>(w.begin(), w.end()), (Ints{-1, 0, 1, 19, 2, 21, 20, 3, 4, 99}));
     EXPECT_TRUE(w.replace(it, 22));
     EXPECT_FALSE(w.replace(it, 23));  // `it` is the old element now
     EXPECT_TRUE(w.erase(std::find(w.begin(), w.end(), 22)));
@@ -595,9 +594,7 @@ TEST(RcuListTest, ThrowingConstructorsLeaveTheListUnchangedAndUnlocked) {
     attempt([&] { list.replace(first, value); });
     attempt([&] { list.emplace_replace(first, 9); });
   }
-  attempt([&] {
-    list.Update([&](rcu::RcuList<Fragile>::Writer& w) { w.emplace_back(9); });
-  });
+  attempt([&] { list.Update([&](rcu::RcuList<Fragile>::Writer& w) { w.emplace_back(9); }); });
   // Unlocked: this thread and another can write again.
   list.emplace_back(3);
   std::thread([&] { list.emplace_back(4); }).join();
@@ -691,8 +688,8 @@ TEST(ExternallyLockedRcuListTest, EveryOperationWithAnRcuMutex) {
 // std::mutex through std::lock_guard: any lock type works. (libstdc++'s
 // std::mutex carries no thread-safety annotations, so clang's analysis cannot
 // see this lock; rcu::Mutex or absl::Mutex can be checked.)
-void UseStdMutex(std::mutex& mu, rcu::ExternallyLockedRcuList<std::string>& list)
-    ABSL_NO_THREAD_SAFETY_ANALYSIS {
+void UseStdMutex(std::mutex& mu,
+                 rcu::ExternallyLockedRcuList<std::string>& list) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   std::lock_guard<std::mutex> lock(mu);
   list.push_back(mu, "b");
   list.push_front(mu, "a");
@@ -758,10 +755,11 @@ TEST(RcuListTest, Footprint) {
             2 * sizeof(void*) + sizeof(rcu::RcuHead) + sizeof(std::uint64_t));
   EXPECT_EQ(sizeof(rcu::ExternallyLockedRcuList<int>), 3 * sizeof(void*));
   EXPECT_EQ(sizeof(rcu::RcuList<int>), sizeof(rcu::Mutex) + 3 * sizeof(void*));
-  std::printf("per element: sizeof(T) + %zu bytes; RcuList: %zu bytes; "
-              "ExternallyLockedRcuList: %zu bytes\n",
-              sizeof(rcu::internal::RcuListNode<std::uint64_t>) - sizeof(std::uint64_t),
-              sizeof(rcu::RcuList<int>), sizeof(rcu::ExternallyLockedRcuList<int>));
+  std::printf(
+      "per element: sizeof(T) + %zu bytes; RcuList: %zu bytes; "
+      "ExternallyLockedRcuList: %zu bytes\n",
+      sizeof(rcu::internal::RcuListNode<std::uint64_t>) - sizeof(std::uint64_t),
+      sizeof(rcu::RcuList<int>), sizeof(rcu::ExternallyLockedRcuList<int>));
 }
 
 // ---------------------------------------------------------------------------
@@ -773,9 +771,7 @@ struct Item {
   static std::uint64_t Check(int key, std::uint64_t version) {
     return (static_cast<std::uint64_t>(key) * 0x9e3779b97f4a7c15) ^ (version * 0xbf58476d1ce4e5b9);
   }
-  Item(int k, std::uint64_t v) : key(k), version(v), check(Check(k, v)) {
-    items_live.fetch_add(1);
-  }
+  Item(int k, std::uint64_t v) : key(k), version(v), check(Check(k, v)) { items_live.fetch_add(1); }
   Item(const Item&) = delete;
   ~Item() {
     magic = kDead;
@@ -920,10 +916,11 @@ TEST(RcuListConcurrencyTest, ReadersSeeValidSortedElementsAndEveryStableOneOnce)
     const long expected = kStable + inserts.load() - erases.load() - bulk_removed.load();
     EXPECT_EQ(static_cast<long>(list.size()), expected);
     EXPECT_EQ(static_cast<long>(Count(list)), expected);
-    std::printf("readers: %ld traversals; writers: %ld inserts, %ld erases (%ld lost races), "
-                "%ld replaces (%ld lost races), %ld bulk-removed\n",
-                stats.traversals.load(), inserts.load(), erases.load(), erase_lost.load(),
-                replaces.load(), replace_lost.load(), bulk_removed.load());
+    std::printf(
+        "readers: %ld traversals; writers: %ld inserts, %ld erases (%ld lost races), "
+        "%ld replaces (%ld lost races), %ld bulk-removed\n",
+        stats.traversals.load(), inserts.load(), erases.load(), erase_lost.load(), replaces.load(),
+        replace_lost.load(), bulk_removed.load());
   }
   rcu::Barrier();
   EXPECT_EQ(Item::items_live.load(), base);

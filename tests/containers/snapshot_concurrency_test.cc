@@ -21,7 +21,7 @@ constexpr int kFields = 16;
 struct Payload {
   std::uint64_t stamp = 0;  // the writer's sequence number
   std::uint64_t fields[kFields] = {};
-  std::string name;         // heap-allocated: a freed copy shows up in ASan
+  std::string name;  // heap-allocated: a freed copy shows up in ASan
   std::uint64_t checksum = 0;
 
   static Payload Make(std::uint64_t stamp) {

@@ -45,9 +45,8 @@ class Recorder {
   // Waits until a version >= `version` was delivered.
   bool WaitFor(std::uint64_t version) {
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoSeconds(kTimeout), [&] {
-      return !versions_.empty() && versions_.back() >= version;
-    });
+    return cv_.wait_for(lock, absl::ToChronoSeconds(kTimeout),
+                        [&] { return !versions_.empty() && versions_.back() >= version; });
   }
   std::vector<std::uint64_t> versions() const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -106,8 +105,8 @@ TEST(SnapshotTest, InitialValueIsVersionOne) {
 TEST(SnapshotTest, EveryPublishAddsOneToTheVersion) {
   rcu::Snapshot<Config> snapshot;
   Config c{"a", 1};
-  EXPECT_EQ(snapshot.Store(c), 1u);                                  // const T&
-  EXPECT_EQ(snapshot.Store(Config{"b", 2}), 2u);                     // T&&
+  EXPECT_EQ(snapshot.Store(c), 1u);               // const T&
+  EXPECT_EQ(snapshot.Store(Config{"b", 2}), 2u);  // T&&
   EXPECT_EQ(snapshot.Store(std::make_unique<Config>(Config{"c", 3})), 3u);
   EXPECT_EQ(snapshot.Emplace(Config{"d", 4}), 4u);
   EXPECT_EQ(snapshot.Update([](Config& x) { x.port = 5; }), 5u);
@@ -288,9 +287,8 @@ TEST(SnapshotTest, ReclamationWaitsForHandles) {
 TEST(SnapshotTest, SubscribersSeeIncreasingVersionsEndingWithTheLatest) {
   rcu::Snapshot<int> snapshot(0);
   Recorder<int> recorder;
-  snapshot.Subscribe([&](const int& value, std::uint64_t version) {
-    recorder.Record(value, version);
-  });
+  snapshot.Subscribe(
+      [&](const int& value, std::uint64_t version) { recorder.Record(value, version); });
   constexpr int kPublishes = 200;
   for (int i = 1; i <= kPublishes; ++i) snapshot.Store(i);
   ASSERT_TRUE(recorder.WaitFor(kPublishes + 1));
@@ -310,9 +308,8 @@ TEST(SnapshotTest, SubscriberSeesOnlyVersionsAfterSubscribing) {
   rcu::Snapshot<int> snapshot(0);
   snapshot.Store(1);
   Recorder<int> recorder;
-  snapshot.Subscribe([&](const int& value, std::uint64_t version) {
-    recorder.Record(value, version);
-  });
+  snapshot.Subscribe(
+      [&](const int& value, std::uint64_t version) { recorder.Record(value, version); });
   snapshot.Store(2);
   ASSERT_TRUE(recorder.WaitFor(3));
   EXPECT_THAT(recorder.versions(), ElementsAre(3u));
@@ -497,9 +494,8 @@ TEST(SnapshotTest, MoveOnlyCallback) {
   rcu::Snapshot<int> snapshot(0);
   auto recorder = std::make_unique<Recorder<int>>();
   Recorder<int>* raw = recorder.get();
-  snapshot.Subscribe([r = std::move(recorder)](const int& v, std::uint64_t version) {
-    r->Record(v, version);
-  });
+  snapshot.Subscribe(
+      [r = std::move(recorder)](const int& v, std::uint64_t version) { r->Record(v, version); });
   snapshot.Store(1);
   ASSERT_TRUE(raw->WaitFor(2));
 }

@@ -26,8 +26,7 @@ namespace {
 // Restores the worker's flush delay when a test ends.
 class FlushDelay {
  public:
-  explicit FlushDelay(std::chrono::nanoseconds delay)
-      : saved_(rcu::internal::RetireFlushDelay()) {
+  explicit FlushDelay(std::chrono::nanoseconds delay) : saved_(rcu::internal::RetireFlushDelay()) {
     rcu::internal::SetRetireFlushDelayForTesting(delay);
   }
   ~FlushDelay() { rcu::internal::SetRetireFlushDelayForTesting(saved_); }
@@ -117,8 +116,7 @@ TEST(CallbackOrderTest, OneThreadsCallbacksRunInQueueingOrder) {
   }
   for (std::thread& t : producers) t.join();
   rcu::Barrier();
-  std::printf("callbacks run: %lld, out of order: %lld\n",
-              static_cast<long long>(log.ran.load()),
+  std::printf("callbacks run: %lld, out of order: %lld\n", static_cast<long long>(log.ran.load()),
               static_cast<long long>(log.out_of_order.load()));
   EXPECT_EQ(log.ran.load(), kProducers * kPerProducer);
   EXPECT_EQ(log.out_of_order.load(), 0);

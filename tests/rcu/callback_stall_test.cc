@@ -105,8 +105,7 @@ TEST(CallbackStallTest, BackpressureDoesNotDeadlockWithADeleterWaitingForTheWrit
   for (const rcu::StallReport& r : reports.Get()) {
     if (r.kind != rcu::StallReport::Kind::kCallback) continue;
     std::printf("report: %s for %s, %d waiting: %s\n", r.thread_name.c_str(),
-                absl::FormatDuration(r.blocked_for).c_str(), r.waiting_threads,
-                r.callback.c_str());
+                absl::FormatDuration(r.blocked_for).c_str(), r.waiting_threads, r.callback.c_str());
     EXPECT_EQ(r.thread_name, "rcu-callbacks");
     EXPECT_GE(r.blocked_for, absl::Milliseconds(100));
     if (r.callback.find("LockingDeleter") != std::string::npos && r.waiting_threads >= 1) {

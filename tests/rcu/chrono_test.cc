@@ -29,7 +29,8 @@ TEST(FromChronoTest, StandardUnitsAreExact) {
 TEST(FromChronoTest, AgreesWithAbseilOnTheUnitsAbseilTakes) {
   for (std::int64_t n : {std::int64_t{1}, std::int64_t{-1}, std::int64_t{999999999},
                          std::int64_t{123456789012345}, std::int64_t{-987654321098}}) {
-    EXPECT_EQ(FromChrono(std::chrono::nanoseconds(n)), absl::FromChrono(std::chrono::nanoseconds(n)));
+    EXPECT_EQ(FromChrono(std::chrono::nanoseconds(n)),
+              absl::FromChrono(std::chrono::nanoseconds(n)));
     EXPECT_EQ(FromChrono(std::chrono::microseconds(n)),
               absl::FromChrono(std::chrono::microseconds(n)));
     EXPECT_EQ(FromChrono(std::chrono::milliseconds(n)),
@@ -60,7 +61,8 @@ TEST(FromChronoTest, MaxAndMinMeanForever) {
 }
 
 TEST(FromChronoTest, UnsignedCounts) {
-  EXPECT_EQ(FromChrono(std::chrono::duration<unsigned, std::milli>(1500)), absl::Milliseconds(1500));
+  EXPECT_EQ(FromChrono(std::chrono::duration<unsigned, std::milli>(1500)),
+            absl::Milliseconds(1500));
   // min() of an unsigned duration is zero, not minus forever.
   EXPECT_EQ(FromChrono(std::chrono::duration<std::uint32_t>::min()), absl::ZeroDuration());
   EXPECT_EQ(FromChrono(std::chrono::duration<std::uint64_t>::max()), absl::InfiniteDuration());

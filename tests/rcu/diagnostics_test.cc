@@ -73,7 +73,8 @@ TEST(DiagnosticsDeathTest, SnapshotMisuseGoesThroughTheHandler) {
         rcu::Snapshot<int> snapshot;
         snapshot.Store(std::unique_ptr<int>());
       },
-      Saw(rcu::Diagnostic::Kind::kContainerMisuse) + "rcu::Snapshot: Store/CompareAndSwap given a null");
+      Saw(rcu::Diagnostic::Kind::kContainerMisuse) +
+          "rcu::Snapshot: Store/CompareAndSwap given a null");
 }
 
 // A file holding `text`, in a fresh temporary directory.
@@ -101,7 +102,8 @@ TEST(DiagnosticsDeathTest, WatcherStoppedFromItsOwnThreadGoesThroughTheHandler) 
         std::ofstream(path) << "22";  // the watcher's thread reloads, then stops itself
         std::this_thread::sleep_for(std::chrono::seconds(30));  // until it dies
       },
-      Saw(rcu::Diagnostic::Kind::kContainerMisuse) + "rcu::ConfigWatcher: Stop\\(\\) or the destructor called from the "
+      Saw(rcu::Diagnostic::Kind::kContainerMisuse) +
+          "rcu::ConfigWatcher: Stop\\(\\) or the destructor called from the "
           "watcher's own");
 }
 

@@ -134,9 +134,7 @@ int Child(long n, bool and_later) {
     if (!handed[1][i]) delete intrusive[i];
   }
   // Still works; and no section is left open (the destructor checks).
-  {
-    rcu::Domain::ReadGuard guard(domain);
-  }
+  { rcu::Domain::ReadGuard guard(domain); }
   rcu::Domain::ReadToken last = domain.BeginRead();
   last.End();
   domain.Synchronize();

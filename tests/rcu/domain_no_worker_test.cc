@@ -66,8 +66,8 @@ void* RunMarked(void* p) {
 
 }  // namespace
 
-extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
-                              void* (*fn)(void*), void* arg) {
+extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*fn)(void*),
+                              void* arg) {
   if (fail_thread_creation.load()) return EAGAIN;
   if (mark_next_thread.exchange(false)) {
     return real_create(thread, attr, &RunMarked, new MarkedStart{fn, arg});
@@ -171,10 +171,10 @@ TEST(DomainNoWorkerTest, LateWorkerDoesNotJoinAnInlineBatch) {
   // the test goes on after ten seconds, and still checks.)
   const bool worker_blocked = rcu_test::Eventually(
       [] { return worker_in_second_lock.load() || worker_in_cond_wait.load(); });
-  std::printf("worker started, and blocked %s\n",
-              !worker_blocked                ? "nowhere seen"
-              : worker_in_second_lock.load() ? "on a lock, having taken the queue"
-                                             : "on a condition variable");
+  std::printf("worker started, and blocked %s\n", !worker_blocked ? "nowhere seen"
+                                                  : worker_in_second_lock.load()
+                                                      ? "on a lock, having taken the queue"
+                                                      : "on a condition variable");
 
   r1_release.Notify();
   r1.join();

@@ -27,11 +27,12 @@ using rcu_test::Notification;
 // A thread that holds a section of `domain` (a guard) until released.
 class DomainReader {
  public:
-  explicit DomainReader(rcu::Domain& domain) : thread_([this, &domain] {
-    rcu::Domain::ReadGuard guard(domain);
-    inside_.Notify();
-    release_.WaitForNotification();  // a sleeping reader: blocks, not spins
-  }) {
+  explicit DomainReader(rcu::Domain& domain)
+      : thread_([this, &domain] {
+          rcu::Domain::ReadGuard guard(domain);
+          inside_.Notify();
+          release_.WaitForNotification();  // a sleeping reader: blocks, not spins
+        }) {
     inside_.WaitForNotification();
   }
   ~DomainReader() { Join(); }
@@ -98,9 +99,10 @@ TEST(DomainTest, BlockedReaderHoldsUpOnlyItsOwnDomain) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));  // pacing only
   }
   EXPECT_FALSE(a_synchronized.load()) << "A's grace period did not wait for A's reader";
-  std::printf("while A's reader slept 2 s: %d default and %d B grace periods completed; "
-              "slowest round %.3f ms\n",
-              default_gps, b_gps, slowest_ms);
+  std::printf(
+      "while A's reader slept 2 s: %d default and %d B grace periods completed; "
+      "slowest round %.3f ms\n",
+      default_gps, b_gps, slowest_ms);
   reader.Join();
   a_writer.join();
   EXPECT_TRUE(a_synchronized.load());

@@ -81,9 +81,10 @@ struct Verifier {
     // One per block, and one for the worker, which the first after-drain run
     // waits for (it may hold callbacks this thread queued before the drain).
     const unsigned long bound = kRetiredDuringDestruction / rcu::internal::kRetireBatchSize + 2;
-    std::printf("exit_drain_test: %d objects retired during static destruction took %lu grace "
-                "periods (at most %lu allowed)\n",
-                kRetiredDuringDestruction, grace_periods, bound);
+    std::printf(
+        "exit_drain_test: %d objects retired during static destruction took %lu grace "
+        "periods (at most %lu allowed)\n",
+        kRetiredDuringDestruction, grace_periods, bound);
     if (grace_periods > bound) Fail("retirements after the drain are not batched");
     rcu::Barrier();
     if (destroyed.load() != kRetiredBeforeExit + kRetiredDuringDestruction) {
@@ -91,9 +92,10 @@ struct Verifier {
     }
     if (ran_elsewhere.load() != 0) Fail("objects retired after the drain ran on another thread");
     rcu::Retire(new Last);  // left for the end of exit
-    std::printf("exit_drain_test: %d callbacks ran at exit with a 3-step chain; %d retired "
-                "during static destruction ran in this thread: PASSED\n",
-                kRetiredBeforeExit, kRetiredDuringDestruction);
+    std::printf(
+        "exit_drain_test: %d callbacks ran at exit with a 3-step chain; %d retired "
+        "during static destruction ran in this thread: PASSED\n",
+        kRetiredBeforeExit, kRetiredDuringDestruction);
     std::fflush(stdout);
   }
 };

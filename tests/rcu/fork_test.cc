@@ -141,8 +141,7 @@ void ForkRepeatedly(int count, Child child) {
     ASSERT_TRUE(rcu_test::WaitForChild(pid, std::chrono::seconds(60), status))
         << "child " << i << " hung (its stacks are above)";
     ASSERT_TRUE(WIFEXITED(status)) << "child " << i << " died of signal " << WTERMSIG(status);
-    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i << " failed at step "
-                                      << WEXITSTATUS(status);
+    ASSERT_EQ(WEXITSTATUS(status), 0) << "child " << i << " failed at step " << WEXITSTATUS(status);
   }
 }
 

@@ -15,7 +15,6 @@
 
 namespace {
 
-
 using rcu_test::Eventually;
 using rcu_test::ParkedReader;
 
@@ -68,8 +67,10 @@ TEST(SynchronizeTest, SleepingGracePeriodIsWokenByTheReaderItWaitsFor) {
   EXPECT_TRUE(completed) << "the grace period was not woken by the reader it waited for";
   if (!completed) std::_Exit(1);  // the writer would never return
   writer.join();
-  std::printf("grace period held by one old reader across %ld newer sections, then "
-              "completed\n", churned.load() - start);
+  std::printf(
+      "grace period held by one old reader across %ld newer sections, then "
+      "completed\n",
+      churned.load() - start);
 }
 
 TEST(SynchronizeTest, DoesNotWaitForLaterReaders) {

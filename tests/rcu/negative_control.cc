@@ -79,8 +79,8 @@ int Run(bool use_retire) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2 || (std::strcmp(argv[1], "synchronize") != 0 &&
-                    std::strcmp(argv[1], "retire") != 0)) {
+  if (argc != 2 ||
+      (std::strcmp(argv[1], "synchronize") != 0 && std::strcmp(argv[1], "retire") != 0)) {
     std::fprintf(stderr, "usage: %s synchronize|retire\n", argv[0]);
     return 2;
   }

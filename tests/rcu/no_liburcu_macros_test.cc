@@ -16,11 +16,11 @@
 // A sample from each of liburcu's header families: the flavor mapping
 // (urcu/map), the static inline read side, arch and compiler helpers, the
 // lists and the atomics.
-#if defined(rcu_dereference) || defined(rcu_read_lock) || defined(rcu_assign_pointer) ||  \
-    defined(synchronize_rcu) || defined(call_rcu) || defined(URCU_TLS) ||                 \
+#if defined(rcu_dereference) || defined(rcu_read_lock) || defined(rcu_assign_pointer) ||   \
+    defined(synchronize_rcu) || defined(call_rcu) || defined(URCU_TLS) ||                  \
     defined(URCU_GP_COUNT) || defined(cds_list_add) || defined(cds_list_for_each_entry) || \
-    defined(caa_likely) || defined(caa_container_of) || defined(cmm_smp_mb) ||            \
-    defined(cmm_barrier) || defined(uatomic_read) || defined(CMM_LOAD_SHARED) ||          \
+    defined(caa_likely) || defined(caa_container_of) || defined(cmm_smp_mb) ||             \
+    defined(cmm_barrier) || defined(uatomic_read) || defined(CMM_LOAD_SHARED) ||           \
     defined(_LGPL_SOURCE) || defined(likely) || defined(unlikely) ||                       \
     defined(urcu_memb_read_lock) || defined(rcu_flavor)
 #error "a public header of the library brings liburcu's macros into users' code"

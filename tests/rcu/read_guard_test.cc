@@ -99,8 +99,7 @@ TEST(ReadGuardTest, ThreadExitingInsideReadSectionIsDiagnosedAndReleased) {
   ASSERT_EQ(seen.size(), 1u);
   EXPECT_EQ(seen[0].kind, rcu::Diagnostic::Kind::kThreadExitInReadSection);
   EXPECT_FALSE(seen[0].fatal);
-  EXPECT_NE(seen[0].message.find("exited inside a read-side critical section"),
-            std::string::npos)
+  EXPECT_NE(seen[0].message.find("exited inside a read-side critical section"), std::string::npos)
       << seen[0].message;
   EXPECT_NE(seen[0].message.find("2 open ReadGuard"), std::string::npos) << seen[0].message;
 }

@@ -155,8 +155,8 @@ TEST_F(RetireBatchTest, TheWorkerHandsOverAnIdleThreadsBlock) {
   });
   const auto start = steady_clock::now();
   EXPECT_TRUE(Eventually([] { return destroyed.load() == 1; }));
-  const auto waited = std::chrono::duration_cast<std::chrono::microseconds>(
-      steady_clock::now() - start);
+  const auto waited =
+      std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() - start);
   std::printf("lone retire reclaimed after %lld us (flush delay %lld us)\n",
               static_cast<long long>(waited.count()),
               static_cast<long long>(std::chrono::duration_cast<std::chrono::microseconds>(
@@ -186,8 +186,7 @@ TEST_F(RetireBatchTest, StartingBlocksDoesNotWakeAWorkerThatHasWorkQueued) {
   const std::uint64_t wakeups = after.worker_wakeups - before.worker_wakeups;
   const std::uint64_t batches = after.grace_periods - before.grace_periods;
   std::printf("%d blocks started: %llu worker wake-ups, %llu grace periods\n", kBlocks,
-              static_cast<unsigned long long>(wakeups),
-              static_cast<unsigned long long>(batches));
+              static_cast<unsigned long long>(wakeups), static_cast<unsigned long long>(batches));
   // The worker's own batches (if the loop outlasts 10 ms) may each be
   // followed by one wake-up for the work queued while they ran.
   EXPECT_LE(wakeups, 2 + batches);
@@ -201,8 +200,7 @@ TEST_F(RetireBatchTest, CountsEachObjectNotEachBlock) {
   rcu::Barrier();
   const rcu::Stats after = rcu::GetStats();
   EXPECT_EQ(after.callbacks_queued - before.callbacks_queued, static_cast<std::uint64_t>(kCount));
-  EXPECT_EQ(after.callbacks_invoked - before.callbacks_invoked,
-            static_cast<std::uint64_t>(kCount));
+  EXPECT_EQ(after.callbacks_invoked - before.callbacks_invoked, static_cast<std::uint64_t>(kCount));
   EXPECT_EQ(destroyed.load(), kCount);
 }
 

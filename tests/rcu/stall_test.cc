@@ -51,8 +51,8 @@ TEST(StallTest, LongReaderIsReportedWhileAGracePeriodWaits) {
   bool got_report;
   {
     std::unique_lock<std::mutex> lock(mu);
-    got_report = reported.wait_for(lock, std::chrono::seconds(30),
-                                   [&] { return !reports.empty(); });
+    got_report =
+        reported.wait_for(lock, std::chrono::seconds(30), [&] { return !reports.empty(); });
   }
   release.store(true);
   reader.join();
@@ -91,8 +91,8 @@ TEST(StallTest, CallbackStuckInAReadSectionIsReported) {
   bool got_report;
   {
     std::unique_lock<std::mutex> lock(mu);
-    got_report = reported.wait_for(lock, std::chrono::seconds(30),
-                                   [&] { return !reports.empty(); });
+    got_report =
+        reported.wait_for(lock, std::chrono::seconds(30), [&] { return !reports.empty(); });
   }
   release.store(true);
   writer.join();
@@ -201,8 +201,7 @@ class ShortSectionReader {
   // the section may have ended up to `blocked_for` before `at`.)
   bool Founded(absl::Time at, absl::Duration blocked_for) const {
     for (const auto& [start, end] : sections_) {
-      if (start <= at - blocked_for && end - start >= blocked_for &&
-          end >= at - 2 * blocked_for) {
+      if (start <= at - blocked_for && end - start >= blocked_for && end >= at - 2 * blocked_for) {
         return true;
       }
     }
@@ -253,11 +252,11 @@ TEST(StallTest, BackToBackShortSectionsAreNotOneStall) {
       }
     }
   }
-  std::printf("%zu + %zu sections (longest %s, %s), %ld grace periods, %d founded and %d "
-              "unfounded reports\n",
-              a.sections(), b.sections(), absl::FormatDuration(a.Longest()).c_str(),
-              absl::FormatDuration(b.Longest()).c_str(), grace_periods.load(), founded,
-              unfounded);
+  std::printf(
+      "%zu + %zu sections (longest %s, %s), %ld grace periods, %d founded and %d "
+      "unfounded reports\n",
+      a.sections(), b.sections(), absl::FormatDuration(a.Longest()).c_str(),
+      absl::FormatDuration(b.Longest()).c_str(), grace_periods.load(), founded, unfounded);
   EXPECT_GT(grace_periods.load(), 100);  // the watchdog had grace periods to watch
   EXPECT_EQ(unfounded, 0);
 }

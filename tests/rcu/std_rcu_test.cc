@@ -75,11 +75,11 @@ static_assert(!std::is_move_assignable_v<rcu_domain>);
 
 // rcu_obj_base: default template argument, retire()'s exact type, and
 // protected special members (usable by the derived class only).
-static_assert(std::is_same_v<rcu::rcu_obj_base<Node>,
-                             rcu::rcu_obj_base<Node, std::default_delete<Node>>>);
-static_assert(std::is_same_v<decltype(&Node::retire),
-                             void (rcu::rcu_obj_base<Node>::*)(std::default_delete<Node>,
-                                                               rcu_domain&) noexcept>);
+static_assert(
+    std::is_same_v<rcu::rcu_obj_base<Node>, rcu::rcu_obj_base<Node, std::default_delete<Node>>>);
+static_assert(
+    std::is_same_v<decltype(&Node::retire), void (rcu::rcu_obj_base<Node>::*)(
+                                                std::default_delete<Node>, rcu_domain&) noexcept>);
 static_assert(std::is_same_v<decltype(&Custom::retire),
                              void (rcu::rcu_obj_base<Custom, std::function<void(Custom*)>>::*)(
                                  std::function<void(Custom*)>, rcu_domain&) noexcept>);

@@ -15,10 +15,9 @@ TEST(VersionTest, StringMatchesTheNumbers) {
 }
 
 TEST(VersionTest, IntegerOrdersReleases) {
-  static_assert(RCU_CONTAINERS_VERSION == RCU_CONTAINERS_MAKE_VERSION(
-                                              RCU_CONTAINERS_VERSION_MAJOR,
-                                              RCU_CONTAINERS_VERSION_MINOR,
-                                              RCU_CONTAINERS_VERSION_PATCH),
+  static_assert(RCU_CONTAINERS_VERSION == RCU_CONTAINERS_MAKE_VERSION(RCU_CONTAINERS_VERSION_MAJOR,
+                                                                      RCU_CONTAINERS_VERSION_MINOR,
+                                                                      RCU_CONTAINERS_VERSION_PATCH),
                 "");
   static_assert(RCU_CONTAINERS_MAKE_VERSION(0, 10, 0) > RCU_CONTAINERS_MAKE_VERSION(0, 9, 99),
                 "a minor release orders after every patch of the one before");

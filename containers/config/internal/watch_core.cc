@@ -591,7 +591,8 @@ bool WatcherCore::ReadSettledLocked(const FileContents& contents, std::uint64_t 
   const Clock::time_point now = Clock::now();
   // Refused for kUnreportedChangeWait already: a change that makes no event,
   // or readers that keep opening the file, no longer hold the read up.
-  const bool waited_enough = unsettled_since_ && now - *unsettled_since_ >= ToClock(kUnreportedChangeWait);
+  const bool waited_enough =
+      unsettled_since_ && now - *unsettled_since_ >= ToClock(kUnreportedChangeWait);
   // How long ago the file last changed. A ctime slightly ahead of our clock
   // is "just now" (absl::Now() and the kernel's clock differ by a little); one
   // far ahead comes from another clock (NFS) and says nothing.

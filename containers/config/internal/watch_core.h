@@ -48,8 +48,7 @@ class WatcherCore {
   // The snapshot's current version.
   using CurrentVersion = absl::AnyInvocable<std::uint64_t() const>;
 
-  WatcherCore(std::string path, WatchOptions options, Apply apply,
-              CurrentVersion current_version);
+  WatcherCore(std::string path, WatchOptions options, Apply apply, CurrentVersion current_version);
   ~WatcherCore();
 
   WatcherCore(const WatcherCore&) = delete;
@@ -220,7 +219,7 @@ class WatcherCore {
   // Creating an instance failed for a reason that may pass (the instance
   // limit): retried on every poll.
   bool retry_inotify_ ABSL_GUARDED_BY(loop_mu_) = false;
-  bool watches_ok_ ABSL_GUARDED_BY(loop_mu_) = false;  // every directory of the set is watched
+  bool watches_ok_ ABSL_GUARDED_BY(loop_mu_) = false;    // every directory of the set is watched
   absl::Status watch_status_ ABSL_GUARDED_BY(loop_mu_);  // why not, if not
   WatchSet watch_set_ ABSL_GUARDED_BY(loop_mu_);
   // Polling: what the last tick saw, since when, whether that was a change

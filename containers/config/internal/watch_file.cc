@@ -98,13 +98,13 @@ absl::StatusOr<FileContents> ReadFileLimited(const std::string& path, std::size_
   struct stat before;
   if (::fstat(fd.get(), &before) != 0) return ErrnoError(errno, path, "cannot stat");
   if (!S_ISREG(before.st_mode)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        Prefix(path), "is ", FileTypeName(before.st_mode), ", not a regular file"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(Prefix(path), "is ", FileTypeName(before.st_mode), ", not a regular file"));
   }
   auto over_limit = [&](std::int64_t size) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat(Prefix(path), "is ", size, " bytes, over the size limit of ", max_size,
-                     " bytes (WatchOptions::max_file_size)"));
+    return absl::ResourceExhaustedError(absl::StrCat(Prefix(path), "is ", size,
+                                                     " bytes, over the size limit of ", max_size,
+                                                     " bytes (WatchOptions::max_file_size)"));
   };
   if (static_cast<std::uint64_t>(before.st_size) > max_size) return over_limit(before.st_size);
 
