@@ -15,8 +15,9 @@
 // Each batch's values are summed, so no lookup is optimized away. Rates are
 // lookups per second (items_per_second).
 //
-//   tools/bazel run -c opt //bench:hash_map_batch_bench -- \
+//   tools/bazel run -c opt //bench:hash_map_batch_bench --
 //       --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+// (one command line)
 #include <cstddef>
 #include <cstdint>
 #include <map>
