@@ -21,19 +21,27 @@
 //   }
 //   for (const auto& [name, port] : ports) Use(name, port);   // also works:
 //                                          // the iterator holds its own guard
+//   std::vector<std::string> names = {"http", "https", "ftp"};
+//   std::vector<std::optional<int>> got = ports.get_many(names);  // batched:
+//   {                                                  // DRAM misses overlap
+//     rcu::ReadGuard guard;
+//     std::vector<const std::pair<const std::string, int>*> hits(names.size());
+//     ports.find_many(guard, names, absl::MakeSpan(hits));  // nullptr: absent
+//   }
 //   ports.update("http", [](const int& old) { return old + 1; });  // copy-update
 //   ports.erase("http");
 //   for (auto it = ports.begin(); it != ports.end();) {        // erase while
 //     it = it->second < 1024 ? ports.erase(it) : std::next(it);  // iterating
 //   }
 //
-// Readers (find, get, at, contains, count, equal_range, iteration) are
-// lock-free: they never wait for writers, for resizes, or for memory
-// reclamation. They may or may not see a concurrent change, and never see a
-// freed or half-built entry. Values are immutable once published: an update
-// builds a new entry and publishes it; the old one is freed after a grace
-// period. So readers only get const access, and there is no mutable
-// operator[] (see "Porting" in README.md for what to write instead).
+// Readers (find, get, at, contains, count, equal_range, iteration, and the
+// batched find_many and get_many) are lock-free: they never wait for
+// writers, for resizes, or for memory reclamation. They may or may not see
+// a concurrent change, and never see a freed or half-built entry. Values
+// are immutable once published: an update builds a new entry and publishes
+// it; the old one is freed after a grace period. So readers only get const
+// access, and there is no mutable operator[] (see "Porting" in README.md for
+// what to write instead).
 //
 // Writers (insert, emplace, try_emplace, insert_or_assign, update, compute,
 // erase, erase_if, clear, merge) lock one of 32 stripes, chosen by the key's
@@ -139,9 +147,11 @@
 #include <optional>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
+#include "absl/types/span.h"
 #include "containers/internal/hash_map_fork.h"
 #include "containers/internal/hash_map_hash.h"
 #include "containers/internal/hash_map_section.h"
@@ -372,6 +382,49 @@ class HashMap {
       const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, const K& key) const {
     return RangeFrom(find(guard, key));
   }
+
+  // Batched lookups: many keys at once, with the memory accesses of a group
+  // of keys (kBatchGroup) overlapped, so that on a table larger than the
+  // cache the misses of the group cost about as much as one lookup's. Each
+  // result is what a find() or get() of that key during the call could
+  // return (the batch is not a snapshot, as a loop of find() is not).
+  // Duplicate keys are fine. Heterogeneous keys need an explicit span:
+  // find_many(guard, absl::MakeConstSpan(views), out).
+
+  // out[i] = the entry for keys[i], or nullptr; valid while `guard` lives.
+  // `out` must have room for keys.size() results. Allocates nothing.
+  template <typename L, IfTransparent<L> = 0>
+  void find_many(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, absl::Span<const L> keys,
+                 absl::Span<const_pointer> out) const {
+    FindManyImpl(guard, keys, out);
+  }
+  void find_many(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND, absl::Span<const K> keys,
+                 absl::Span<const_pointer> out) const {
+    FindManyImpl(guard, keys, out);
+  }
+
+  // out[i] = a copy of the value for keys[i], or nullopt. `out` must have
+  // room for keys.size() results. Takes its own guard, renewed every group,
+  // so a long batch does not hold up reclamation. Allocates nothing but
+  // what copying V allocates.
+  template <typename L, IfTransparent<L> = 0>
+  void get_many(absl::Span<const L> keys, absl::Span<std::optional<V>> out) const {
+    GetManyImpl(keys, out);
+  }
+  void get_many(absl::Span<const K> keys, absl::Span<std::optional<V>> out) const {
+    GetManyImpl(keys, out);
+  }
+  // The same, into a new vector of keys.size() results.
+  template <typename L, IfTransparent<L> = 0>
+  std::vector<std::optional<V>> get_many(absl::Span<const L> keys) const {
+    return GetManyVector(keys);
+  }
+  std::vector<std::optional<V>> get_many(absl::Span<const K> keys) const {
+    return GetManyVector(keys);
+  }
+
+  // How many lookups a batch keeps in flight at once.
+  static constexpr size_type kBatchGroup = 16;
 
   // Iteration bound to `guard`: for (const auto& [k, v] : map.Iterate(guard)).
   Range Iterate(const ReadGuard& guard ABSL_ATTRIBUTE_LIFETIME_BOUND) const {
@@ -683,6 +736,18 @@ class HashMap {
   template <typename L>
   bool ContainsImpl(const L& key) const;
   static std::pair<const_iterator, const_iterator> RangeFrom(const_iterator first);
+
+  // containers/internal/hash_map_batch.h: find_many and get_many, in
+  // staged groups of kBatchGroup keys.
+  template <typename L, typename Emit>
+  void FindGroup(const L* keys, std::size_t count, Emit& emit) const;
+  template <typename L>
+  void FindManyImpl(const ReadGuard& guard, absl::Span<const L> keys,
+                    absl::Span<const_pointer> out) const;
+  template <typename L>
+  void GetManyImpl(absl::Span<const L> keys, absl::Span<std::optional<V>> out) const;
+  template <typename L>
+  std::vector<std::optional<V>> GetManyVector(absl::Span<const L> keys) const;
   static bool Equal(const HashMap& a, const HashMap& b);
 
   // containers/internal/hash_map_write.h: writers, under the stripe lock of
@@ -822,6 +887,7 @@ class insert_iterator<rcu::HashMap<K, V, H, E, A>> {
 }  // namespace std
 
 // The definitions of HashMap's members, by concern (see its private section).
+#include "containers/internal/hash_map_batch.h"      // IWYU pragma: export
 #include "containers/internal/hash_map_iteration.h"  // IWYU pragma: export
 #include "containers/internal/hash_map_lifetime.h"   // IWYU pragma: export
 #include "containers/internal/hash_map_read.h"       // IWYU pragma: export
