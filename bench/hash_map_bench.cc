@@ -604,6 +604,7 @@ void BM_ReadHeavy(benchmark::State& state) {
 // Two controls isolate the differences from the older scenarios:
 //   - `read/src:array`: one reader, the same map, keys read from a
 //     pre-generated array (as (a) does) instead of drawn in the loop;
+//   - `read/src:mask`: keys drawn in the loop, masked instead of divided;
 //   - `rw/range:disjoint`: the writer of `rw` over the last n/64 keys, which
 //     the reader never asks for (as (b)'s churn does).
 // Each map reports its memory: `rss_bytes_per_entry`, the peak RSS growth
@@ -700,7 +701,12 @@ std::uint64_t SeedFor(benchmark::State& state, std::uint64_t salt) {
 
 // `read`: lookups of keys drawn in the loop, or (kArray) read from the
 // pre-generated array.
-template <typename Map, KeyKind kKind, bool kArray>
+// Where `read` takes its keys: drawn in the loop (xorshift, then modulo n),
+// drawn but masked (xorshift & (n - 1): no division), or read from the
+// pre-generated array.
+enum class KeySource { kModulo, kMask, kArray };
+
+template <typename Map, KeyKind kKind, KeySource kSource>
 void BM_DrawnRead(benchmark::State& state, std::size_t log2_size) {
   RegisterThisThread();
   const std::size_t n = std::size_t{1} << log2_size;
@@ -716,8 +722,10 @@ void BM_DrawnRead(benchmark::State& state, std::size_t log2_size) {
   const double cpu_start = ThreadCpuSeconds();
   for (auto _ : state) {
     Key key;
-    if (kArray) {
+    if (kSource == KeySource::kArray) {
       key = keys[i++ & mask];
+    } else if (kSource == KeySource::kMask) {
+      key = KeyOf<kKind>(XorShift(x) & (range - 1));
     } else {
       key = KeyOf<kKind>(XorShift(x) % range);
     }
@@ -874,14 +882,20 @@ void RegisterDrawnFor(bool writers) {
     auto* read = benchmark::RegisterBenchmark(
         DrawnName("read", log2_size, kKind, Map::kName).c_str(),
         [log2_size](benchmark::State& state) {
-          BM_DrawnRead<Map, kKind, false>(state, log2_size);
+          BM_DrawnRead<Map, kKind, KeySource::kModulo>(state, log2_size);
         });
     for (int t : ThreadCounts(1)) read->Threads(t);
     read->UseRealTime();
     benchmark::RegisterBenchmark(
         DrawnName("read/src:array", log2_size, kKind, Map::kName).c_str(),
         [log2_size](benchmark::State& state) {
-          BM_DrawnRead<Map, kKind, true>(state, log2_size);
+          BM_DrawnRead<Map, kKind, KeySource::kArray>(state, log2_size);
+        })
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(
+        DrawnName("read/src:mask", log2_size, kKind, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) {
+          BM_DrawnRead<Map, kKind, KeySource::kMask>(state, log2_size);
         })
         ->UseRealTime();
     if (!writers) continue;
