@@ -1021,7 +1021,8 @@ class TableReporter : public benchmark::ConsoleReporter {
         results_.has_medians() ? "medians of the repetitions" : "single runs");
     PrintTables(/*cpu=*/false);
     PrintTables(/*cpu=*/true);
-    PrintDrawnTables();
+    PrintDrawnTables(/*cpu=*/false);
+    PrintDrawnTables(/*cpu=*/true);
     std::fflush(stdout);
   }
 
@@ -1153,8 +1154,8 @@ class TableReporter : public benchmark::ConsoleReporter {
   // (e): per size and key kind, each map's columns on the wall clock, its
   // memory, and rcu::HashMap's ratios against libcuckoo (and against the
   // unsynchronized std::unordered_map for one reader).
-  void PrintDrawnTables() {
-    cpu_ = false;
+  void PrintDrawnTables(bool cpu) {
+    cpu_ = cpu;
     const char* rcu = kMaps[0];
     const char* unsync = kMaps[1];
     const char* cuckoo = CuckooMapAdapter::kName;
@@ -1169,23 +1170,25 @@ class TableReporter : public benchmark::ConsoleReporter {
         for (const char* map : kMaps) any = any || Rate(name("read", map)) >= 0;
         if (!any) continue;
         std::printf(
-            "\n(e) keys drawn in the loop, 2^%zu entries, %s keys: Mops/s on the wall clock "
+            "\n(e) keys drawn in the loop, 2^%zu entries, %s keys: Mops/s %s "
             "(1r = 1 reader, %dr = %d readers, mix90 = %d threads 90%% lookup/10%% "
             "insert_or_assign, rw = 1 reader beside a writer over its keys; controls: arr = 1 "
-            "reader from a pre-generated key array, rw-dj = the writer over keys the reader "
+            "reader from a pre-generated key array, msk = 1 reader, keys masked not divided, rw-dj = the writer over keys the reader "
             "never asks for; B/e = bytes per entry, peak RSS growth / heap growth)\n",
-            log2, KeyKindName(kind), hardware, hardware, mix_threads);
-        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s | %6s %6s\n", "map", "1r",
-                    (std::to_string(hardware) + "r").c_str(), "mix90", "rw", "arr", "rw-dj",
+            log2, KeyKindName(kind), cpu ? "per CPU second of the measured threads" : "on the wall clock",
+            hardware, hardware, mix_threads);
+        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", "map", "1r",
+                    (std::to_string(hardware) + "r").c_str(), "mix90", "rw", "arr", "msk", "rw-dj",
                     "B/e", "heap");
         for (const char* map : kMaps) {
           const std::string read = name("read", map);
           if (Rate(read) < 0) continue;
-          std::printf("  %-28s %8s %8s %8s %8s | %8s %8s | %6s %6s\n", map,
+          std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", map,
                       Num(Rate(read)).c_str(), Num(Rate(read, hardware)).c_str(),
                       Num(Rate(name("mix90", map), mix_threads)).c_str(),
                       Num(Rate(name("rw", map))).c_str(),
                       Num(Rate(name("read/src:array", map))).c_str(),
+                      Num(Rate(name("read/src:mask", map))).c_str(),
                       Num(Rate(name("rw/range:disjoint", map))).c_str(),
                       Num(CounterOf(read, 1, "rss_bytes_per_entry"), "%.1f").c_str(),
                       Num(CounterOf(read, 1, "heap_bytes_per_entry"), "%.1f").c_str());
@@ -1193,14 +1196,16 @@ class TableReporter : public benchmark::ConsoleReporter {
         const auto ratio = [&](const char* column, const char* peer, int threads) {
           return Ratio(Rate(name(column, rcu), threads), Rate(name(column, peer), threads));
         };
-        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s\n", "rcu/libcuckoo",
+        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s\n", "rcu/libcuckoo",
                     ratio("read", cuckoo, 1).c_str(), ratio("read", cuckoo, hardware).c_str(),
                     ratio("mix90", cuckoo, mix_threads).c_str(), ratio("rw", cuckoo, 1).c_str(),
                     ratio("read/src:array", cuckoo, 1).c_str(),
+                    ratio("read/src:mask", cuckoo, 1).c_str(),
                     ratio("rw/range:disjoint", cuckoo, 1).c_str());
-        std::printf("  %-28s %8s %8s %8s %8s | %8s\n", "rcu/std_unordered_map",
+        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s\n", "rcu/std_unordered_map",
                     ratio("read", unsync, 1).c_str(), ratio("read", unsync, hardware).c_str(),
-                    "-", "-", ratio("read/src:array", unsync, 1).c_str());
+                    "-", "-", ratio("read/src:array", unsync, 1).c_str(),
+                    ratio("read/src:mask", unsync, 1).c_str());
       }
     }
   }
