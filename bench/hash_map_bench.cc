@@ -724,6 +724,7 @@ class BackgroundCpu {
     setup_barrier.Wait(state.threads());
     if (state.thread_index() == 0) {
       counted_cpu_ns.store(0, std::memory_order_relaxed);
+      rcu_before_ = rcu::GetStats();
       process_start_ = ProcessCpuSeconds();
       wall_start_ = std::chrono::steady_clock::now();
     }
@@ -737,12 +738,19 @@ class BackgroundCpu {
     const double background = ProcessCpuSeconds() - process_start_ -
                               static_cast<double>(counted_cpu_ns.load()) * 1e-9;
     state_.counters["bg_cpu_share"] = wall > 0 ? std::max(0.0, background) / wall : 0;
+    // rcu::HashMap's writers only: how often a retiring thread waited for
+    // the callback thread (backpressure), per second.
+    state_.counters["rcu_backlog_waits_per_s"] =
+        wall > 0 ? static_cast<double>(rcu::GetStats().backlog_waits - rcu_before_.backlog_waits) /
+                       wall
+                 : 0;
   }
 
  private:
   benchmark::State& state_;
   double process_start_ = 0;
   std::chrono::steady_clock::time_point wall_start_;
+  rcu::Stats rcu_before_;
 };
 
 // `read`: lookups of keys drawn in the loop, or (kArray) read from the
