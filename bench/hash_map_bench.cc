@@ -40,6 +40,12 @@
 //                space and keeps its live keys a sliding window (inserts add
 //                the key after the window, removes take its oldest key), so
 //                occupancy stays at 75% and lookups hit 75% of the time.
+//   e_drawn      issue 14's workloads, with keys drawn inside the loop
+//                (xorshift, then modulo n), sequential or mixed, at 2^11,
+//                2^20 and 2^22 entries: readers, a 90/10 lookup/update mix,
+//                a reader beside a writer over its own keys, the bytes per
+//                entry of each map, and controls that isolate what (a)-(b)
+//                do differently (see the section "(e)" below).
 //
 // Rates are per real (wall-clock) second (items_per_second); each benchmark
 // also reports ops_per_cpu_s, per CPU second of the measured threads, which
