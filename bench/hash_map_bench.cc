@@ -653,8 +653,8 @@ struct DrawnFixture : Fixture {
       map->Insert(key, ValueFor(key));
     }
     const std::int64_t rss_after = rcu_bench::ProcStatusKiB(peak ? "VmHWM" : "VmRSS");
-    rss_bytes_per_entry = static_cast<double>(rss_after - rss_before) * 1024.0 /
-                          static_cast<double>(n);
+    rss_bytes_per_entry =
+        static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(n);
     heap_bytes_per_entry =
         static_cast<double>(HeapInUseBytes() - heap_before) / static_cast<double>(n);
     // The control's pre-generated keys, as (a) draws them: after the
@@ -680,8 +680,8 @@ DrawnFixture<Map>& GetDrawnFixture(benchmark::State& state, std::size_t n, KeyKi
   const std::string key =
       std::string(Map::kName) + "/drawn/" + std::to_string(n) + "/" + KeyKindName(kind);
   if (state.thread_index() == 0) {
-    CachedFixture<DrawnFixture<Map>>(
-        key, [&] { return std::make_unique<DrawnFixture<Map>>(n, kind); });
+    CachedFixture<DrawnFixture<Map>>(key,
+                                     [&] { return std::make_unique<DrawnFixture<Map>>(n, kind); });
   }
   setup_barrier.Wait(state.threads());
   return static_cast<DrawnFixture<Map>&>(*current_fixture);
@@ -741,15 +741,15 @@ class BackgroundCpu {
     if (state_.thread_index() != 0) return;
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
-    const double background = ProcessCpuSeconds() - process_start_ -
-                              static_cast<double>(counted_cpu_ns.load()) * 1e-9;
+    const double background =
+        ProcessCpuSeconds() - process_start_ - static_cast<double>(counted_cpu_ns.load()) * 1e-9;
     state_.counters["bg_cpu_share"] = wall > 0 ? std::max(0.0, background) / wall : 0;
     // rcu::HashMap's writers only: how often a retiring thread waited for
     // the callback thread (backpressure), per second.
     state_.counters["rcu_backlog_waits_per_s"] =
-        wall > 0 ? static_cast<double>(rcu::GetStats().backlog_waits - rcu_before_.backlog_waits) /
-                       wall
-                 : 0;
+        wall > 0
+            ? static_cast<double>(rcu::GetStats().backlog_waits - rcu_before_.backlog_waits) / wall
+            : 0;
   }
 
  private:
@@ -956,17 +956,15 @@ void RegisterDrawnFor(bool writers) {
         });
     for (int t : ThreadCounts(1)) read->Threads(t);
     read->UseRealTime();
-    benchmark::RegisterBenchmark(
-        DrawnName("read/src:array", log2_size, kKind, Map::kName).c_str(),
-        [log2_size](benchmark::State& state) {
-          BM_DrawnRead<Map, kKind, KeySource::kArray>(state, log2_size);
-        })
+    benchmark::RegisterBenchmark(DrawnName("read/src:array", log2_size, kKind, Map::kName).c_str(),
+                                 [log2_size](benchmark::State& state) {
+                                   BM_DrawnRead<Map, kKind, KeySource::kArray>(state, log2_size);
+                                 })
         ->UseRealTime();
-    benchmark::RegisterBenchmark(
-        DrawnName("read/src:mask", log2_size, kKind, Map::kName).c_str(),
-        [log2_size](benchmark::State& state) {
-          BM_DrawnRead<Map, kKind, KeySource::kMask>(state, log2_size);
-        })
+    benchmark::RegisterBenchmark(DrawnName("read/src:mask", log2_size, kKind, Map::kName).c_str(),
+                                 [log2_size](benchmark::State& state) {
+                                   BM_DrawnRead<Map, kKind, KeySource::kMask>(state, log2_size);
+                                 })
         ->UseRealTime();
     if (!writers) continue;
     auto* mix = benchmark::RegisterBenchmark(
@@ -974,11 +972,10 @@ void RegisterDrawnFor(bool writers) {
         [log2_size](benchmark::State& state) { BM_DrawnMix90<Map, kKind>(state, log2_size); });
     for (int t : ThreadCounts(2)) mix->Threads(t);
     mix->UseRealTime();
-    benchmark::RegisterBenchmark(
-        DrawnName("rw", log2_size, kKind, Map::kName).c_str(),
-        [log2_size](benchmark::State& state) {
-          BM_DrawnReaderWriter<Map, kKind, false>(state, log2_size);
-        })
+    benchmark::RegisterBenchmark(DrawnName("rw", log2_size, kKind, Map::kName).c_str(),
+                                 [log2_size](benchmark::State& state) {
+                                   BM_DrawnReaderWriter<Map, kKind, false>(state, log2_size);
+                                 })
         ->UseRealTime();
     benchmark::RegisterBenchmark(
         DrawnName("rw/range:disjoint", log2_size, kKind, Map::kName).c_str(),
@@ -1247,25 +1244,26 @@ class TableReporter : public benchmark::ConsoleReporter {
             "\n(e) keys drawn in the loop, 2^%zu entries, %s keys: Mops/s %s "
             "(1r = 1 reader, %dr = %d readers, mix90 = %d threads 90%% lookup/10%% "
             "insert_or_assign, rw = 1 reader beside a writer over its keys; controls: arr = 1 "
-            "reader from a pre-generated key array, msk = 1 reader, keys masked not divided, rw-dj = the writer over keys the reader "
+            "reader from a pre-generated key array, msk = 1 reader, keys masked not divided, rw-dj "
+            "= the writer over keys the reader "
             "never asks for; B/e = bytes per entry, peak RSS growth / heap growth)\n",
-            log2, KeyKindName(kind), cpu ? "per CPU second of the measured threads" : "on the wall clock",
-            hardware, hardware, mix_threads);
+            log2, KeyKindName(kind),
+            cpu ? "per CPU second of the measured threads" : "on the wall clock", hardware,
+            hardware, mix_threads);
         std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", "map", "1r",
                     (std::to_string(hardware) + "r").c_str(), "mix90", "rw", "arr", "msk", "rw-dj",
                     "B/e", "heap");
         for (const char* map : kMaps) {
           const std::string read = name("read", map);
           if (!ran(map)) continue;
-          std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", map,
-                      Num(Rate(read)).c_str(), Num(Rate(read, hardware)).c_str(),
-                      Num(Rate(name("mix90", map), mix_threads)).c_str(),
-                      Num(Rate(name("rw", map))).c_str(),
-                      Num(Rate(name("read/src:array", map))).c_str(),
-                      Num(Rate(name("read/src:mask", map))).c_str(),
-                      Num(Rate(name("rw/range:disjoint", map))).c_str(),
-                      Num(CounterOf(read, 1, "rss_bytes_per_entry"), "%.1f").c_str(),
-                      Num(CounterOf(read, 1, "heap_bytes_per_entry"), "%.1f").c_str());
+          std::printf(
+              "  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", map, Num(Rate(read)).c_str(),
+              Num(Rate(read, hardware)).c_str(), Num(Rate(name("mix90", map), mix_threads)).c_str(),
+              Num(Rate(name("rw", map))).c_str(), Num(Rate(name("read/src:array", map))).c_str(),
+              Num(Rate(name("read/src:mask", map))).c_str(),
+              Num(Rate(name("rw/range:disjoint", map))).c_str(),
+              Num(CounterOf(read, 1, "rss_bytes_per_entry"), "%.1f").c_str(),
+              Num(CounterOf(read, 1, "heap_bytes_per_entry"), "%.1f").c_str());
         }
         const auto ratio = [&](const char* column, const char* peer, int threads) {
           return Ratio(Rate(name(column, rcu), threads), Rate(name(column, peer), threads));
@@ -1277,8 +1275,8 @@ class TableReporter : public benchmark::ConsoleReporter {
                     ratio("read/src:mask", cuckoo, 1).c_str(),
                     ratio("rw/range:disjoint", cuckoo, 1).c_str());
         std::printf("  %-28s %8s %8s %8s %8s | %8s %8s\n", "rcu/std_unordered_map",
-                    ratio("read", unsync, 1).c_str(), ratio("read", unsync, hardware).c_str(),
-                    "-", "-", ratio("read/src:array", unsync, 1).c_str(),
+                    ratio("read", unsync, 1).c_str(), ratio("read", unsync, hardware).c_str(), "-",
+                    "-", ratio("read/src:array", unsync, 1).c_str(),
                     ratio("read/src:mask", unsync, 1).c_str());
       }
     }
