@@ -45,6 +45,12 @@
 //                space and keeps its live keys a sliding window (inserts add
 //                the key after the window, removes take its oldest key), so
 //                occupancy stays at 75% and lookups hit 75% of the time.
+//   e_drawn      issue 14's workloads, with keys drawn inside the loop
+//                (xorshift, then modulo n), sequential or mixed, at 2^11,
+//                2^20 and 2^22 entries: readers, a 90/10 lookup/update mix,
+//                a reader beside a writer over its own keys, the bytes per
+//                entry of each map, and controls that isolate what (a)-(b)
+//                do differently (see the section "(e)" below).
 //
 // Rates are per real (wall-clock) second (items_per_second); each benchmark
 // also reports ops_per_cpu_s, per CPU second of the measured threads, which
@@ -62,6 +68,7 @@
 // its read side inlined there), so that liburcu's headers do not change how
 // this file's rcu::ReadGuard is compiled; libcds in bench/libcds_peer.cc
 // (compiled with -mcx16, as libcds is), its runtime held by main().
+#include <malloc.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -86,6 +93,7 @@
 #include <tbb/concurrent_hash_map.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "bench/bench_util.h"
 #include "bench/libcds_peer.h"
 #include "bench/locked_map_peer.h"
 #include "bench/map_keys.h"
@@ -608,6 +616,404 @@ void BM_ReadHeavy(benchmark::State& state) {
       benchmark::Counter::kAvgThreads);
 }
 
+// --- (e) issue 14's workloads: keys drawn in the loop ------------------------------
+//
+// The workloads of the independent benchmark that issue 14 reports, so that
+// its numbers can be reproduced here next to (a)-(c):
+//   - keys 0 .. n-1 ("seq": sequential IDs, which std::hash maps to
+//     themselves, so the peers' buckets follow the key order) or MixKey of
+//     them ("mix"), every map with its default hash;
+//   - each key drawn inside the timed loop: xorshift64, then modulo n;
+//   - columns: `read` (1 .. hardware_concurrency() readers), `mix90` (2 ..
+//     hardware_concurrency() threads, 90% lookups and 10% insert_or_assign
+//     of existing keys, per thread), `rw` (one reader beside a background
+//     writer that alternates insert_or_assign with erase-then-insert, each
+//     one write, over the reader's own key range).
+// Two controls isolate the differences from the older scenarios:
+//   - `read/src:array`: one reader, the same map, keys read from a
+//     pre-generated array (as (a) does) instead of drawn in the loop;
+//   - `read/src:mask`: keys drawn in the loop, masked instead of divided;
+//   - `rw/range:disjoint`: the writer of `rw` over the last n/64 keys, which
+//     the reader never asks for (as (b)'s churn does).
+// Each map reports its memory: `rss_bytes_per_entry`, the peak RSS growth
+// (VmHWM, reset before the build; freed memory is returned with
+// malloc_trim first) while it is built and filled with n entries, divided
+// by n; and `heap_bytes_per_entry`, the growth of malloc's bytes in use
+// (mallinfo2) over the same build.
+
+enum class KeyKind { kSeq, kMix };
+
+const char* KeyKindName(KeyKind kind) { return kind == KeyKind::kSeq ? "seq" : "mix"; }
+
+template <KeyKind kKind>
+inline Key KeyOf(std::uint64_t i) {
+  return kKind == KeyKind::kSeq ? i : rcu_bench::MixKey(i);
+}
+
+inline std::uint64_t XorShift(std::uint64_t& x) {
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
+std::uint64_t HeapInUseBytes() {
+  const struct mallinfo2 info = mallinfo2();
+  return info.uordblks + info.hblkhd;
+}
+
+template <typename Map>
+struct DrawnFixture : Fixture {
+  DrawnFixture(std::size_t n_in, KeyKind kind) : n(n_in) {
+    malloc_trim(0);
+    const bool peak = rcu_bench::ResetPeakRss();
+    const std::int64_t rss_before = rcu_bench::ProcStatusKiB("VmRSS");
+    const std::uint64_t heap_before = HeapInUseBytes();
+    map = std::make_unique<Map>(n);
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const Key key = kind == KeyKind::kSeq ? i : rcu_bench::MixKey(i);
+      map->Insert(key, ValueFor(key));
+    }
+    const std::int64_t rss_after = rcu_bench::ProcStatusKiB(peak ? "VmHWM" : "VmRSS");
+    rss_bytes_per_entry =
+        static_cast<double>(rss_after - rss_before) * 1024.0 / static_cast<double>(n);
+    heap_bytes_per_entry =
+        static_cast<double>(HeapInUseBytes() - heap_before) / static_cast<double>(n);
+    // The control's pre-generated keys, as (a) draws them: after the
+    // measurement, so that they do not count as the map's memory.
+    std::mt19937_64 rng(n);
+    std::uniform_int_distribution<std::uint64_t> pick(0, n - 1);
+    array.resize(rcu_bench::LookupStreamLength(n));
+    for (Key& key : array) {
+      const std::uint64_t i = pick(rng);
+      key = kind == KeyKind::kSeq ? i : rcu_bench::MixKey(i);
+    }
+  }
+  std::size_t n;
+  std::unique_ptr<Map> map;
+  std::vector<Key> array;
+  double rss_bytes_per_entry = 0;
+  double heap_bytes_per_entry = 0;
+};
+
+// The fixture of (map, n, kind), built by thread 0 while the others wait.
+template <typename Map>
+DrawnFixture<Map>& GetDrawnFixture(benchmark::State& state, std::size_t n, KeyKind kind) {
+  const std::string key =
+      std::string(Map::kName) + "/drawn/" + std::to_string(n) + "/" + KeyKindName(kind);
+  if (state.thread_index() == 0) {
+    CachedFixture<DrawnFixture<Map>>(key,
+                                     [&] { return std::make_unique<DrawnFixture<Map>>(n, kind); });
+  }
+  setup_barrier.Wait(state.threads());
+  return static_cast<DrawnFixture<Map>&>(*current_fixture);
+}
+
+template <typename Map>
+void SetMemoryCounters(benchmark::State& state, const DrawnFixture<Map>& fixture) {
+  state.counters["rss_bytes_per_entry"] =
+      benchmark::Counter(fixture.rss_bytes_per_entry, benchmark::Counter::kAvgThreads);
+  state.counters["heap_bytes_per_entry"] =
+      benchmark::Counter(fixture.heap_bytes_per_entry, benchmark::Counter::kAvgThreads);
+}
+
+void SetHitRatio(benchmark::State& state, std::uint64_t hits, std::uint64_t reads) {
+  state.counters["hit_ratio"] = benchmark::Counter(
+      static_cast<double>(hits) / std::max<double>(1, static_cast<double>(reads)),
+      benchmark::Counter::kAvgThreads);
+}
+
+std::uint64_t SeedFor(benchmark::State& state, std::uint64_t salt) {
+  return rcu_bench::MixKey(salt * 64 + static_cast<std::uint64_t>(state.thread_index())) | 1;
+}
+
+double ProcessCpuSeconds() {
+  timespec now;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) * 1e-9;
+}
+
+// CPU time of the threads that a benchmark counts (its own threads and
+// writer), summed, in nanoseconds: the rest of the process's CPU time while
+// it ran went to background threads (rcu::HashMap's and liburcu's callback
+// threads), which the wall-clock rate pays for on a 2-core machine and the
+// per-CPU-second rate does not see.
+std::atomic<std::int64_t> counted_cpu_ns{0};
+
+void CountCpu(double seconds) {
+  counted_cpu_ns.fetch_add(static_cast<std::int64_t>(seconds * 1e9), std::memory_order_relaxed);
+}
+
+// Sets `bg_cpu_share`: the background threads' CPU time over the wall-clock
+// time, from thread 0 once every thread has counted its CPU.
+class BackgroundCpu {
+ public:
+  explicit BackgroundCpu(benchmark::State& state) : state_(state) {
+    setup_barrier.Wait(state.threads());
+    if (state.thread_index() == 0) {
+      counted_cpu_ns.store(0, std::memory_order_relaxed);
+      rcu_before_ = rcu::GetStats();
+      process_start_ = ProcessCpuSeconds();
+      wall_start_ = std::chrono::steady_clock::now();
+    }
+    setup_barrier.Wait(state.threads());
+  }
+  void Finish() {
+    setup_barrier.Wait(state_.threads());
+    if (state_.thread_index() != 0) return;
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+    const double background =
+        ProcessCpuSeconds() - process_start_ - static_cast<double>(counted_cpu_ns.load()) * 1e-9;
+    state_.counters["bg_cpu_share"] = wall > 0 ? std::max(0.0, background) / wall : 0;
+    // rcu::HashMap's writers only: how often a retiring thread waited for
+    // the callback thread (backpressure), per second.
+    state_.counters["rcu_backlog_waits_per_s"] =
+        wall > 0
+            ? static_cast<double>(rcu::GetStats().backlog_waits - rcu_before_.backlog_waits) / wall
+            : 0;
+  }
+
+ private:
+  benchmark::State& state_;
+  double process_start_ = 0;
+  std::chrono::steady_clock::time_point wall_start_;
+  rcu::Stats rcu_before_;
+};
+
+// `read`: lookups of keys drawn in the loop, or (kArray) read from the
+// pre-generated array.
+// Where `read` takes its keys: drawn in the loop (xorshift, then modulo n),
+// drawn but masked (xorshift & (n - 1): no division), or read from the
+// pre-generated array.
+enum class KeySource { kModulo, kMask, kArray };
+
+template <typename Map, KeyKind kKind, KeySource kSource>
+void BM_DrawnRead(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  DrawnFixture<Map>& fixture = GetDrawnFixture<Map>(state, n, kKind);
+  const Map& map = *fixture.map;
+  const std::uint64_t range = n;
+  const Key* const keys = fixture.array.data();
+  const std::size_t mask = fixture.array.size() - 1;
+  std::uint64_t x = SeedFor(state, 1);
+  std::size_t i = static_cast<std::size_t>(state.thread_index()) * 4099;
+  std::uint64_t hits = 0;
+  Value sum = 0;
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    Key key;
+    if (kSource == KeySource::kArray) {
+      key = keys[i++ & mask];
+    } else if (kSource == KeySource::kMask) {
+      key = KeyOf<kKind>(XorShift(x) & (range - 1));
+    } else {
+      key = KeyOf<kKind>(XorShift(x) % range);
+    }
+    const Value value = map.Lookup(key);
+    sum += value;
+    hits += value != 0;
+  }
+  SetCpuRate(state, ThreadCpuSeconds() - cpu_start);
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  SetHitRatio(state, hits, static_cast<std::uint64_t>(state.iterations()));
+  SetMemoryCounters(state, fixture);
+}
+
+// `mix90`: per thread, 90% lookups and 10% insert_or_assign of existing
+// keys, all drawn in the loop.
+template <typename Map, KeyKind kKind>
+void BM_DrawnMix90(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  DrawnFixture<Map>& fixture = GetDrawnFixture<Map>(state, n, kKind);
+  Map& map = *fixture.map;
+  const std::uint64_t range = n;
+  std::uint64_t x = SeedFor(state, 2);
+  std::uint64_t hits = 0;
+  std::uint64_t reads = 0;
+  Value sum = 0;
+  BackgroundCpu background(state);
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const std::uint64_t r = XorShift(x);
+    const Key key = KeyOf<kKind>(r % range);
+    if ((r >> 32) % 10 == 0) {
+      map.Assign(key, (r << 1) | 1);
+    } else {
+      const Value value = map.Lookup(key);
+      sum += value;
+      hits += value != 0;
+      ++reads;
+    }
+  }
+  const double cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  SetCpuRate(state, cpu_seconds);
+  CountCpu(cpu_seconds);
+  background.Finish();
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  SetHitRatio(state, hits, reads);
+  SetMemoryCounters(state, fixture);
+}
+
+// The writer of `rw`: from construction until Stop(), alternates
+// insert_or_assign with erase-then-insert of keys drawn from
+// [first, first + count); each counts as one write. The map holds every key
+// again once it stops.
+template <typename Map, KeyKind kKind>
+class AlternatingWriter {
+ public:
+  AlternatingWriter(Map& map, std::uint64_t first, std::uint64_t count)
+      : map_(map), first_(first), count_(count), thread_([this] { Run(); }) {
+    while (!started_.load(std::memory_order_acquire)) std::this_thread::yield();
+  }
+  ~AlternatingWriter() { Stop(); }
+  AlternatingWriter(const AlternatingWriter&) = delete;
+  AlternatingWriter& operator=(const AlternatingWriter&) = delete;
+
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stop_.store(true, std::memory_order_relaxed);
+    thread_.join();
+  }
+  double ops_per_second() const { return seconds_ > 0 ? static_cast<double>(ops_) / seconds_ : 0; }
+
+ private:
+  void Run() {
+    RegisterThisThread();
+    std::uint64_t x = rcu_bench::MixKey(first_ + count_) | 1;
+    std::uint64_t ops = 0;
+    const auto start = std::chrono::steady_clock::now();
+    const double cpu_start = ThreadCpuSeconds();
+    started_.store(true, std::memory_order_release);
+    while (!stop_.load(std::memory_order_relaxed)) {
+      for (int batch = 0; batch < 32; ++batch) {
+        const std::uint64_t r = XorShift(x);
+        const Key key = KeyOf<kKind>(first_ + r % count_);
+        if (batch % 2 == 0) {
+          map_.Assign(key, (r << 1) | 1);
+        } else {
+          map_.Erase(key);
+          map_.Insert(key, ValueFor(key));
+        }
+      }
+      ops += 32;
+    }
+    seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    CountCpu(ThreadCpuSeconds() - cpu_start);
+    ops_ = ops;
+  }
+
+  Map& map_;
+  const std::uint64_t first_;
+  const std::uint64_t count_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> stop_{false};
+  std::uint64_t ops_ = 0;  // written by the writer before it exits
+  double seconds_ = 0;
+  std::thread thread_;  // last: starts once the members above exist
+};
+
+// `rw`: one reader (keys drawn in the loop) beside an AlternatingWriter over
+// the same n keys (kDisjoint false) or over the last n/64, which the reader
+// then never asks for (kDisjoint true). Only the reader's lookups count.
+template <typename Map, KeyKind kKind, bool kDisjoint>
+void BM_DrawnReaderWriter(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  DrawnFixture<Map>& fixture = GetDrawnFixture<Map>(state, n, kKind);
+  Map& map = *fixture.map;
+  const std::uint64_t range = kDisjoint ? StableCount(n) : n;
+  std::uint64_t x = SeedFor(state, 3);
+  std::uint64_t hits = 0;
+  Value sum = 0;
+  BackgroundCpu background(state);
+  AlternatingWriter<Map, kKind> writer(map, kDisjoint ? StableCount(n) : 0,
+                                       kDisjoint ? n - StableCount(n) : n);
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const Value value = map.Lookup(KeyOf<kKind>(XorShift(x) % range));
+    sum += value;
+    hits += value != 0;
+  }
+  const double cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  SetCpuRate(state, cpu_seconds);
+  CountCpu(cpu_seconds);
+  writer.Stop();
+  background.Finish();
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  state.counters["writer_ops_per_s"] = writer.ops_per_second();
+  SetHitRatio(state, hits, static_cast<std::uint64_t>(state.iterations()));
+  SetMemoryCounters(state, fixture);
+}
+
+// Thread counts 1 (or `from`), 2, 4, ... up to the hardware's, and the
+// hardware's count itself.
+std::vector<int> ThreadCounts(int from) {
+  const int hardware = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<int> counts;
+  for (int t = from; t < hardware; t *= 2) counts.push_back(t);
+  counts.push_back(std::max(from, hardware));
+  return counts;
+}
+
+constexpr std::size_t kDrawnLog2Sizes[] = {11, 20, 22};
+
+std::string DrawnName(const char* column, std::size_t log2_size, KeyKind kind, const char* map) {
+  return std::string("e_drawn/") + column + "/log2size:" + std::to_string(log2_size) +
+         "/keys:" + KeyKindName(kind) + "/map:" + map;
+}
+
+template <typename Map, KeyKind kKind>
+void RegisterDrawnFor(bool writers) {
+  for (std::size_t log2_size : kDrawnLog2Sizes) {
+    auto* read = benchmark::RegisterBenchmark(
+        DrawnName("read", log2_size, kKind, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) {
+          BM_DrawnRead<Map, kKind, KeySource::kModulo>(state, log2_size);
+        });
+    for (int t : ThreadCounts(1)) read->Threads(t);
+    read->UseRealTime();
+    benchmark::RegisterBenchmark(DrawnName("read/src:array", log2_size, kKind, Map::kName).c_str(),
+                                 [log2_size](benchmark::State& state) {
+                                   BM_DrawnRead<Map, kKind, KeySource::kArray>(state, log2_size);
+                                 })
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(DrawnName("read/src:mask", log2_size, kKind, Map::kName).c_str(),
+                                 [log2_size](benchmark::State& state) {
+                                   BM_DrawnRead<Map, kKind, KeySource::kMask>(state, log2_size);
+                                 })
+        ->UseRealTime();
+    if (!writers) continue;
+    auto* mix = benchmark::RegisterBenchmark(
+        DrawnName("mix90", log2_size, kKind, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) { BM_DrawnMix90<Map, kKind>(state, log2_size); });
+    for (int t : ThreadCounts(2)) mix->Threads(t);
+    mix->UseRealTime();
+    benchmark::RegisterBenchmark(DrawnName("rw", log2_size, kKind, Map::kName).c_str(),
+                                 [log2_size](benchmark::State& state) {
+                                   BM_DrawnReaderWriter<Map, kKind, false>(state, log2_size);
+                                 })
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(
+        DrawnName("rw/range:disjoint", log2_size, kKind, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) {
+          BM_DrawnReaderWriter<Map, kKind, true>(state, log2_size);
+        })
+        ->UseRealTime();
+  }
+}
+
+template <typename Map>
+void RegisterDrawn(bool writers = true) {
+  RegisterDrawnFor<Map, KeyKind::kSeq>(writers);
+  RegisterDrawnFor<Map, KeyKind::kMix>(writers);
+}
+
 // --- Registration -------------------------------------------------------------------
 
 constexpr std::size_t kSmallLog2 = 11;  // cache-resident
@@ -672,6 +1078,17 @@ void RegisterAll() {
   RegisterWriterAndMix<LibcdsAdapter>();
 }
 
+// (e)'s maps: every peer, the unsynchronized one in the read columns only.
+void RegisterDrawnAll() {
+  RegisterDrawn<RcuHashMapAdapter>();
+  RegisterDrawn<UnsyncUnorderedMapAdapter>(/*writers=*/false);
+  RegisterDrawn<SharedMutexMapAdapter>();
+  RegisterDrawn<AbslMutexMapAdapter>();
+  RegisterDrawn<TbbMapAdapter>();
+  RegisterDrawn<CuckooMapAdapter>();
+  RegisterDrawn<LfhtAdapter>();
+}
+
 // --- The ratio table ------------------------------------------------------------------
 
 // The console output as usual, plus each benchmark's median (or single run),
@@ -695,6 +1112,8 @@ class TableReporter : public benchmark::ConsoleReporter {
         results_.has_medians() ? "medians of the repetitions" : "single runs");
     PrintTables(/*cpu=*/false);
     PrintTables(/*cpu=*/true);
+    PrintDrawnTables(/*cpu=*/false);
+    PrintDrawnTables(/*cpu=*/true);
     std::fflush(stdout);
   }
 
@@ -823,6 +1242,70 @@ class TableReporter : public benchmark::ConsoleReporter {
     }
   }
 
+  // (e): per size and key kind, each map's columns on the wall clock, its
+  // memory, and rcu::HashMap's ratios against libcuckoo (and against the
+  // unsynchronized std::unordered_map for one reader).
+  void PrintDrawnTables(bool cpu) {
+    cpu_ = cpu;
+    const char* rcu = kMaps[0];
+    const char* unsync = kMaps[1];
+    const char* cuckoo = CuckooMapAdapter::kName;
+    const int hardware = ThreadCounts(1).back();
+    const int mix_threads = ThreadCounts(2).front();
+    for (std::size_t log2 : kDrawnLog2Sizes) {
+      for (KeyKind kind : {KeyKind::kSeq, KeyKind::kMix}) {
+        const auto name = [&](const char* column, const char* map) {
+          return DrawnName(column, log2, kind, map);
+        };
+        bool any = false;
+        const auto ran = [&](const char* map) {
+          return Rate(name("read", map)) >= 0 || Rate(name("mix90", map), mix_threads) >= 0 ||
+                 Rate(name("rw", map)) >= 0;
+        };
+        for (const char* map : kMaps) any = any || ran(map);
+        if (!any) continue;
+        std::printf(
+            "\n(e) keys drawn in the loop, 2^%zu entries, %s keys: Mops/s %s "
+            "(1r = 1 reader, %dr = %d readers, mix90 = %d threads 90%% lookup/10%% "
+            "insert_or_assign, rw = 1 reader beside a writer over its keys; controls: arr = 1 "
+            "reader from a pre-generated key array, msk = 1 reader, keys masked not divided, rw-dj "
+            "= the writer over keys the reader "
+            "never asks for; B/e = bytes per entry, peak RSS growth / heap growth)\n",
+            log2, KeyKindName(kind),
+            cpu ? "per CPU second of the measured threads" : "on the wall clock", hardware,
+            hardware, mix_threads);
+        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", "map", "1r",
+                    (std::to_string(hardware) + "r").c_str(), "mix90", "rw", "arr", "msk", "rw-dj",
+                    "B/e", "heap");
+        for (const char* map : kMaps) {
+          const std::string read = name("read", map);
+          if (!ran(map)) continue;
+          std::printf(
+              "  %-28s %8s %8s %8s %8s | %8s %8s %8s | %6s %6s\n", map, Num(Rate(read)).c_str(),
+              Num(Rate(read, hardware)).c_str(), Num(Rate(name("mix90", map), mix_threads)).c_str(),
+              Num(Rate(name("rw", map))).c_str(), Num(Rate(name("read/src:array", map))).c_str(),
+              Num(Rate(name("read/src:mask", map))).c_str(),
+              Num(Rate(name("rw/range:disjoint", map))).c_str(),
+              Num(CounterOf(read, 1, "rss_bytes_per_entry"), "%.1f").c_str(),
+              Num(CounterOf(read, 1, "heap_bytes_per_entry"), "%.1f").c_str());
+        }
+        const auto ratio = [&](const char* column, const char* peer, int threads) {
+          return Ratio(Rate(name(column, rcu), threads), Rate(name(column, peer), threads));
+        };
+        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s %8s\n", "rcu/libcuckoo",
+                    ratio("read", cuckoo, 1).c_str(), ratio("read", cuckoo, hardware).c_str(),
+                    ratio("mix90", cuckoo, mix_threads).c_str(), ratio("rw", cuckoo, 1).c_str(),
+                    ratio("read/src:array", cuckoo, 1).c_str(),
+                    ratio("read/src:mask", cuckoo, 1).c_str(),
+                    ratio("rw/range:disjoint", cuckoo, 1).c_str());
+        std::printf("  %-28s %8s %8s %8s %8s | %8s %8s\n", "rcu/std_unordered_map",
+                    ratio("read", unsync, 1).c_str(), ratio("read", unsync, hardware).c_str(), "-",
+                    "-", ratio("read/src:array", unsync, 1).c_str(),
+                    ratio("read/src:mask", unsync, 1).c_str());
+      }
+    }
+  }
+
   rcu_bench::MedianReporter results_;  // quiet: the console prints progress
   bool cpu_ = false;                   // which rate Rate() returns
 };
@@ -842,6 +1325,7 @@ int main(int argc, char** argv) {
   // libcds initialized until the end of main(), after DropFixture().
   rcu_bench::LibcdsRuntime libcds_runtime;
   RegisterAll();
+  RegisterDrawnAll();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (console) {

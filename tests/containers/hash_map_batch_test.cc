@@ -128,8 +128,8 @@ TEST(HashMapBatchTest, HeterogeneousKeys) {
 // all, and for the first two kinds a batch agrees with find() under the
 // same guard.
 using ChurnMap = rcu::HashMap<int, Tracked, KnownHash>;
-constexpr int kStable = 2000;         // [0, kStable): present throughout
-constexpr int kChurnFirst = 100000;   // [kChurnFirst, +kChurnCount): churned
+constexpr int kStable = 2000;        // [0, kStable): present throughout
+constexpr int kChurnFirst = 100000;  // [kChurnFirst, +kChurnCount): churned
 constexpr int kChurnCount = 2000;
 constexpr int kAbsentFirst = 200000;  // [kAbsentFirst, +kAbsentCount): never inserted
 constexpr int kAbsentCount = 2000;
@@ -163,9 +163,12 @@ void CheckOptional(int key, const std::optional<Tracked>& got) {
 
 int DrawKey(std::mt19937& rng) {
   switch (std::uniform_int_distribution<int>(0, 2)(rng)) {
-    case 0: return std::uniform_int_distribution<int>(0, kStable - 1)(rng);
-    case 1: return kChurnFirst + std::uniform_int_distribution<int>(0, kChurnCount - 1)(rng);
-    default: return kAbsentFirst + std::uniform_int_distribution<int>(0, kAbsentCount - 1)(rng);
+    case 0:
+      return std::uniform_int_distribution<int>(0, kStable - 1)(rng);
+    case 1:
+      return kChurnFirst + std::uniform_int_distribution<int>(0, kChurnCount - 1)(rng);
+    default:
+      return kAbsentFirst + std::uniform_int_distribution<int>(0, kAbsentCount - 1)(rng);
   }
 }
 
