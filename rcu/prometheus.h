@@ -23,7 +23,9 @@
 // written as '_' (a leading digit gets a '_' before it, and a leading "__",
 // reserved by Prometheus, an 'x'), and a name that repeats an earlier one is
 // dropped. Values may be any bytes; quotes, backslashes and newlines are
-// escaped.
+// escaped, and each byte that is not part of well-formed UTF-8 (a file path
+// may hold any) is written as U+FFFD, since the format is UTF-8 and
+// Prometheus rejects a whole scrape over one bad byte.
 #ifndef RCU_PROMETHEUS_H_
 #define RCU_PROMETHEUS_H_
 

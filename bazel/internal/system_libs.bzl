@@ -2,7 +2,7 @@
 
 Every rule checks that its package is installed and fails with the package
 name and the command to run when it is not, instead of a compiler error deep
-inside a build. The benchmarks' packages (Google Benchmark, oneTBB, libcuckoo)
+inside a build. The benchmarks' packages (Google Benchmark, oneTBB, libcuckoo, libcds)
 are optional: when one is missing, its repository's targets fail to build,
 naming it, and nothing else needs it. Repositories keep their upstream names (`com_google_absl`,
 `com_google_googletest`, `com_github_google_benchmark`), so a consumer who
@@ -471,9 +471,9 @@ cc_library(name = "libcds", linkopts = ["-lcds", "-lpthread"])
 """
 
 def _libcds_impl(ctx):
-    _require_header(ctx, "cds/init.h", "libcds-dev")
-    _require_header(ctx, "cds/container/split_list_map_rcu.h", "libcds-dev")
-    _require_library(ctx, "cds", "libcds-dev")
+    if not _optional_package(ctx, "libcds-dev", "bench", ["libcds"],
+                             "cds/container/split_list_map_rcu.h", ["cds"]):
+        return
     ctx.file("WORKSPACE", "workspace(name = \"%s\")\n" % ctx.name)
     ctx.file("BUILD", _LIBCDS_BUILD)
 

@@ -6,6 +6,7 @@
 #include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -22,12 +23,14 @@ namespace internal {
 // become absl::InfiniteDuration() and its negation, so that
 // `std::chrono::seconds::max()` means "forever" wherever
 // absl::InfiniteDuration() does. Floating-point counts are converted through
-// seconds as a double.
+// seconds as a double; a NaN, of either sign, is absl::InfiniteDuration().
 template <typename Rep, typename Period>
 absl::Duration FromChrono(std::chrono::duration<Rep, Period> d) {
   using Duration = std::chrono::duration<Rep, Period>;
   if constexpr (std::is_floating_point_v<Rep>) {
-    return absl::Seconds(std::chrono::duration<double>(d).count());  // saturates
+    const double seconds = std::chrono::duration<double>(d).count();
+    if (std::isnan(seconds)) return absl::InfiniteDuration();
+    return absl::Seconds(seconds);  // saturates
   } else {
     static_assert(std::is_integral_v<Rep>, "an integer or floating-point duration");
     if (d == Duration::max()) return absl::InfiniteDuration();
@@ -38,9 +41,17 @@ absl::Duration FromChrono(std::chrono::duration<Rep, Period> d) {
         return absl::InfiniteDuration();
       }
     }
-    // count * num / den seconds; absl::Duration saturates on overflow, and
-    // divides by an integer exactly (to its resolution).
-    return absl::Seconds(static_cast<std::int64_t>(count)) * Period::num / Period::den;
+    // count * num / den seconds, as (q * den + r) * num / den with
+    // q = count / den: q * num whole seconds (absl::Duration saturates on
+    // overflow, but only when the result is out of its range), and r * num /
+    // den, which is less than num, computed in 128 bits. Multiplying first
+    // would saturate on some finite, in-range durations.
+    constexpr std::int64_t kNum = Period::num;
+    constexpr std::int64_t kDen = Period::den;
+    const std::int64_t c = static_cast<std::int64_t>(count);
+    const __int128 rest = static_cast<__int128>(c % kDen) * kNum;
+    return absl::Seconds(c / kDen) * kNum + absl::Seconds(static_cast<std::int64_t>(rest / kDen)) +
+           absl::Seconds(static_cast<std::int64_t>(rest % kDen)) / kDen;
   }
 }
 

@@ -201,6 +201,16 @@ expect_calls "install --no-install-recommends clang-14" 1
 fresh clang-14
 run "--config=tsan does not" 0 "$tools/bazel" test --config=tsan //...
 expect_calls "." 0
+fresh libtbb-dev
+export STUB_UNINSTALLABLE=libtbb-dev
+run "bazel test //... covers //bench: its packages, optionally" 0 "$tools/bazel" test //...
+expect_calls "install --no-install-recommends libtbb-dev" 2
+expect_output "real bazel: test //..."
+fresh libtbb-dev
+run "a startup option's value, as a separate word, is not the command" 0 \
+  "$tools/bazel" --output_base /tmp/ob test //bench:libcds_peer_test
+expect_calls "install --no-install-recommends libtbb-dev" 1
+expect_output "real bazel: --output_base /tmp/ob test //bench:libcds_peer_test"
 fresh libgtest-dev
 export STUB_UNINSTALLABLE=libgtest-dev
 run "a missing test package fails bazel test" 1 "$tools/bazel" test //...
