@@ -62,7 +62,9 @@
 // the last reader it waits for leaves. The price is paid by the readers,
 // each of which then makes a wake-up system call, and by the waiter's
 // membarrier() per wake-up. With idle readers both take the same few
-// microseconds (bench/domain_bench.cc, README.md "Domains").
+// microseconds, and so they do when each busy reader has a core of its own
+// (membarrier()'s IPIs dominate); expedited wins when the cores are
+// oversubscribed (bench/domain_bench.cc, README.md "Domains").
 //
 // Rules:
 //  - Do not call the domain's Synchronize(), SynchronizeExpedited(),
