@@ -755,9 +755,16 @@ class HashMap {
   static Mutex& StripeOf(Stripe* stripes, std::size_t hash);
   template <typename... Args>
   Node* NewNode(std::size_t hash, Args&&... args) const;
-  // Hands an unlinked node to the RCU core, to be freed after a grace
-  // period. Allocates nothing and cannot fail.
+  // Entries are reused by the thread that retired them, after their grace
+  // period (containers/internal/hash_map_recycler.h), when any map of this
+  // type could free them and destroying them later is unobservable.
+  static constexpr bool kRecyclesNodes =
+      internal::kAllocatorIsStateless<Alloc> && std::is_trivially_destructible_v<value_type>;
+  // Hands an unlinked node over, to be reused (kRecyclesNodes) or freed after
+  // a grace period. Allocates nothing and cannot fail.
   static void Retire(Node* node);
+  // The same, always through the RCU core (for whole arrays of nodes).
+  static void RetireToCore(Node* node);
   static void RetireWithNodes(Table* array);
   static void PushFront(std::atomic<Node*>* head, Node* node, int g);
   void Unlink(std::atomic<Node*>* link, Node* node, int g);

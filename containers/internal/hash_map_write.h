@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "containers/hash_map.h"
+#include "containers/internal/hash_map_recycler.h"
 #include "containers/internal/hash_map_section.h"
 #include "containers/internal/hash_map_table.h"
 #include "rcu/internal/negative_control.h"
@@ -228,6 +229,11 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 template <typename... Args>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::NewNode(std::size_t hash, Args&&... args) const
     -> Node* {
+  if constexpr (kRecyclesNodes) {
+    if (Node* reused = internal::NodeRecycler<Node>::ForThisThread().Pop()) {
+      return Node::Rebuild(reused, alloc_, hash, std::forward<Args>(args)...);
+    }
+  }
   return Node::Make(alloc_, hash, std::forward<Args>(args)...);
 }
 
@@ -246,6 +252,16 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::Unlink(std::atomic<Node*>* link, Nod
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline void HashMap<K, V, Hash, Eq, Alloc>::Retire(Node* node) {
+#if !RCU_BUG_PUT_BACK(MAP_SKIP_GRACE_PERIOD)
+  if constexpr (kRecyclesNodes) {
+    if (internal::NodeRecycler<Node>::ForThisThread().Push(node)) return;
+  }
+#endif
+  RetireToCore(node);
+}
+
+template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
+inline void HashMap<K, V, Hash, Eq, Alloc>::RetireToCore(Node* node) {
 #if RCU_BUG_PUT_BACK(MAP_SKIP_GRACE_PERIOD)
   Node::Reclaim(static_cast<RcuHead*>(node));  // the bug: freed under its readers
 #else
@@ -454,7 +470,7 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::RetireWithNodes(Table* array) {
     Node* node = array->at(b).load(std::memory_order_relaxed);
     while (node != nullptr) {
       Node* next = node->next[g].load(std::memory_order_relaxed);
-      Retire(node);  // may be freed from here on: read its link first
+      RetireToCore(node);  // may be freed from here on: read its link first
       node = next;
     }
   }

@@ -37,6 +37,10 @@
 // rcu::Domain's grace period does not wait for the sections of half the
 // threads (//rcu:rcu_with_domain_bug_for_testing; stress/domain_torture_test).
 #define RCU_BUG_DOMAIN_SKIPS_READER 6
+// rcu::HashMap's node recycler reuses a retired entry without waiting for
+// its grace period (tests/containers/hash_map_recycler_test's negative
+// control; stress/hash_map_stress_test under it).
+#define RCU_BUG_MAP_RECYCLE_EARLY 7
 
 #ifndef RCU_NEGATIVE_CONTROL
 #define RCU_NEGATIVE_CONTROL 0
