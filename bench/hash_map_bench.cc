@@ -1,7 +1,7 @@
 // bench/hash_map_bench.cc: rcu::HashMap against its peers, in one run.
 //
 // Maps (uint64_t keys and values, each map with its default hash, every one
-// presized for the entries it will hold):
+// presized for the entries it will hold, except in (f)'s rapid_grow):
 //   rcu_HashMap              rcu::HashMap<uint64_t, uint64_t>: a ReadGuard and
 //                            find(guard, key) per lookup
 //   std_unordered_map        std::unordered_map, unsynchronized: the limit
@@ -45,17 +45,34 @@
 //                space and keeps its live keys a sliding window (inserts add
 //                the key after the window, removes take its oldest key), so
 //                occupancy stays at 75% and lookups hit 75% of the time.
+//                (The percentages are conc-map-bench's; its reads also ask
+//                for keys not yet inserted or already removed, and hit
+//                about 37%, over 2^25 keys.)
 //   e_drawn      issue 14's workloads, with keys drawn inside the loop
 //                (xorshift, then modulo n), sequential or mixed, at 2^11,
 //                2^20 and 2^22 entries: readers, a 90/10 lookup/update mix,
 //                a reader beside a writer over its own keys, the bytes per
 //                entry of each map, and controls that isolate what (a)-(b)
 //                do differently (see the section "(e)" below).
+//   f_cmb        conc-map-bench's other two mixes, in (e)'s style (keys
+//                drawn in the loop, sequential or mixed, 1 .. hardware
+//                threads, each over its own keys, total ops/s): exchange
+//                (10% read, 40% insert, 40% remove, 10% update; 75% of 2^20
+//                and 2^22 prefilled, occupancy held there as in (c)) and
+//                rapid_grow (5/80/5/10; 2^20 operations from a new map of
+//                capacity 0, not presized, each run, ending with 0.75 x 2^20
+//                entries); peak bytes per entry (see the section "(f)").
+//   g_zipf       (e)'s readers (1 and all threads) and 90/10 mix with key
+//                ranks drawn Zipf(0.99) (YCSB's generator, in the loop) at
+//                2^20 and 2^22, and the draw alone, whose cost every rate
+//                includes (see the section "(g)").
 //
 // Rates are per real (wall-clock) second (items_per_second); each benchmark
 // also reports ops_per_cpu_s, per CPU second of the measured threads, which
 // holds up better when other processes share the cores. At the end the
-// binary prints tables of ratios for both, rcu::HashMap against each peer,
+// binary prints tables of ratios for both, rcu::HashMap against each peer
+// ((e): against libcuckoo and the unsynchronized map; (f), (g): against
+// libcuckoo, then every other peer),
 // from the medians when repetitions are asked for
 // (bench/run_hash_map_bench.sh does), otherwise from the single runs. Every
 // number is measured in this run.
@@ -78,13 +95,16 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cmath>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -1014,6 +1034,451 @@ void RegisterDrawn(bool writers = true) {
   RegisterDrawnFor<Map, KeyKind::kMix>(writers);
 }
 
+// --- (f) conc-map-bench's Exchange and RapidGrow -------------------------------------
+//
+// The two mixes of xacrimon/conc-map-bench (bustle's harness) besides
+// ReadHeavy ((c) above), per thread, in bustle's order: one block of 100
+// operations, shuffled once (fixed seed here), repeated.
+//   exchange     10% read, 40% insert, 40% remove, 10% update; 75% prefilled.
+//   rapid_grow    5% read, 80% insert,  5% remove, 10% update; from empty.
+// As in bustle, every thread works over its own keys: thread t of T owns the
+// key indexes o * T + t (o = 0, 1, ...), mapped by KeyOf<kKind> as in (e),
+// so that with sequential keys the union of the threads' keys stays dense.
+// An insert takes the thread's next fresh index (`tail`), a remove its oldest
+// live one (`head`), so each thread's live keys are the window [head, tail).
+// An update is insert_or_assign of a key drawn uniformly from that window:
+// bustle's update changes a present key and fails on an absent one, and the
+// adapters' Assign would insert it, so updates are drawn where they hit. A
+// read draws its index in the loop (xorshift, then modulo), as (e) does.
+//
+// exchange keeps occupancy stable the way (c) does: each thread owns a slice
+// of n / T indexes, prefilled to 75%, and its window slides around the slice
+// (indexes modulo the slice), inserts and removes balanced in every block of
+// 100, so the map holds 0.75 n entries (within 40 per thread) through every
+// run and repetition; the fixture (and the window) is kept across runs.
+// Reads draw from the whole slice and hit 75% of the time. (bustle's window
+// slides along a per-thread array of 1.75 x 2^25 / T keys rounded up to a
+// power of two and never wraps, so its reads hit about 37-43%.)
+//
+// rapid_grow starts every run (each repetition too) from a new map
+// constructed with capacity 0, NOT presized: the run measures growth,
+// every resize included. (conc-map-bench constructs its maps with capacity
+// 2^25, which its 0.75 x 2^25 final entries never exceed, so there its maps
+// may never resize.) As in bustle, the run does a fixed number of
+// operations, n = 2^20 in all (n / T per thread: ->Iterations), so it ends
+// with 0.75 n entries whatever the thread count; reads draw from the
+// thread's n / T indexes, inserted or not yet (bustle's reads range over the
+// thread's whole key array), so they hit less as the run starts and more as
+// it ends, 37% overall (bustle's about the same). A remove or update on an empty window (only in
+// the first block) looks up the next fresh key instead, a miss.
+//
+// Counters: ops_per_cpu_s, bg_cpu_share and rcu_backlog_waits_per_s as in
+// (e); hit_ratio of the reads; rss_bytes_per_entry and heap_bytes_per_entry:
+// for exchange, the peak RSS growth (and heap growth) while the fixture was
+// built, over its 0.75 n entries (as (e) does); for rapid_grow, the peak RSS
+// growth (VmHWM, reset before the map is constructed) over the whole run,
+// and the heap growth at its end, over the entries at the end.
+
+enum class CmbOp : std::uint8_t { kRead, kInsert, kRemove, kUpdate };
+
+struct CmbMix {
+  const char* name;
+  int read;
+  int insert;
+  int remove;
+  int update;
+};
+
+constexpr CmbMix kExchange = {"exchange", 10, 40, 40, 10};
+constexpr CmbMix kRapidGrow = {"rapid_grow", 5, 80, 5, 10};
+
+// bustle's block: the mix's 100 operations, shuffled once.
+std::vector<CmbOp> CmbBlock(const CmbMix& mix) {
+  std::vector<CmbOp> block;
+  block.insert(block.end(), static_cast<std::size_t>(mix.read), CmbOp::kRead);
+  block.insert(block.end(), static_cast<std::size_t>(mix.insert), CmbOp::kInsert);
+  block.insert(block.end(), static_cast<std::size_t>(mix.remove), CmbOp::kRemove);
+  block.insert(block.end(), static_cast<std::size_t>(mix.update), CmbOp::kUpdate);
+  std::shuffle(block.begin(), block.end(), std::mt19937_64(100));
+  return block;
+}
+
+// The peak RSS growth (VmHWM, reset at construction; malloc_trim first) and
+// heap growth (mallinfo2) from construction to Finish(), per entry.
+class MemoryProbe {
+ public:
+  MemoryProbe()
+      : peak_((malloc_trim(0), rcu_bench::ResetPeakRss())),
+        rss_before_(rcu_bench::ProcStatusKiB("VmRSS")),
+        heap_before_(HeapInUseBytes()) {}
+  void Finish(std::uint64_t entries) {
+    const double n = static_cast<double>(std::max<std::uint64_t>(1, entries));
+    rss_bytes_per_entry =
+        static_cast<double>(rcu_bench::ProcStatusKiB(peak_ ? "VmHWM" : "VmRSS") - rss_before_) *
+        1024.0 / n;
+    heap_bytes_per_entry =
+        (static_cast<double>(HeapInUseBytes()) - static_cast<double>(heap_before_)) / n;
+  }
+  double rss_bytes_per_entry = 0;
+  double heap_bytes_per_entry = 0;
+
+ private:
+  bool peak_;
+  std::int64_t rss_before_;
+  std::uint64_t heap_before_;
+};
+
+// A thread's live window [head, tail) of its indexes, and its place in the
+// block; kept across runs.
+struct alignas(64) CmbThread {
+  std::uint64_t head = 0;
+  std::uint64_t tail = 0;
+  std::size_t at = 0;
+  std::uint64_t hits = 0;
+  std::uint64_t reads = 0;
+};
+
+template <typename Map>
+struct CmbFixture : Fixture {
+  // exchange (prefill true): n-entry capacity, each thread's slice prefilled
+  // to 75%; rapid_grow: an empty map of capacity 0.
+  CmbFixture(std::size_t n, KeyKind kind, int thread_count, bool prefill)
+      : map(std::make_unique<Map>(prefill ? n : 0)),
+        threads(static_cast<std::size_t>(thread_count)),
+        slice(n / static_cast<std::size_t>(thread_count)) {
+    if (!prefill) return;  // `memory` finishes at the end of the run
+    const std::uint64_t t_count = static_cast<std::uint64_t>(thread_count);
+    std::uint64_t entries = 0;
+    for (std::uint64_t t = 0; t < t_count; ++t) {
+      CmbThread& thread = threads[t];
+      thread.tail = slice * 3 / 4;
+      for (std::uint64_t o = 0; o < thread.tail; ++o) {
+        const std::uint64_t i = o * t_count + t;
+        const Key key = kind == KeyKind::kSeq ? i : rcu_bench::MixKey(i);
+        map->Insert(key, ValueFor(key));
+      }
+      entries += thread.tail;
+    }
+    memory.Finish(entries);
+  }
+  MemoryProbe memory;  // first: it starts before the map exists
+  std::unique_ptr<Map> map;
+  std::vector<CmbThread> threads;
+  std::uint64_t slice;
+};
+
+template <typename Map, KeyKind kKind, bool kGrow>
+void BM_Cmb(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  const int thread_count = state.threads();
+  if (state.thread_index() == 0) {
+    if (kGrow) {
+      // A new, empty map every run: the previous one is destroyed (and its
+      // retired entries freed) before the memory probe starts.
+      DropFixture();
+      current_fixture = std::make_unique<CmbFixture<Map>>(n, kKind, thread_count, false);
+      current_fixture_key = std::string(Map::kName) + "/rapid_grow";
+    } else {
+      CachedFixture<CmbFixture<Map>>(
+          std::string(Map::kName) + "/exchange/" + std::to_string(n) + "/" + KeyKindName(kKind) +
+              "/" + std::to_string(thread_count),
+          [&] { return std::make_unique<CmbFixture<Map>>(n, kKind, thread_count, true); });
+    }
+  }
+  setup_barrier.Wait(thread_count);  // the fixture exists
+  auto& fixture = static_cast<CmbFixture<Map>&>(*current_fixture);
+  Map& map = *fixture.map;
+  CmbThread& self = fixture.threads[static_cast<std::size_t>(state.thread_index())];
+  static const std::vector<CmbOp> block = CmbBlock(kGrow ? kRapidGrow : kExchange);
+  // Locals, so that compiler barriers in a map's read side do not make the
+  // loop reload them.
+  const CmbOp* const ops = block.data();
+  const std::uint64_t stride = static_cast<std::uint64_t>(thread_count);
+  const std::uint64_t me = static_cast<std::uint64_t>(state.thread_index());
+  // exchange: indexes wrap around the slice; rapid_grow: reads range over
+  // the thread's n / T indexes, which its inserts never pass (n / T ops).
+  const std::uint64_t slice = fixture.slice;
+  const auto index = [&](std::uint64_t o) { return (kGrow ? o : o % slice) * stride + me; };
+  const auto read_index = [&](std::uint64_t r) { return r % slice * stride + me; };
+  std::size_t at = self.at;
+  std::uint64_t head = self.head;
+  std::uint64_t tail = self.tail;
+  std::uint64_t x = SeedFor(state, kGrow ? 5 : 4);
+  std::uint64_t hits = 0;
+  std::uint64_t reads = 0;
+  Value sum = 0;
+  BackgroundCpu background(state);
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const CmbOp op = ops[at];
+    if (++at == 100) at = 0;
+    switch (op) {
+      case CmbOp::kRead: {
+        const Value value = map.Lookup(KeyOf<kKind>(read_index(XorShift(x))));
+        sum += value;
+        hits += value != 0;
+        ++reads;
+        break;
+      }
+      case CmbOp::kInsert: {
+        const Key key = KeyOf<kKind>(index(tail++));
+        map.Insert(key, ValueFor(key));
+        break;
+      }
+      case CmbOp::kRemove:
+        if (head != tail) {
+          map.Erase(KeyOf<kKind>(index(head++)));
+        } else {
+          sum += map.Lookup(KeyOf<kKind>(index(tail)));  // empty: a miss
+        }
+        break;
+      case CmbOp::kUpdate:
+        if (head != tail) {
+          const std::uint64_t r = XorShift(x);
+          map.Assign(KeyOf<kKind>(index(head + r % (tail - head))), (r << 1) | 1);
+        } else {
+          sum += map.Lookup(KeyOf<kKind>(index(tail)));  // empty: a miss
+        }
+        break;
+    }
+  }
+  const double cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  SetCpuRate(state, cpu_seconds);
+  CountCpu(cpu_seconds);
+  benchmark::DoNotOptimize(sum);
+  self.at = at;
+  self.head = head;
+  self.tail = tail;
+  background.Finish();  // every thread has stored its window
+  state.SetItemsProcessed(state.iterations());
+  SetHitRatio(state, hits, reads);
+  if (state.thread_index() != 0) return;
+  if (kGrow) {
+    std::uint64_t entries = 0;
+    for (const CmbThread& thread : fixture.threads) entries += thread.tail - thread.head;
+    fixture.memory.Finish(entries);
+    state.counters["entries"] = static_cast<double>(entries);
+  }
+  // Thread 0's only: Google Benchmark sums a counter over the threads that
+  // set it.
+  state.counters["rss_bytes_per_entry"] = fixture.memory.rss_bytes_per_entry;
+  state.counters["heap_bytes_per_entry"] = fixture.memory.heap_bytes_per_entry;
+}
+
+constexpr std::size_t kCmbLog2Sizes[] = {20, 22};
+// rapid_grow at 2^20 only, and without rculfhash: unsized, it ran for over
+// four minutes without finishing one run at 2^22 with sequential keys, and
+// for over a minute at 2^20 with mixed keys (one thread; not investigated).
+constexpr std::size_t kCmbGrowLog2Size = 20;
+
+std::string CmbName(const CmbMix& mix, std::size_t log2_size, KeyKind kind, const char* map) {
+  return std::string("f_cmb/") + mix.name + "/log2size:" + std::to_string(log2_size) +
+         "/keys:" + KeyKindName(kind) + "/map:" + map;
+}
+
+template <typename Map, KeyKind kKind>
+void RegisterCmbFor() {
+  for (std::size_t log2_size : kCmbLog2Sizes) {
+    auto* exchange = benchmark::RegisterBenchmark(
+        CmbName(kExchange, log2_size, kKind, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) { BM_Cmb<Map, kKind, false>(state, log2_size); });
+    for (int t : ThreadCounts(1)) exchange->Threads(t);
+    exchange->UseRealTime();
+    // n operations in all, split over the threads: one registration per
+    // thread count, since ->Iterations counts per thread.
+    if (log2_size != kCmbGrowLog2Size || std::is_same<Map, LfhtAdapter>::value) continue;
+    for (int t : ThreadCounts(1)) {
+      benchmark::RegisterBenchmark(
+          CmbName(kRapidGrow, log2_size, kKind, Map::kName).c_str(),
+          [log2_size](benchmark::State& state) { BM_Cmb<Map, kKind, true>(state, log2_size); })
+          ->Threads(t)
+          ->Iterations(static_cast<benchmark::IterationCount>((std::size_t{1} << log2_size) /
+                                                              static_cast<std::size_t>(t)))
+          ->UseRealTime();
+    }
+  }
+}
+
+template <typename Map>
+void RegisterCmb() {
+  RegisterCmbFor<Map, KeyKind::kSeq>();
+  RegisterCmbFor<Map, KeyKind::kMix>();
+}
+
+// --- (g) Zipf(0.99) keys ------------------------------------------------------------
+//
+// (e)'s `read` and `mix90` with key ranks drawn Zipf(0.99) over the n
+// entries instead of uniformly: rank r is key KeyOf<kMix>(r), so the hot keys
+// are scattered over the table, not neighbours (YCSB's "scrambled
+// zipfian"). Every rank is in the map, so every read hits; rank 0 takes 6.5%
+// of the draws at 2^20, ranks below 1000 half of them. The draw is YCSB's
+// ZipfianGenerator (Gray et al., "Quickly generating billion-record
+// synthetic databases", SIGMOD 1994): zeta(n, 0.99) computed once per n
+// (n calls of std::pow, about 0.1 s at 2^22, outside the timed loop), then
+// per draw one xorshift, a multiply-compare and, for ranks above 1,
+// n * (eta * u - eta + 1)^alpha with alpha = 1 / (1 - 0.99) = 100, taken by
+// six squarings and three multiplies: the same ranks as std::pow in a
+// standalone check (20M draws), in half its time (24 against 50 ns, on the
+// loaded 2-core machine); no table, so no cache misses of its own. Every map pays the same draw,
+// but it is added time, so it pulls every ratio toward 1: `g_zipf/draw` measures the draw alone
+// (summing keys, no map), to subtract if wanted. mix90's write decision takes the low 11 bits of
+// the same xorshift output (% 10: 10.01% writes), the rank its top 53.
+
+class ZipfDraw {
+ public:
+  // theta is 0.99: alpha below is 100.
+  explicit ZipfDraw(std::uint64_t n) : n_(static_cast<double>(n)), last_(n - 1) {
+    constexpr double kTheta = 0.99;
+    double zetan = 0;
+    for (std::uint64_t i = 1; i <= n; ++i) zetan += 1.0 / std::pow(static_cast<double>(i), kTheta);
+    const double zeta2 = 1.0 + 1.0 / std::pow(2.0, kTheta);
+    zetan_ = zetan;
+    eta_ = (1.0 - std::pow(2.0 / n_, 1.0 - kTheta)) / (1.0 - zeta2 / zetan);
+    one_plus_half_pow_theta_ = 1.0 + std::pow(0.5, kTheta);
+  }
+  // The rank (0 is the most frequent) for 64 random bits.
+  std::uint64_t operator()(std::uint64_t bits) const {
+    const double u = static_cast<double>(bits >> 11) * 0x1.0p-53;
+    const double uz = u * zetan_;
+    if (uz < 1.0) return 0;
+    if (uz < one_plus_half_pow_theta_) return 1;
+    const auto rank = static_cast<std::uint64_t>(n_ * Pow100(eta_ * u - eta_ + 1.0));
+    return rank < last_ ? rank : last_;
+  }
+
+ private:
+  static double Pow100(double y) {
+    const double y2 = y * y;
+    const double y4 = y2 * y2;
+    const double y8 = y4 * y4;
+    const double y16 = y8 * y8;
+    const double y32 = y16 * y16;
+    return y32 * y32 * y32 * y4;
+  }
+
+  double n_;
+  std::uint64_t last_;
+  double zetan_ = 0;
+  double eta_ = 0;
+  double one_plus_half_pow_theta_ = 0;
+};
+
+// The draw for n entries, made on first use.
+const ZipfDraw& ZipfFor(std::size_t n) {
+  static std::mutex mu;
+  static std::map<std::size_t, std::unique_ptr<ZipfDraw>> draws;
+  std::lock_guard<std::mutex> lock(mu);
+  std::unique_ptr<ZipfDraw>& draw = draws[n];
+  if (draw == nullptr) draw = std::make_unique<ZipfDraw>(n);
+  return *draw;
+}
+
+template <typename Map>
+void BM_ZipfRead(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  DrawnFixture<Map>& fixture = GetDrawnFixture<Map>(state, n, KeyKind::kMix);
+  const Map& map = *fixture.map;
+  const ZipfDraw zipf = ZipfFor(n);  // a local copy
+  std::uint64_t x = SeedFor(state, 6);
+  std::uint64_t hits = 0;
+  Value sum = 0;
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const Value value = map.Lookup(KeyOf<KeyKind::kMix>(zipf(XorShift(x))));
+    sum += value;
+    hits += value != 0;
+  }
+  SetCpuRate(state, ThreadCpuSeconds() - cpu_start);
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  SetHitRatio(state, hits, static_cast<std::uint64_t>(state.iterations()));
+  SetMemoryCounters(state, fixture);
+}
+
+template <typename Map>
+void BM_ZipfMix90(benchmark::State& state, std::size_t log2_size) {
+  RegisterThisThread();
+  const std::size_t n = std::size_t{1} << log2_size;
+  DrawnFixture<Map>& fixture = GetDrawnFixture<Map>(state, n, KeyKind::kMix);
+  Map& map = *fixture.map;
+  const ZipfDraw zipf = ZipfFor(n);
+  std::uint64_t x = SeedFor(state, 7);
+  std::uint64_t hits = 0;
+  std::uint64_t reads = 0;
+  Value sum = 0;
+  BackgroundCpu background(state);
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    const std::uint64_t r = XorShift(x);
+    const Key key = KeyOf<KeyKind::kMix>(zipf(r));
+    if ((r & 0x7ff) % 10 == 0) {
+      map.Assign(key, (r << 1) | 1);
+    } else {
+      const Value value = map.Lookup(key);
+      sum += value;
+      hits += value != 0;
+      ++reads;
+    }
+  }
+  const double cpu_seconds = ThreadCpuSeconds() - cpu_start;
+  SetCpuRate(state, cpu_seconds);
+  CountCpu(cpu_seconds);
+  background.Finish();
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations());
+  SetHitRatio(state, hits, reads);
+  SetMemoryCounters(state, fixture);
+}
+
+// The draw alone, one thread: what every map's rate above includes.
+void BM_ZipfDrawOnly(benchmark::State& state, std::size_t log2_size) {
+  const ZipfDraw zipf = ZipfFor(std::size_t{1} << log2_size);
+  std::uint64_t x = SeedFor(state, 6);
+  std::uint64_t sum = 0;
+  const double cpu_start = ThreadCpuSeconds();
+  for (auto _ : state) {
+    sum += KeyOf<KeyKind::kMix>(zipf(XorShift(x)));
+    benchmark::DoNotOptimize(sum);
+  }
+  SetCpuRate(state, ThreadCpuSeconds() - cpu_start);
+  state.SetItemsProcessed(state.iterations());
+}
+
+constexpr std::size_t kZipfLog2Sizes[] = {20, 22};
+
+std::string ZipfName(const char* column, std::size_t log2_size, const char* map) {
+  return std::string("g_zipf/") + column + "/log2size:" + std::to_string(log2_size) +
+         "/keys:mix/map:" + map;
+}
+
+template <typename Map>
+void RegisterZipf(bool writers = true) {
+  for (std::size_t log2_size : kZipfLog2Sizes) {
+    auto* read = benchmark::RegisterBenchmark(
+        ZipfName("read", log2_size, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) { BM_ZipfRead<Map>(state, log2_size); });
+    for (int t : ThreadCounts(1)) read->Threads(t);
+    read->UseRealTime();
+    if (!writers) continue;
+    auto* mix = benchmark::RegisterBenchmark(
+        ZipfName("mix90", log2_size, Map::kName).c_str(),
+        [log2_size](benchmark::State& state) { BM_ZipfMix90<Map>(state, log2_size); });
+    for (int t : ThreadCounts(2)) mix->Threads(t);
+    mix->UseRealTime();
+  }
+}
+
+void RegisterZipfDrawOnly() {
+  for (std::size_t log2_size : kZipfLog2Sizes) {
+    benchmark::RegisterBenchmark(
+        ZipfName("draw", log2_size, "none").c_str(),
+        [log2_size](benchmark::State& state) { BM_ZipfDrawOnly(state, log2_size); })
+        ->UseRealTime();
+  }
+}
+
 // --- Registration -------------------------------------------------------------------
 
 constexpr std::size_t kSmallLog2 = 11;  // cache-resident
@@ -1089,6 +1554,24 @@ void RegisterDrawnAll() {
   RegisterDrawn<LfhtAdapter>();
 }
 
+// (f)'s and (g)'s maps: (e)'s, the unsynchronized one in (g)'s reads only.
+void RegisterCmbAndZipfAll() {
+  RegisterCmb<RcuHashMapAdapter>();
+  RegisterCmb<SharedMutexMapAdapter>();
+  RegisterCmb<AbslMutexMapAdapter>();
+  RegisterCmb<TbbMapAdapter>();
+  RegisterCmb<CuckooMapAdapter>();
+  RegisterCmb<LfhtAdapter>();
+  RegisterZipfDrawOnly();
+  RegisterZipf<RcuHashMapAdapter>();
+  RegisterZipf<UnsyncUnorderedMapAdapter>(/*writers=*/false);
+  RegisterZipf<SharedMutexMapAdapter>();
+  RegisterZipf<AbslMutexMapAdapter>();
+  RegisterZipf<TbbMapAdapter>();
+  RegisterZipf<CuckooMapAdapter>();
+  RegisterZipf<LfhtAdapter>();
+}
+
 // --- The ratio table ------------------------------------------------------------------
 
 // The console output as usual, plus each benchmark's median (or single run),
@@ -1114,6 +1597,10 @@ class TableReporter : public benchmark::ConsoleReporter {
     PrintTables(/*cpu=*/true);
     PrintDrawnTables(/*cpu=*/false);
     PrintDrawnTables(/*cpu=*/true);
+    PrintCmbTables(/*cpu=*/false);
+    PrintCmbTables(/*cpu=*/true);
+    PrintZipfTables(/*cpu=*/false);
+    PrintZipfTables(/*cpu=*/true);
     std::fflush(stdout);
   }
 
@@ -1306,6 +1793,146 @@ class TableReporter : public benchmark::ConsoleReporter {
     }
   }
 
+  // A table of the new workloads: one row per map that ran (rates, then
+  // memory), then rcu::HashMap's ratio to each peer that ran, libcuckoo
+  // first, column by column.
+  struct TableColumn {
+    std::string label;
+    std::string (*name)(const void* context, const char* map);
+    const void* context;
+    int threads;
+    const char* counter;  // nullptr: the rate (Mops/s); else a memory counter
+  };
+  void PrintRatioTable(const std::vector<TableColumn>& columns) {
+    const auto value = [&](const TableColumn& column, const char* map) {
+      const std::string name = column.name(column.context, map);
+      return column.counter == nullptr ? Rate(name, column.threads)
+                                       : CounterOf(name, column.threads, column.counter);
+    };
+    const auto ran = [&](const char* map) {
+      for (const TableColumn& column : columns) {
+        if (column.counter == nullptr && value(column, map) >= 0) return true;
+      }
+      return false;
+    };
+    std::printf("  %-28s", "map");
+    for (const TableColumn& column : columns) std::printf(" %9s", column.label.c_str());
+    std::printf("\n");
+    for (const char* map : kMaps) {
+      if (!ran(map)) continue;
+      std::printf("  %-28s", map);
+      for (const TableColumn& column : columns) {
+        std::printf(" %9s", Num(value(column, map), column.counter ? "%.1f" : "%.2f").c_str());
+      }
+      std::printf("\n");
+    }
+    const char* rcu = kMaps[0];
+    std::vector<const char*> peers = {CuckooMapAdapter::kName};
+    for (const char* map : kMaps) {
+      if (map != rcu && map != peers[0]) peers.push_back(map);
+    }
+    for (const char* peer : peers) {
+      if (!ran(peer) || !ran(rcu)) continue;
+      std::printf("  %-28s", (std::string("rcu/") + peer).c_str());
+      for (const TableColumn& column : columns) {
+        std::printf(" %9s",
+                    column.counter ? "" : Ratio(value(column, rcu), value(column, peer)).c_str());
+      }
+      std::printf("\n");
+    }
+  }
+
+  // (f): per size and key kind, exchange and rapid_grow at 1 thread and at
+  // the hardware's count.
+  void PrintCmbTables(bool cpu) {
+    cpu_ = cpu;
+    const int hardware = ThreadCounts(1).back();
+    const std::string h = std::to_string(hardware);
+    struct Context {
+      const CmbMix* mix;
+      std::size_t log2;
+      KeyKind kind;
+    };
+    const auto name = [](const void* context, const char* map) {
+      const Context& c = *static_cast<const Context*>(context);
+      return CmbName(*c.mix, c.log2, c.kind, map);
+    };
+    for (std::size_t log2 : kCmbLog2Sizes) {
+      for (KeyKind kind : {KeyKind::kSeq, KeyKind::kMix}) {
+        const Context exchange = {&kExchange, log2, kind};
+        const Context grow = {&kRapidGrow, log2, kind};
+        std::vector<TableColumn> columns = {{"exch 1t", name, &exchange, 1, nullptr}};
+        if (hardware > 1)
+          columns.push_back({"exch " + h + "t", name, &exchange, hardware, nullptr});
+        columns.push_back({"grow 1t", name, &grow, 1, nullptr});
+        if (hardware > 1) columns.push_back({"grow " + h + "t", name, &grow, hardware, nullptr});
+        columns.push_back({"exch B/e", name, &exchange, 1, "rss_bytes_per_entry"});
+        columns.push_back({"grow B/e", name, &grow, 1, "rss_bytes_per_entry"});
+        bool any = false;
+        for (const char* map : kMaps) {
+          for (const TableColumn& column : columns) {
+            any = any || (column.counter == nullptr &&
+                          Rate(name(column.context, map), column.threads) >= 0);
+          }
+        }
+        if (!any) continue;
+        std::printf(
+            "\n(f) conc-map-bench mixes, 2^%zu, %s keys: total Mops/s %s (exch = Exchange "
+            "10%% read/40%% insert/40%% remove/10%% update, 75%% of 2^%zu prefilled; grow = "
+            "RapidGrow 5/80/5/10 from an empty, unsized map, 2^%zu ops in all (run at that size "
+            "only); Nt = N threads; "
+            "B/e = peak RSS growth per entry: exch while prefilling, grow over the 1-thread run)\n",
+            log2, KeyKindName(kind),
+            cpu ? "(sum of the threads' per-CPU-second rates)" : "on the wall clock", log2,
+            kCmbGrowLog2Size);
+        PrintRatioTable(columns);
+      }
+    }
+  }
+
+  // (g): per size, Zipf(0.99) reads at 1 thread and the hardware's count, the
+  // 90/10 mix at each count of (e)'s mix, and the draw alone.
+  void PrintZipfTables(bool cpu) {
+    cpu_ = cpu;
+    const std::vector<int> read_threads = {1, ThreadCounts(1).back()};
+    const std::vector<int> mix_threads = ThreadCounts(2);
+    const auto name_of = [](const void* context, const char* map) {
+      const auto& c = *static_cast<const std::pair<const char*, std::size_t>*>(context);
+      return ZipfName(c.first, c.second, map);
+    };
+    for (std::size_t log2 : kZipfLog2Sizes) {
+      const std::pair<const char*, std::size_t> read = {"read", log2};
+      const std::pair<const char*, std::size_t> mix = {"mix90", log2};
+      std::vector<TableColumn> columns;
+      for (std::size_t i = 0; i < read_threads.size(); ++i) {
+        if (i > 0 && read_threads[i] == read_threads[i - 1]) continue;
+        columns.push_back(
+            {std::to_string(read_threads[i]) + "r", name_of, &read, read_threads[i], nullptr});
+      }
+      for (int t : mix_threads) {
+        columns.push_back({"mix90 " + std::to_string(t) + "t", name_of, &mix, t, nullptr});
+      }
+      columns.push_back({"B/e", name_of, &read, 1, "rss_bytes_per_entry"});
+      bool any = false;
+      for (const char* map : kMaps) {
+        for (const TableColumn& column : columns) {
+          any = any || (column.counter == nullptr &&
+                        Rate(name_of(column.context, map), column.threads) >= 0);
+        }
+      }
+      const double draw = Rate(ZipfName("draw", log2, "none"));
+      if (!any && draw < 0) continue;
+      std::printf(
+          "\n(g) Zipf(0.99) key ranks over 2^%zu entries (mixed keys, every read hits): Mops/s "
+          "%s (Nr = N readers; mix90 Nt = N threads 90%% lookup/10%% insert_or_assign; B/e = "
+          "peak RSS growth per entry while filling). The draw alone: %s Mops/s (%s ns per draw), "
+          "included in every rate, so ratios lean toward 1\n",
+          log2, cpu ? "per CPU second of the measured threads (mix: summed)" : "on the wall clock",
+          Num(draw).c_str(), draw > 0 ? Num(1e3 / draw, "%.1f").c_str() : "-");
+      if (any) PrintRatioTable(columns);
+    }
+  }
+
   rcu_bench::MedianReporter results_;  // quiet: the console prints progress
   bool cpu_ = false;                   // which rate Rate() returns
 };
@@ -1326,6 +1953,7 @@ int main(int argc, char** argv) {
   rcu_bench::LibcdsRuntime libcds_runtime;
   RegisterAll();
   RegisterDrawnAll();
+  RegisterCmbAndZipfAll();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   if (console) {
