@@ -822,6 +822,10 @@ class HashMap {
   // load it with acquire under their guard, and a replaced array is freed
   // only after a grace period.
   std::atomic<Table*> table_{Table::Empty()};
+  // Keeps size_ off table_'s cache line whatever the map's alignment:
+  // readers load table_ in every lookup, and a line that writers change at
+  // every insert and erase would miss in each of them.
+  char table_line_padding_[64] = {};
   // Entries linked. Changed under the entry's stripe lock, after the link.
   std::atomic<size_type> size_{0};
   // Automatic shrinking stops here; set by reserve() and rehash().

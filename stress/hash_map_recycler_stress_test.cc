@@ -38,9 +38,9 @@
 
 namespace {
 
-constexpr std::uint64_t kKeys = 4096;        // small: entries churn fast
+constexpr std::uint64_t kKeys = 4096;  // small: entries churn fast
 constexpr std::uint64_t kStableKeys = kKeys / 2;
-constexpr int kKeyBits = 20;                 // value = version << kKeyBits | key
+constexpr int kKeyBits = 20;  // value = version << kKeyBits | key
 constexpr std::uint64_t kKeyMask = (std::uint64_t{1} << kKeyBits) - 1;
 
 std::atomic<std::int64_t> nodes_allocated{0};
@@ -67,13 +67,10 @@ using Map = rcu::HashMap<std::uint64_t, std::uint64_t, std::hash<std::uint64_t>,
                          CountingAllocator<std::pair<const std::uint64_t, std::uint64_t>>>;
 
 enum Violation { kOtherKey, kChanged, kMissing, kNumViolations };
-constexpr const char* kNames[kNumViolations] = {"entry of another key",
-                                                "entry changed under a reader",
-                                                "stable key missing"};
+constexpr const char* kNames[kNumViolations] = {
+    "entry of another key", "entry changed under a reader", "stable key missing"};
 
-std::uint64_t Encode(std::uint64_t key, std::uint64_t version) {
-  return version << kKeyBits | key;
-}
+std::uint64_t Encode(std::uint64_t key, std::uint64_t version) { return version << kKeyBits | key; }
 
 }  // namespace
 
@@ -169,8 +166,7 @@ int main() {
   stress::Progress progress(
       seconds, [&] { return writes.load(std::memory_order_relaxed); },
       [&] { return violations.Total(); });
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     progress.Tick();
@@ -181,11 +177,10 @@ int main() {
 
   const std::uint64_t total_writes = writes.load();
   const std::int64_t allocated = nodes_allocated.load() - allocated_at_start;
-  std::printf(
-      "hash_map_recycler_stress: %.0f s, %d writers, %d readers; %" PRIu64
-      " lookups, %" PRIu64 " entries reread after holding them; about %" PRIu64
-      " writes, which allocated %" PRId64 " nodes (the rest reused retired ones)\n",
-      seconds, writers, readers, lookups.load(), rereads.load(), total_writes, allocated);
+  std::printf("hash_map_recycler_stress: %.0f s, %d writers, %d readers; %" PRIu64
+              " lookups, %" PRIu64 " entries reread after holding them; about %" PRIu64
+              " writes, which allocated %" PRId64 " nodes (the rest reused retired ones)\n",
+              seconds, writers, readers, lookups.load(), rereads.load(), total_writes, allocated);
   int status = violations.Verdict();
   if (total_writes > 10 * kKeys && allocated >= static_cast<std::int64_t>(total_writes)) {
     std::printf("FAILURE: no write reused a node; the recycler was not exercised\n");

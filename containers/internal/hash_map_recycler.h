@@ -16,10 +16,14 @@
 // still means every erased value has been destroyed.
 //
 // Bounds: a thread keeps at most kRecyclerBatches sealed batches of
-// kRecyclerBatchSize nodes per node type (16,384 nodes; for uint64_t ->
-// uint64_t about 1 MiB), plus one open batch. Past that, a retired node goes
-// the usual way (the callback thread frees it). At thread exit, every kept
-// node is freed, after its grace period.
+// kRecyclerBatchSize nodes per node type (65,536 nodes; for uint64_t ->
+// uint64_t about 4 MiB), plus one open batch and the one being reused. Past
+// that, a retired node goes the usual way (the callback thread frees it).
+// Of the batches whose grace period has elapsed it keeps at most
+// kRecyclerReadyBatches: each time it seals a batch, it frees the older
+// ones itself. So a thread that stops writing keeps what it retired during
+// its last grace period or so, plus a few batches, until it writes again or
+// exits; at thread exit every kept node is freed, after its grace period.
 //
 // A node in a batch keeps its links and its value until it is reused, so a
 // reader that still stands on it (its grace period has not elapsed) reads
@@ -49,7 +53,14 @@ namespace rcu {
 namespace internal {
 
 inline constexpr std::size_t kRecyclerBatchSize = 256;
-inline constexpr std::size_t kRecyclerBatches = 64;
+// Enough sealed batches to cover the nodes a busy writer retires while one
+// grace period is pending (the callback thread starts at most one batch per
+// 10 ms; at 3-6 M retirements per second that is 30-60 thousand nodes).
+inline constexpr std::size_t kRecyclerBatches = 256;
+// Batches past their grace period that a thread keeps for reuse; more are
+// freed (by the thread itself) when it seals its next batch, so a thread
+// that retires more than it reuses (an erase loop) does not sit on them.
+inline constexpr std::size_t kRecyclerReadyBatches = 4;
 
 // One thread's kept nodes of one type. Node is a HashNode: it derives from
 // RcuHead and has static Reclaim(RcuHead*) and Destroy(Node*).
@@ -97,7 +108,6 @@ class NodeRecycler {
   }
 
  public:
-
   // Takes `node`, unlinked by the caller, whose readers may still stand on
   // it. Returns false, having done nothing, when this thread keeps as many
   // nodes as it may: the caller then retires it the usual way. Never waits;
@@ -162,7 +172,28 @@ class NodeRecycler {
     ++sealed_count_;
     open_ = nullptr;
     open_count_ = 0;
+    FreeSurplus();
     return true;
+  }
+
+  // Frees the oldest sealed batches past their grace period while more than
+  // kRecyclerReadyBatches of them wait at the front of the ring.
+  void FreeSurplus() noexcept {
+    std::size_t elapsed = 0;
+    while (elapsed < sealed_count_ &&
+           PollState(sealed_[(sealed_first_ + elapsed) % kRecyclerBatches].cookie)) {
+      ++elapsed;
+    }
+    for (; elapsed > kRecyclerReadyBatches; --elapsed) {
+      RcuHead* head = sealed_[sealed_first_].first;
+      sealed_first_ = (sealed_first_ + 1) % kRecyclerBatches;
+      --sealed_count_;
+      while (head != nullptr) {
+        RcuHead* next = RcuHeadAccess::Next(head);
+        Node::Destroy(static_cast<Node*>(head));
+        head = next;
+      }
+    }
   }
 
   Node* PopReady() noexcept {

@@ -55,7 +55,7 @@ TEST(HashMapRecyclerTest, EntryUnderAGuardIsNeverReused) {
   const std::pair<const std::uint64_t, std::uint64_t>* held = &*it;
   map.insert_or_assign(7, 71);  // retires the entry `held` points to
   // Enough retirements and inserts to seal every batch several times over.
-  for (std::uint64_t i = 0; i < 4 * kCapacity; ++i) {
+  for (std::uint64_t i = 0; i < kCapacity + 4 * kRecyclerBatchSize; ++i) {
     map.insert_or_assign(i % 64 == 7 ? 8 : i % 64, i);
     EXPECT_NE(&*map.find(guard, i % 64 == 7 ? 8 : i % 64), held) << "reused under a guard at " << i;
     if (held->first != 7 || held->second != 70) break;
@@ -94,13 +94,43 @@ TEST(HashMapRecyclerTest, KeptNodesAreBoundedWhileAReaderStalls) {
   {
     rcu_test::ParkedReader reader;
     std::thread writer([&] {
-      for (std::uint64_t i = 0; i < 3 * kCapacity; ++i) map.insert_or_assign(i % 100, i);
+      // Past the capacity, but within the core's backlog limit (which
+      // would make the writer wait for the parked reader).
+      for (std::uint64_t i = 0; i < kCapacity + 4 * kRecyclerBatchSize; ++i) {
+        map.insert_or_assign(i % 100, i);
+      }
       kept = Recycler::ForThisThread().KeptForTesting();
     });
     writer.join();
   }
   EXPECT_GT(kept, 0u);
   EXPECT_LE(kept, kCapacity);
+  rcu::Barrier();
+}
+
+// A thread that retires more than it reuses (an erase loop) frees what
+// it keeps beyond a few batches past their grace period, rather than
+// sitting on its whole capacity.
+TEST(HashMapRecyclerTest, EraseLoopKeepsOnlyAFewBatches) {
+  constexpr std::uint64_t kEntries = 100000;  // more than the capacity
+  static_assert(kEntries > kCapacity);
+  constexpr std::uint64_t kChunk = 10 * kRecyclerBatchSize;
+  Map map;
+  for (std::uint64_t k = 0; k < kEntries; ++k) map.insert({k, k});
+  std::size_t kept = 0;
+  std::thread eraser([&] {
+    for (std::uint64_t k = 0; k < kEntries; ++k) {
+      map.erase(k);
+      if (k % kChunk == kChunk - 1) rcu::Barrier();  // the chunk's grace periods pass
+    }
+    kept = Recycler::ForThisThread().KeptForTesting();
+  });
+  eraser.join();
+  // At most the batches past their grace period it may keep, those sealed
+  // since the last Barrier() (one chunk), the open one and slack of one.
+  EXPECT_LE(kept, (rcu::internal::kRecyclerReadyBatches + kChunk / kRecyclerBatchSize + 2) *
+                      kRecyclerBatchSize);
+  EXPECT_TRUE(map.empty());
   rcu::Barrier();
 }
 
@@ -126,8 +156,8 @@ struct CountingAllocator {
   friend bool operator==(const CountingAllocator&, const CountingAllocator&) { return true; }
   friend bool operator!=(const CountingAllocator&, const CountingAllocator&) { return false; }
 };
-using CountedMap =
-    rcu::HashMap<int, int, std::hash<int>, std::equal_to<int>, CountingAllocator<std::pair<const int, int>>>;
+using CountedMap = rcu::HashMap<int, int, std::hash<int>, std::equal_to<int>,
+                                CountingAllocator<std::pair<const int, int>>>;
 
 TEST(HashMapRecyclerTest, ThreadExitFreesEveryKeptNode) {
   CountedMap map;
@@ -135,7 +165,7 @@ TEST(HashMapRecyclerTest, ThreadExitFreesEveryKeptNode) {
   rcu::Barrier();
   const long base = live_nodes.load();
   std::thread writer([&] {
-    for (int i = 0; i < static_cast<int>(3 * kCapacity); ++i) map.insert_or_assign(i % 100, i);
+    for (int i = 0; i < static_cast<int>(kCapacity + 1000); ++i) map.insert_or_assign(i % 100, i);
     rcu::Barrier();  // some batches ready, the newest still open
     for (int i = 0; i < 1000; ++i) map.insert_or_assign(i % 100, -i);
   });
