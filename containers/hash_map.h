@@ -822,12 +822,6 @@ class HashMap {
   // load it with acquire under their guard, and a replaced array is freed
   // only after a grace period.
   std::atomic<Table*> table_{Table::Empty()};
-  // Keeps size_ off table_'s cache line whatever the map's alignment:
-  // readers load table_ in every lookup, and a line that writers change at
-  // every insert and erase would miss in each of them.
-  char table_line_padding_[64] = {};
-  // Entries linked. Changed under the entry's stripe lock, after the link.
-  std::atomic<size_type> size_{0};
   // Automatic shrinking stops here; set by reserve() and rehash().
   std::atomic<size_type> min_buckets_{kMinBuckets};
   // A resize that reserve() or rehash() could not make without waiting
@@ -843,6 +837,12 @@ class HashMap {
   // This map in the registry of the fork() handlers, which take its stripes
   // across a fork (hash_map_fork.h); registered once it has stripes.
   internal::HashMapForkEntry fork_entry_;
+  // Entries linked. Changed under the entry's stripe lock, after the link.
+  // Last, more than a cache line after table_ (the members between take
+  // over 100 bytes), whatever the map's alignment: readers load table_ in
+  // every lookup, and a line that writers change at every insert and erase
+  // would miss in each of them.
+  std::atomic<size_type> size_{0};
 };
 
 template <typename K, typename V, typename H, typename E, typename A>
