@@ -185,12 +185,15 @@ GracePeriodCookie StartPoll() {
   struct Completion : RcuHead {
     std::uint64_t ticket;
   };
-  auto* completion = new Completion;
+  auto completion = std::make_unique<Completion>();
   completion->ticket = ticket;
-  internal::CallRcuWithoutBackpressure(completion, [](RcuHead* head) {
+  // Owned here until queued: if queueing throws (the core's first use could
+  // not start its worker), the caller gets the exception and nothing leaks.
+  internal::CallRcuWithoutBackpressure(completion.get(), [](RcuHead* head) {
     std::unique_ptr<Completion> done(static_cast<Completion*>(head));
     internal::CompleteTicket(done->ticket);
   });
+  completion.release();
   return CookieAccess::Make(ticket);
 }
 

@@ -10,14 +10,22 @@
 // callback per node.
 //
 // Only for maps whose nodes any map of the same type could have allocated
-// and freed (a stateless allocator), and whose keys and values are trivially
-// destructible, so that delaying their destruction from "after the grace
-// period" to "when the memory is reused" is unobservable: rcu::Barrier()
-// still means every erased value has been destroyed.
+// and freed, and whose allocator allows the memory to stay with the thread
+// (std::allocator, or a stateless allocator that opts in:
+// kAllocatorAllowsRecycling in hash_map_table.h), and whose keys and values
+// are trivially destructible, so that delaying their destruction from
+// "after the grace period" to "when the memory is reused" is unobservable:
+// rcu::Barrier() still means every erased value has been destroyed. (It no
+// longer means every node is back in the allocator: a thread keeps its
+// batches until it reuses or frees them, or exits. That is why other
+// allocators, which may count, track or purge their memory, are left out.
+// An allocator that opts in gets the nodes of the main thread back from the
+// callback thread during exit().)
 //
 // Bounds: a thread keeps at most kRecyclerBatches sealed batches of
 // kRecyclerBatchSize nodes per node type (65,536 nodes; for uint64_t ->
-// uint64_t about 4 MiB), plus one open batch and the one being reused. Past
+// uint64_t about 4 MiB), plus the open batch and the one being reused
+// (kRecyclerBatchSize each). Past
 // that, a retired node goes the usual way (the callback thread frees it).
 // Of the batches whose grace period has elapsed it keeps at most
 // kRecyclerReadyBatches: each time it seals a batch, it frees the older

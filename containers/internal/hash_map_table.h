@@ -78,6 +78,24 @@ template <typename Alloc>
 inline constexpr bool kAllocatorIsStateless =
     std::allocator_traits<Alloc>::is_always_equal::value&& std::is_default_constructible_v<Alloc>;
 
+// True if retired nodes may be kept by the retiring thread for reuse
+// (containers/internal/hash_map_recycler.h) instead of going back to the
+// allocator after their grace period: for std::allocator, and for a
+// stateless allocator that opts in with a member
+// `using rcu_recycle_nodes = std::true_type;`. Others (pools that count,
+// purge or track their memory) get every node back after its grace period,
+// so that rcu::Barrier() still means the allocator has them.
+template <typename Alloc, typename = void>
+struct AllocatorOptsIntoRecycling : std::false_type {};
+template <typename Alloc>
+struct AllocatorOptsIntoRecycling<Alloc, std::void_t<typename Alloc::rcu_recycle_nodes>>
+    : std::bool_constant<Alloc::rcu_recycle_nodes::value> {};
+template <typename Alloc>
+inline constexpr bool kAllocatorAllowsRecycling =
+    kAllocatorIsStateless<Alloc> &&
+    (std::is_same_v<Alloc, std::allocator<typename Alloc::value_type>> ||
+     AllocatorOptsIntoRecycling<Alloc>::value);
+
 // The allocator a retired node is freed with, long after the map that made
 // it may be gone: nothing for a stateless allocator, a copy otherwise.
 template <typename Alloc, bool = kAllocatorIsStateless<Alloc>>

@@ -81,6 +81,11 @@ template <typename T, int Tag>
 struct PoolAllocator {
   using value_type = T;
   using is_always_equal = std::true_type;
+  // Pools 1 and 2 stand for pools whose memory the user tracks or purges:
+  // they do not opt into node reuse, and get every node back after its
+  // grace period (the review's defects D1 and D2). Pool 3 opts in, so that
+  // its test exercises the recycler at thread exit.
+  using rcu_recycle_nodes = std::bool_constant<(Tag >= 3)>;
   template <typename U>
   struct rebind {
     using other = PoolAllocator<U, Tag>;
@@ -285,7 +290,11 @@ TEST(HashMapRecyclerAttackTest, ReaderOnAnotherThreadSeesItsEntriesUnchanged) {
 // accounted for.
 TEST(HashMapRecyclerAttackTest, AllocationFailureSweepWhileSealingAndReusing) {
   // A first thread makes the core's one-time, process-wide allocations.
-  std::thread([] { U64Map warm; warm.insert({1, 1}); warm.insert_or_assign(1, 2); }).join();
+  std::thread([] {
+    U64Map warm;
+    warm.insert({1, 1});
+    warm.insert_or_assign(1, 2);
+  }).join();
   rcu::Barrier();  // what earlier tests retired is freed before counting
   const long live_before = rcu_test::LiveAllocations();
   {
@@ -324,9 +333,8 @@ TEST(HashMapRecyclerAttackTest, AllocationFailureSweepWhileSealingAndReusing) {
                 map.emplace(k, value);
                 break;
               default:
-                map.compute(k, [&](const std::uint64_t*) -> std::optional<std::uint64_t> {
-                  return value;
-                });
+                map.compute(
+                    k, [&](const std::uint64_t*) -> std::optional<std::uint64_t> { return value; });
                 break;
             }
           } catch (const std::bad_alloc&) {
@@ -373,8 +381,7 @@ TEST(HashMapRecyclerAttackTest, BoundedAndUnreusedWhileTheWritersOwnGuardStalls)
   U64Map map;
   for (std::uint64_t k = 0; k < 100; ++k) map.insert({k, k});
   using Recycler = rcu::internal::NodeRecycler<rcu::internal::HashNode<
-      std::uint64_t, std::uint64_t,
-      std::allocator<std::pair<const std::uint64_t, std::uint64_t>>>>;
+      std::uint64_t, std::uint64_t, std::allocator<std::pair<const std::uint64_t, std::uint64_t>>>>;
   std::size_t kept = 0;
   bool intact = false;
   std::thread writer([&] {

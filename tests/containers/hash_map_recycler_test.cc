@@ -142,6 +142,7 @@ template <typename T>
 struct CountingAllocator {
   using value_type = T;
   using is_always_equal = std::true_type;
+  using rcu_recycle_nodes = std::true_type;  // opts into reuse (hash_map_table.h)
   CountingAllocator() = default;
   template <typename U>
   CountingAllocator(const CountingAllocator<U>&) {}  // NOLINT: converting
