@@ -450,15 +450,7 @@ class HashMap {
   const_iterator end() const { return const_iterator(); }
   const_iterator cend() const { return end(); }
 
-  size_type size() const {
-    const Stripe* stripes = stripes_.load(std::memory_order_acquire);
-    if (stripes == nullptr) return 0;
-    size_type total = 0;
-    for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) {
-      total += stripes[s].count.load(std::memory_order_acquire);
-    }
-    return total;
-  }
+  size_type size() const { return size_.load(std::memory_order_acquire); }
   bool empty() const { return size() == 0; }
   size_type max_size() const {
     return std::allocator_traits<NodeAlloc>::max_size(NodeAlloc(alloc_));
@@ -773,7 +765,6 @@ class HashMap {
   // containers/internal/hash_map_write.h: writers, under the stripe lock of
   // the key's hash.
   static Mutex& StripeOf(Stripe* stripes, std::size_t hash);
-  static Stripe& StripeAt(Stripe* stripes, std::size_t hash);
   template <typename... Args>
   Node* NewNode(std::size_t hash, Args&&... args) const;
   // Entries are reused by the thread that retired them, after their grace
@@ -820,12 +811,11 @@ class HashMap {
   // and shrinking, and the relativistic resize.
   static size_type BucketCountFor(size_type n);
   size_type BucketsFor(size_type entries) const;
-  Stripe* PrepareWrite(size_type adding, std::size_t hash);
+  Stripe* PrepareWrite(size_type adding);
   ABSL_ATTRIBUTE_NOINLINE Stripe* Materialize(size_type buckets);
   bool MaterializeLocked(size_type buckets) ABSL_EXCLUSIVE_LOCKS_REQUIRED(resize_mu_);
   bool GrowFor(size_type wanted);
   void MaybeShrink();
-  void MaybeShrink(std::size_t hash);
   void RequestResize(size_type target);
   void ResizePending();
   bool Resize(size_type target, bool may_wait) ABSL_NO_THREAD_SAFETY_ANALYSIS;
@@ -860,7 +850,12 @@ class HashMap {
   // This map in the registry of the fork() handlers, which take its stripes
   // across a fork (hash_map_fork.h); registered once it has stripes.
   internal::HashMapForkEntry fork_entry_;
-  // (The entry count lives in the stripes: HashMapStripe::count.)
+  // Entries linked. Changed under the entry's stripe lock, after the link.
+  // Last, more than a cache line after table_ (the members between take
+  // over 100 bytes), whatever the map's alignment: readers load table_ in
+  // every lookup, and a line that writers change at every insert and erase
+  // would miss in each of them.
+  std::atomic<size_type> size_{0};
 };
 
 template <typename K, typename V, typename H, typename E, typename A>

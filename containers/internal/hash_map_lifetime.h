@@ -84,6 +84,7 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::swap(HashMap& other) noexcept(
   if constexpr (AllocTraits::propagate_on_container_swap::value) swap(alloc_, other.alloc_);
   SwapAtomic(stripes_, other.stripes_);
   SwapAtomic(table_, other.table_);
+  SwapAtomic(size_, other.size_);
   SwapAtomic(min_buckets_, other.min_buckets_);
   SwapAtomic(pending_buckets_, other.pending_buckets_);
   SwapAtomic(max_load_factor_, other.max_load_factor_);
@@ -114,6 +115,7 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::StealFrom(HashMap& other) {
                  std::memory_order_release);
   table_.store(other.table_.exchange(Table::Empty(), std::memory_order_acq_rel),
                std::memory_order_release);
+  size_.store(other.size_.exchange(0), std::memory_order_release);
   min_buckets_.store(other.min_buckets_.exchange(kMinBuckets), std::memory_order_relaxed);
   pending_buckets_.store(other.pending_buckets_.exchange(0), std::memory_order_relaxed);
   max_load_factor_.store(other.max_load_factor(), std::memory_order_relaxed);
@@ -137,6 +139,7 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::ReleaseContents() {
   Stripe* stripes = stripes_.exchange(nullptr, std::memory_order_acq_rel);
   if (stripes == nullptr) return;
   Table* table = table_.exchange(Table::Empty(), std::memory_order_acq_rel);
+  size_.store(0, std::memory_order_release);
   RetireWithNodes(table);
   delete[] stripes;
 }

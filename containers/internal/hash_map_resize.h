@@ -74,8 +74,7 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::BucketsFor(size_type entries) const 
 // changed yet), performs a resize that reserve() or rehash() left
 // pending, and grows the array for `adding` more entries.
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
-inline auto HashMap<K, V, Hash, Eq, Alloc>::PrepareWrite(size_type adding, std::size_t hash)
-    -> Stripe* {
+inline auto HashMap<K, V, Hash, Eq, Alloc>::PrepareWrite(size_type adding) -> Stripe* {
   Stripe* stripes = stripes_.load(std::memory_order_acquire);
   if (ABSL_PREDICT_FALSE(stripes == nullptr)) {
     stripes =
@@ -84,18 +83,7 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::PrepareWrite(size_type adding, std::
   if (ABSL_PREDICT_FALSE(pending_buckets_.load(std::memory_order_relaxed) != 0)) {
     ResizePending();
   }
-  if (adding > 0) {
-    // The key's stripe holds about 1/kHashMapStripes of the entries: only
-    // when it holds its share of the capacity is the exact count (a sum
-    // over every stripe) worth taking. Its line is about to be locked by
-    // this writer anyway.
-    const size_type local =
-        stripes[hash & (internal::kHashMapStripes - 1)].count.load(std::memory_order_relaxed);
-    if (static_cast<double>((local + adding) * internal::kHashMapStripes) >
-        static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
-      GrowFor(size() + adding);
-    }
-  }
+  if (adding > 0) GrowFor(size() + adding);
   return stripes;
 }
 
@@ -143,21 +131,6 @@ inline bool HashMap<K, V, Hash, Eq, Alloc>::GrowFor(size_type wanted) {
     return true;
   }
   return Resize(BucketsFor(wanted), /*may_wait=*/false);
-}
-
-// After erasing a key of hash `hash`: the exact check only when the key's
-// stripe is below its share of the shrink threshold.
-template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
-inline void HashMap<K, V, Hash, Eq, Alloc>::MaybeShrink(std::size_t hash) {
-  Stripe* stripes = stripes_.load(std::memory_order_acquire);
-  if (stripes == nullptr) return;
-  const size_type local =
-      stripes[hash & (internal::kHashMapStripes - 1)].count.load(std::memory_order_relaxed);
-  if (static_cast<double>(local * internal::kHashMapStripes) * 8 >=
-      static_cast<double>(bucket_count()) * static_cast<double>(max_load_factor())) {
-    return;
-  }
-  MaybeShrink();
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>

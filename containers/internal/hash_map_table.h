@@ -41,17 +41,6 @@ inline void (*hash_map_resize_hook_for_testing)() = nullptr;
 // over-aligned, which not every allocator (or ASan's fake stack) honors.
 struct alignas(64) HashMapStripe {
   Mutex mu;
-  // Entries linked whose hash falls in this stripe. Changed only under mu,
-  // by the writer that links or unlinks the entry (so on a line that writer
-  // holds anyway); read without it by size(), which sums the stripes. A
-  // single shared counter was a line that every insert and erase of every
-  // writer, and every resize check, moved between cores.
-  std::atomic<std::size_t> count{0};
-
-  void Add(std::ptrdiff_t delta) {
-    count.store(count.load(std::memory_order_relaxed) + static_cast<std::size_t>(delta),
-                std::memory_order_release);
-  }
 };
 
 // Holds every stripe lock, in order (a resize, and clear()).

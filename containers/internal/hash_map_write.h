@@ -132,7 +132,7 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 template <typename F>
 inline ComputeResult HashMap<K, V, Hash, Eq, Alloc>::compute(const K& key, F&& fn) {
   const std::size_t hash = HashOf(key);
-  Stripe* stripes = PrepareWrite(1, hash);
+  Stripe* stripes = PrepareWrite(1);
   Node* retired = nullptr;
   ComputeResult result;
   {
@@ -151,7 +151,7 @@ inline ComputeResult HashMap<K, V, Hash, Eq, Alloc>::compute(const K& key, F&& f
       Node* fresh = NewNode(hash, key, std::move(*next));
       if (node == nullptr) {
         PushFront(&table->bucket(hash), fresh, g);
-        StripeAt(stripes, hash).Add(1);
+        size_.fetch_add(1, std::memory_order_release);
         result = ComputeResult::kInserted;
       } else {
         ReplaceLinked(link, node, fresh, g);
@@ -161,7 +161,7 @@ inline ComputeResult HashMap<K, V, Hash, Eq, Alloc>::compute(const K& key, F&& f
     }
   }
   if (retired != nullptr) Retire(retired);
-  if (result == ComputeResult::kErased) MaybeShrink(hash);
+  if (result == ComputeResult::kErased) MaybeShrink();
   return result;
 }
 
@@ -173,7 +173,7 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 template <typename L, typename Make>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::Link(std::size_t hash, const L& key, Make&& make,
                                                  bool replace) -> std::pair<iterator, bool> {
-  Stripe* stripes = PrepareWrite(1, hash);
+  Stripe* stripes = PrepareWrite(1);
   iterator result(this);
   result.guard_.Enter();
   Node* retired = nullptr;
@@ -188,7 +188,7 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::Link(std::size_t hash, const L& key,
       Node* fresh = make();  // may throw: nothing changed yet
       if (target == nullptr) {
         PushFront(&table->bucket(hash), fresh, g);
-        StripeAt(stripes, hash).Add(1);
+        size_.fetch_add(1, std::memory_order_release);
         inserted = true;
       } else {
         ReplaceLinked(link, target, fresh, g);
@@ -221,11 +221,6 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::FindLocked(std::atomic<Node*>*& link
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
-inline auto HashMap<K, V, Hash, Eq, Alloc>::StripeAt(Stripe* stripes, std::size_t hash) -> Stripe& {
-  return stripes[hash & (internal::kHashMapStripes - 1)];
-}
-
-template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline Mutex& HashMap<K, V, Hash, Eq, Alloc>::StripeOf(Stripe* stripes, std::size_t hash) {
   return stripes[hash & (internal::kHashMapStripes - 1)].mu;
 }
@@ -252,7 +247,7 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::PushFront(std::atomic<Node*>* head, 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline void HashMap<K, V, Hash, Eq, Alloc>::Unlink(std::atomic<Node*>* link, Node* node, int g) {
   link->store(node->next[g].load(std::memory_order_relaxed), std::memory_order_release);
-  StripeAt(stripes_.load(std::memory_order_relaxed), node->hash).Add(-1);
+  size_.fetch_sub(1, std::memory_order_release);
 }
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
@@ -324,7 +319,7 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::EraseImpl(const L& key) -> size_type
     Unlink(link, node, table->generation());
   }
   Retire(node);
-  MaybeShrink(hash);
+  MaybeShrink();
   return 1;
 }
 
@@ -335,9 +330,8 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::erase(const_iterator pos) -> iterato
   iterator next = std::move(pos);  // keeps pos's section, if it owned one
   ++next;                          // an unlinked entry keeps its links
   if (unlinked != nullptr) {
-    const std::size_t hash = unlinked->hash;  // before it is retired
     Retire(unlinked);
-    MaybeShrink(hash);
+    MaybeShrink();
   }
   return next;
 }
@@ -453,10 +447,7 @@ inline bool HashMap<K, V, Hash, Eq, Alloc>::ClearOnce() {
       old = nullptr;
     } else {
       table_.store(fresh, std::memory_order_release);
-      Stripe* stripes = stripes_.load(std::memory_order_relaxed);
-      for (std::size_t s = 0; s < internal::kHashMapStripes; ++s) {
-        stripes[s].count.store(0, std::memory_order_release);
-      }
+      size_.store(0, std::memory_order_release);
     }
   }
   if (old == nullptr) {
