@@ -208,9 +208,9 @@ void PayBacklogDebt() {
   if (!InReadSection()) ApplyBackpressure();
 }
 
-void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
+bool CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*)) {
   // Callers may hold locks that callbacks take: never run any here.
-  Queue(head, callback, /*may_run_here=*/false);
+  return Queue(head, callback, /*may_run_here=*/false);
 }
 
 bool ReclaimInlineAfterGracePeriod() {

@@ -43,7 +43,10 @@ namespace internal {
 // Allocates nothing and cannot fail.
 inline void QueueReclaim(RcuHead* head, void (*callback)(RcuHead*)) {
   try {
-    CallRcuWithoutBackpressure(head, callback);
+    // After the exit-time drain (a map destroyed by a static destructor)
+    // the callback stays with this thread, and waiting for the backlog
+    // would wait forever: no backpressure then, as CallRcu() does.
+    if (!CallRcuWithoutBackpressure(head, callback)) return;
   } catch (const std::exception&) {
     // Only the core's first use in a process can throw here: starting its
     // callback thread. Then reclaim in the caller after a grace period, if

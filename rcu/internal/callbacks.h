@@ -50,8 +50,11 @@ void ApplyBackpressure();
 void WakeBacklogWaiters();
 
 // CallRcu() without the backlog wait, for the library's own callbacks that
-// must never block (StartPoll()).
-void CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));
+// must never block (StartPoll()). Returns true if the callback went to the
+// worker; false after the exit-time drain, when it stays with the calling
+// thread (rcu/internal/exit_drain.h) and a backlog wait would wait for a
+// worker that will never run it.
+bool CallRcuWithoutBackpressure(RcuHead* head, void (*callback)(RcuHead*));
 
 // True while the calling thread runs an RCU callback (on the worker, or
 // after the exit-time drain in the thread that queued it).
