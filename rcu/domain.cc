@@ -47,6 +47,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/time/clock.h"
 #include "rcu/diagnostics.h"
+#include "rcu/internal/chrono.h"
 #include "rcu/internal/callback_list.h"
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/cond_var.h"
@@ -346,7 +347,7 @@ void WaitForReaders(Domain& domain, DomainState& s, unsigned index, bool expedit
       nap = std::min<std::chrono::microseconds>(nap * 2, std::chrono::milliseconds(1));
     }
     if (timeout == absl::InfiniteDuration()) continue;
-    const absl::Time now = absl::Now();
+    const absl::Time now = ForkSafeNow();
     if (now < next_report) continue;
     next_report = now + timeout;
     SetStalled(s, true);
@@ -363,7 +364,7 @@ void WaitForReaders(Domain& domain, DomainState& s, unsigned index, bool expedit
 void RunGracePeriod(Domain& domain, DomainState& s, bool expedited) {
   const std::uint64_t seq = s.sequence.load(std::memory_order_relaxed);
   s.sequence.store(seq + 1, std::memory_order_relaxed);
-  const absl::Time started = absl::Now();
+  const absl::Time started = ForkSafeNow();
   std::atomic<unsigned>& current = DomainAccess::CurrentIndex(domain);
   HeavyFence();  // (1)
   const unsigned old_index = current.load(std::memory_order_relaxed) & 1;
@@ -511,11 +512,11 @@ void WaitForCallbacks(Domain& domain, DomainState& s, std::uint64_t target,
                       absl::Duration patience) ABSL_NO_THREAD_SAFETY_ANALYSIS {
   const bool patient = patience == absl::InfiniteDuration();
   std::uint64_t seen = s.done;
-  absl::Time since = patient ? absl::InfinitePast() : absl::Now();
+  absl::Time since = patient ? absl::InfinitePast() : ForkSafeNow();
   while (static_cast<std::int64_t>(s.done - target) < 0) {
     if (!patient) {
       if (s.stalled.load(std::memory_order_relaxed) || s.stopping) return;
-      const absl::Time now = absl::Now();
+      const absl::Time now = ForkSafeNow();
       if (s.done != seen) {
         seen = s.done;
         since = now;

@@ -31,6 +31,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/debugging/symbolize.h"
 #include "absl/time/clock.h"
+#include "rcu/internal/chrono.h"
 #include "rcu/internal/callback_worker.h"
 #include "rcu/internal/callbacks.h"
 #include "rcu/internal/cond_var.h"
@@ -245,7 +246,7 @@ void WatchdogLoop() {
     }
     StallHandler handler = w.handler;
     w.mu.Unlock();
-    const absl::Time now = absl::Now();
+    const absl::Time now = ForkSafeNow();
     bool reader_stalled = false;
     bool callback_stuck = false;
     std::vector<StallReport> reports = ScanReaders(timeout, now, reader_stalled);
