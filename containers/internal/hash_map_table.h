@@ -265,9 +265,10 @@ class BucketArray {
   static void AdviseHugePages(void* raw, std::size_t bytes) noexcept {
 #if defined(MADV_HUGEPAGE)
     // Only advice: where THP is off (or the call fails) the array works the
-    // same on small pages.
-    constexpr std::size_t kPage = 4096;
-    (void)::madvise(raw, (bytes + kPage - 1) & ~(kPage - 1), MADV_HUGEPAGE);
+    // same on small pages. Whole huge pages only: the header makes every
+    // array a few bytes longer than a power of two, and a huge page for
+    // that tail would cost 2 MiB of memory for 16 bytes.
+    (void)::madvise(raw, bytes & ~(kHugeBytes - 1), MADV_HUGEPAGE);
 #else
     (void)raw;
     (void)bytes;
