@@ -26,9 +26,11 @@ using ::rcu_test::Tracked;
 
 using IntMap = rcu::HashMap<int, int>;
 
-// Sizes around the group boundaries (kBatchGroup keys per group).
+// Sizes around the group boundaries (kBatchGroup keys per group), and a
+// batch of many groups.
 constexpr std::size_t kGroup = IntMap::kBatchGroup;
-const std::size_t kBatchSizes[] = {1, 2, kGroup - 1, kGroup, kGroup + 1, 2 * kGroup + 3, 100};
+const std::size_t kBatchSizes[] = {
+    1, 2, kGroup - 1, kGroup, kGroup + 1, 2 * kGroup, 2 * kGroup + 3, 100, 1000};
 
 TEST(HashMapBatchTest, EmptyBatch) {
   IntMap never_written;
