@@ -476,7 +476,7 @@ class HashMap {
   // The default trades 8 more bytes per entry (bucket slots) for shorter
   // chains: on tables larger than the cache, a lookup that has to step past
   // a node pays another dependent miss and a mispredicted branch, and 0.5
-  // runs DRAM-sized lookups about 1.4x faster than 1.0 here (README, issue
+  // runs DRAM-sized lookups about 1.5x faster than 1.0 here (README, issue
   // 14). 1.0 halves the slots' memory.
   void max_load_factor(float factor);
   hasher hash_function() const { return hash_; }
