@@ -81,8 +81,9 @@
 //  - Memory: an entry is one allocation of 40 bytes (two links, the hash and
 //    a reclamation link), plus the key and value (plus the allocator, for a
 //    stateful one), and the bucket array takes 8 bytes per bucket, with
-//    between 1 and 8 entries per bucket at the default maximum load factor
-//    of 1 (so 8 to 64 bytes per entry; 8 to 16 after growth). A map that
+//    between 1/16 and 1/2 entry per bucket at the default maximum load
+//    factor of 0.5 (so 16 to 128 bytes per entry; 16 to 32 after growth,
+//    16 right after reserve(n) for a power of two n). A map that
 //    never held an entry allocates nothing; after its first write, about
 //    2.3 KB: 32 cache-line-sized stripe locks and 32 buckets. Erased and
 //    replaced entries are freed after a grace period; if too many wait,

@@ -16,6 +16,7 @@
 #include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstddef>
 #include <memory>
@@ -51,7 +52,9 @@ inline void HashMap<K, V, Hash, Eq, Alloc>::rehash(size_type count) {
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline void HashMap<K, V, Hash, Eq, Alloc>::max_load_factor(float factor) {
-  max_load_factor_.store(std::max(factor, 0.125f), std::memory_order_relaxed);
+  // At least 0.125; NaN, which no comparison lets through, is taken as 0.125
+  // too rather than left to make every insert try a resize.
+  max_load_factor_.store(factor >= 0.125f ? factor : 0.125f, std::memory_order_relaxed);
 }
 
 // --- Sizing ----------------------------------------------------------------------------
@@ -65,8 +68,15 @@ inline auto HashMap<K, V, Hash, Eq, Alloc>::BucketCountFor(size_type n) -> size_
 
 template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 inline auto HashMap<K, V, Hash, Eq, Alloc>::BucketsFor(size_type entries) const -> size_type {
-  return BucketCountFor(static_cast<size_type>(static_cast<double>(entries) /
-                                               static_cast<double>(max_load_factor())));
+  // Rounded up: entries / factor just above a power of two needs the next
+  // one (GrowFor() asks again with the same numbers, so a count rounded down
+  // would leave the map above its factor). Past BucketCountFor()'s cap the
+  // quotient is not converted (that would be undefined).
+  const double buckets =
+      std::ceil(static_cast<double>(entries) / static_cast<double>(max_load_factor()));
+  constexpr size_type kCap = size_type{1} << 62;
+  return BucketCountFor(buckets >= static_cast<double>(kCap) ? kCap
+                                                             : static_cast<size_type>(buckets));
 }
 
 // Writers call this before taking their stripe: it gives the map its
