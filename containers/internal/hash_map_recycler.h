@@ -27,11 +27,18 @@
 // uint64_t about 4 MiB), plus the open batch and the one being reused
 // (kRecyclerBatchSize each). Past
 // that, a retired node goes the usual way (the callback thread frees it).
-// Of the batches whose grace period has elapsed it keeps at most
-// kRecyclerReadyBatches: each time it seals a batch, it frees the older
-// ones itself. So a thread that stops writing keeps what it retired during
-// its last grace period or so, plus a few batches, until it writes again or
-// exits; at thread exit every kept node is freed, after its grace period.
+// Each time it seals a batch, a thread that asked for fewer than half as
+// many nodes as it retired while filling that batch (an erase loop) frees
+// the batches whose grace period has elapsed beyond kRecyclerReadyBatches
+// itself; a thread that reuses about as many as it retires (updates,
+// insert/erase churn) keeps them, since it will consume them before the
+// grace period of the batches behind them ends. (Trimming those too made a
+// busy updater free, at the first seal after each grace period, all but a
+// few of the batches that period had released, and allocate again: it
+// reused about 10% of its nodes.) So a thread that stops writing keeps what
+// it retired during its last grace period or two, within the bound above,
+// until it writes again or exits; at thread exit every kept node is freed,
+// after its grace period.
 //
 // A node in a batch keeps its links and its value until it is reused, so a
 // reader that still stands on it (its grace period has not elapsed) reads
@@ -65,9 +72,9 @@ inline constexpr std::size_t kRecyclerBatchSize = 256;
 // grace period is pending (the callback thread starts at most one batch per
 // 10 ms; at 3-6 M retirements per second that is 30-60 thousand nodes).
 inline constexpr std::size_t kRecyclerBatches = 256;
-// Batches past their grace period that a thread keeps for reuse; more are
-// freed (by the thread itself) when it seals its next batch, so a thread
-// that retires more than it reuses (an erase loop) does not sit on them.
+// Batches past their grace period that a thread retiring more than it
+// reuses (an erase loop) keeps; more are freed (by the thread itself) when
+// it seals its next batch, so that it does not sit on them.
 inline constexpr std::size_t kRecyclerReadyBatches = 4;
 
 // One thread's kept nodes of one type. Node is a HashNode: it derives from
@@ -134,6 +141,7 @@ class NodeRecycler {
   // A node whose grace period has elapsed (no reader can reach it), still
   // holding its old, trivially destructible, entry; or nullptr.
   Node* Pop() noexcept {
+    ++asked_;
     if (ready_ == nullptr && sealed_count_ > 0) {
       Sealed& oldest = sealed_[sealed_first_];
 #if RCU_BUG_PUT_BACK(MAP_RECYCLE_EARLY)
@@ -180,7 +188,10 @@ class NodeRecycler {
     ++sealed_count_;
     open_ = nullptr;
     open_count_ = 0;
-    FreeSurplus();
+    // Asked for fewer than half as many nodes as this batch retired: it
+    // retires more than it reuses.
+    if (asked_ < kRecyclerBatchSize / 2) FreeSurplus();
+    asked_ = 0;
     return true;
   }
 
@@ -255,6 +266,8 @@ class NodeRecycler {
   // Nodes past their grace period, chained (poisoned under ASan).
   RcuHead* ready_ = nullptr;
   std::size_t ready_count_ = 0;
+  // Nodes the thread asked for (Pop() calls) since it last sealed a batch.
+  std::size_t asked_ = 0;
   // Set when the thread's exit destroyed this recycler.
   bool closed_ = false;
 };
