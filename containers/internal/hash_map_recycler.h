@@ -30,15 +30,18 @@
 // Each time it seals a batch, a thread that asked for fewer than half as
 // many nodes as it retired while filling that batch (an erase loop) frees
 // the batches whose grace period has elapsed beyond kRecyclerReadyBatches
-// itself; a thread that reuses about as many as it retires (updates,
-// insert/erase churn) keeps them, since it will consume them before the
-// grace period of the batches behind them ends. (Trimming those too made a
-// busy updater free, at the first seal after each grace period, all but a
-// few of the batches that period had released, and allocate again: it
-// reused about 10% of its nodes.) So a thread that stops writing keeps what
-// it retired during its last grace period or two, within the bound above,
-// until it writes again or exits; at thread exit every kept node is freed,
-// after its grace period.
+// itself; when every slot is taken, any thread does so before sealing. A thread that reuses at
+// least half as many as it retires (updates, insert/erase churn) keeps
+// them, up to the bound above: it consumes them while the batches behind
+// them wait for their grace period. (Trimming those too made a busy updater
+// free, at the first seal after each grace period, all but a few of the
+// batches that period had released, and allocate again: it reused about
+// 10% of its nodes.) A thread that reuses between half and all of what it
+// retires, or that wrote behind a stalled reader, can so keep up to the
+// whole bound while it goes on writing; once it erases more than it reuses
+// it trims to a few batches again. A thread that stops writing keeps what
+// it kept until it writes again or exits; at thread exit every kept node is
+// freed, after its grace period.
 //
 // A node in a batch keeps its links and its value until it is reused, so a
 // reader that still stands on it (its grace period has not elapsed) reads
@@ -131,7 +134,10 @@ class NodeRecycler {
   // the usual way).
   bool Push(Node* node) noexcept {
     if (closed_) return false;
-    if (open_count_ == kRecyclerBatchSize && !Seal()) return false;
+    if (open_count_ == kRecyclerBatchSize) {
+      if (sealed_count_ == kRecyclerBatches) FreeSurplus();
+      if (!Seal()) return false;
+    }
     RcuHeadAccess::Next(node) = open_;
     open_ = node;
     ++open_count_;

@@ -163,6 +163,71 @@ TEST(HashMapRecyclerTest, EraseLoopKeepsOnlyAFewBatches) {
   rcu::Barrier();
 }
 
+// An erase loop that follows a phase which filled every slot of the ring
+// (here: updates and erases, one each, which ask for half as many nodes as
+// they retire) must still free what is past its grace period, not keep the
+// thread's whole capacity while every node it retires takes the usual path.
+TEST(HashMapRecyclerTest, EraseLoopAfterAFullRingKeepsOnlyAFewBatches) {
+  constexpr std::uint64_t kMixed = kCapacity;  // two retirements each
+  constexpr std::uint64_t kErased = 8 * kRecyclerBatchSize;
+  constexpr std::uint64_t kEntries = kMixed + 1 + kErased;
+  constexpr std::uint64_t kChunk = 10 * kRecyclerBatchSize;
+  Map map;
+  for (std::uint64_t k = 0; k < kEntries; ++k) map.insert({k, k});
+  std::size_t after_mix = 0;
+  std::size_t kept = 0;
+  std::thread writer([&] {
+    for (std::uint64_t k = 0; k < kMixed; ++k) {
+      map.insert_or_assign(k + 1, k);                // asks for one node, retires one
+      map.erase(k);                                  // retires one
+      if (k % kChunk == kChunk - 1) rcu::Barrier();  // the chunk's grace periods pass
+    }
+    rcu::Barrier();  // every batch sealed so far is past its grace period
+    after_mix = Recycler::ForThisThread().KeptForTesting();
+    for (std::uint64_t k = kMixed; k < kMixed + kErased; ++k) map.erase(k);
+    kept = Recycler::ForThisThread().KeptForTesting();
+  });
+  writer.join();
+  EXPECT_LE(kept, (rcu::internal::kRecyclerReadyBatches + kErased / kRecyclerBatchSize + 2) *
+                      kRecyclerBatchSize)
+      << "kept " << after_mix << " nodes after the mixed phase";
+  EXPECT_EQ(map.size(), 1u);
+  rcu::Barrier();
+}
+
+// The same after a reader stalled while the thread updated: once the
+// reader leaves, every batch is past its grace period, and an erase loop
+// must not sit on them.
+TEST(HashMapRecyclerTest, EraseLoopAfterAStalledReaderKeepsOnlyAFewBatches) {
+  constexpr std::uint64_t kKeys = 100;
+  constexpr std::uint64_t kErased = 8 * kRecyclerBatchSize;
+  Map map;
+  for (std::uint64_t k = 0; k < kKeys + kErased; ++k) map.insert({k, k});
+  std::size_t after_stall = 0;
+  std::size_t kept = 0;
+  {
+    rcu_test::ParkedReader reader;
+    std::thread writer([&] {
+      // Past the capacity, within the core's backlog limit (as in
+      // KeptNodesAreBoundedWhileAReaderStalls).
+      for (std::uint64_t i = 0; i < kCapacity + 4 * kRecyclerBatchSize; ++i) {
+        map.insert_or_assign(i % kKeys, i);
+      }
+      reader.Release();
+      rcu::Barrier();  // waits for the reader to leave: every batch is past its grace period
+      after_stall = Recycler::ForThisThread().KeptForTesting();
+      for (std::uint64_t k = kKeys; k < kKeys + kErased; ++k) map.erase(k);
+      kept = Recycler::ForThisThread().KeptForTesting();
+    });
+    writer.join();
+  }
+  EXPECT_LE(kept, (rcu::internal::kRecyclerReadyBatches + kErased / kRecyclerBatchSize + 2) *
+                      kRecyclerBatchSize)
+      << "kept " << after_stall << " nodes after the stall";
+  EXPECT_EQ(map.size(), kKeys);
+  rcu::Barrier();
+}
+
 // Nodes are counted by a stateless allocator, so the test sees every node
 // the map (and the recycler) holds.
 std::atomic<long> live_nodes{0};
