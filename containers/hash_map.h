@@ -474,11 +474,11 @@ class HashMap {
   float max_load_factor() const { return max_load_factor_.load(std::memory_order_relaxed); }
   // Grows when size() would exceed this many entries per bucket (default
   // 0.5, unlike std::unordered_map's 1.0); shrinks below an eighth of it.
-  // The default trades 8 more bytes per entry (bucket slots) for shorter
-  // chains: on tables larger than the cache, a lookup that has to step past
-  // a node pays another dependent miss and a mispredicted branch, and 0.5
-  // runs DRAM-sized lookups about 1.5x faster than 1.0 here (README, issue
-  // 14). 1.0 halves the slots' memory.
+  // The default trades 8 to 16 more bytes per entry (bucket slots) for
+  // shorter chains: on tables larger than the cache, a lookup that has to
+  // step past a node pays another dependent miss and a mispredicted branch,
+  // and 0.5 runs DRAM-sized lookups about 1.5x faster than 1.0 here (README,
+  // issue 14). 1.0 halves the slots' memory.
   void max_load_factor(float factor);
   hasher hash_function() const { return hash_; }
   key_equal key_eq() const { return eq_; }

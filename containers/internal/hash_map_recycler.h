@@ -30,14 +30,13 @@
 // Each time it seals a batch, a thread that asked for fewer than half as
 // many nodes as it retired while filling that batch (an erase loop) frees
 // the batches whose grace period has elapsed beyond kRecyclerReadyBatches
-// itself; when every slot is taken, any thread does so before sealing. A thread that reuses at
-// least half as many as it retires (updates, insert/erase churn) keeps
-// them, up to the bound above: it consumes them while the batches behind
-// them wait for their grace period. (Trimming those too made a busy updater
-// free, at the first seal after each grace period, all but a few of the
-// batches that period had released, and allocate again: it reused about
-// 10% of its nodes.) A thread that reuses between half and all of what it
-// retires, or that wrote behind a stalled reader, can so keep up to the
+// itself; when every slot is taken, any thread does so before sealing. A
+// thread that reuses at least half as many as it retires (updates,
+// insert/erase churn) keeps them, up to the bound above: it consumes them
+// while the batches behind them wait for their grace period. (Trimming those too made a busy
+// updater free, at the first seal after each grace period, all but a few of the batches that period
+// had released, and allocate again: it reused about 10% of its nodes.) A thread that reuses between
+// half and all of what it retires, or that wrote behind a stalled reader, can so keep up to the
 // whole bound while it goes on writing; once it erases more than it reuses
 // it trims to a few batches again. A thread that stops writing keeps what
 // it kept until it writes again or exits; at thread exit every kept node is

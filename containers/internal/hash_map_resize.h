@@ -16,8 +16,8 @@
 #include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <memory>
 #include <mutex>

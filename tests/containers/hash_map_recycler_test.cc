@@ -43,6 +43,15 @@ std::uint64_t LastWritten(std::uint64_t writes, std::uint64_t keys, std::uint64_
   return writes - 1 - (writes - 1 - k) % keys;
 }
 
+// What a thread may keep after an erase loop that retired `erased` nodes
+// since every earlier batch passed its grace period: the few batches past
+// their grace period it may keep, those it sealed meanwhile, the open one
+// and slack of one.
+constexpr std::size_t KeptAfterAnEraseLoop(std::size_t erased) {
+  return (rcu::internal::kRecyclerReadyBatches + erased / kRecyclerBatchSize + 2) *
+         kRecyclerBatchSize;
+}
+
 // The guarantee readers rely on: an entry a reader can still reach is
 // never rebuilt under it, however many entries its own thread retires and
 // asks for meanwhile.
@@ -155,10 +164,8 @@ TEST(HashMapRecyclerTest, EraseLoopKeepsOnlyAFewBatches) {
     kept = Recycler::ForThisThread().KeptForTesting();
   });
   eraser.join();
-  // At most the batches past their grace period it may keep, those sealed
-  // since the last Barrier() (one chunk), the open one and slack of one.
-  EXPECT_LE(kept, (rcu::internal::kRecyclerReadyBatches + kChunk / kRecyclerBatchSize + 2) *
-                      kRecyclerBatchSize);
+  // Since the last Barrier() it erased one chunk.
+  EXPECT_LE(kept, KeptAfterAnEraseLoop(kChunk));
   EXPECT_TRUE(map.empty());
   rcu::Barrier();
 }
@@ -188,8 +195,7 @@ TEST(HashMapRecyclerTest, EraseLoopAfterAFullRingKeepsOnlyAFewBatches) {
     kept = Recycler::ForThisThread().KeptForTesting();
   });
   writer.join();
-  EXPECT_LE(kept, (rcu::internal::kRecyclerReadyBatches + kErased / kRecyclerBatchSize + 2) *
-                      kRecyclerBatchSize)
+  EXPECT_LE(kept, KeptAfterAnEraseLoop(kErased))
       << "kept " << after_mix << " nodes after the mixed phase";
   EXPECT_EQ(map.size(), 1u);
   rcu::Barrier();
@@ -221,8 +227,7 @@ TEST(HashMapRecyclerTest, EraseLoopAfterAStalledReaderKeepsOnlyAFewBatches) {
     });
     writer.join();
   }
-  EXPECT_LE(kept, (rcu::internal::kRecyclerReadyBatches + kErased / kRecyclerBatchSize + 2) *
-                      kRecyclerBatchSize)
+  EXPECT_LE(kept, KeptAfterAnEraseLoop(kErased))
       << "kept " << after_stall << " nodes after the stall";
   EXPECT_EQ(map.size(), kKeys);
   rcu::Barrier();
