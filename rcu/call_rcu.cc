@@ -17,6 +17,7 @@
 #include "rcu/internal/fork_hooks.h"
 #include "rcu/internal/fork_replaced.h"
 #include "rcu/internal/negative_control.h"
+#include "rcu/internal/read_side.h"
 #include "rcu/internal/rcu_head_access.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/retire_buffer.h"
@@ -197,14 +198,14 @@ std::uint64_t PendingCallbacks() {
 void ApplyBackpressure() {
   if (PendingCallbacks() <= backlog_limit.load(std::memory_order_relaxed)) return;
   if (InReadSection() && !in_callback) {
-    backlog_debt = true;  // waiting here could deadlock: wait on leaving
+    SetBacklogDebt(true);  // waiting here could deadlock: wait on leaving
     return;
   }
   WaitForBacklog();
 }
 
 void PayBacklogDebt() {
-  backlog_debt = false;
+  SetBacklogDebt(false);
   if (!InReadSection()) ApplyBackpressure();
 }
 

@@ -40,8 +40,6 @@
 
 #include "rcu/internal/cxx17_check.h"  // first: names the flag a pre-C++17 build lacks
 
-#include <cstdint>
-
 #include "absl/base/attributes.h"
 #include "rcu/internal/read_side.h"
 
@@ -51,16 +49,11 @@ namespace rcu {
 class ReadGuard {
  public:
   // Always inlined: a call costs a reader more than the section itself.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE ReadGuard() : reader_(internal::ReadLock()) {}
-  ABSL_ATTRIBUTE_ALWAYS_INLINE ~ReadGuard() { internal::ReadUnlock(reader_); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ReadGuard() { internal::ReadLock(); }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ~ReadGuard() { internal::ReadUnlock(); }
 
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
-
- private:
-  // This thread's tagged reader word (see internal::reader_word), kept so
-  // that leaving the section needs no second thread-local lookup.
-  std::uintptr_t reader_;
 };
 
 // True if the calling thread is inside a read-side critical section.

@@ -86,11 +86,8 @@ class OwnedSection {
   OwnedSection(const OwnedSection& other) {
     if (other.held_) Enter();
   }
-  OwnedSection(OwnedSection&& other) noexcept : reader_(other.reader_), held_(other.held_) {
-    other.held_ = false;
-  }
+  OwnedSection(OwnedSection&& other) noexcept : held_(other.held_) { other.held_ = false; }
   OwnedSection& operator=(OwnedSection other) noexcept {
-    std::swap(reader_, other.reader_);
     std::swap(held_, other.held_);
     return *this;  // `other` leaves the section this one held, if any
   }
@@ -100,7 +97,7 @@ class OwnedSection {
   // inlining the iterator's destructor into lookups: two calls per
   // lookup, 25% of a cache-resident lookup's rate.)
   ~OwnedSection() {
-    if (ABSL_PREDICT_FALSE(held_)) Leave(reader_);
+    if (ABSL_PREDICT_FALSE(held_)) Leave();
   }
 
   bool held() const { return held_; }
@@ -111,26 +108,25 @@ class OwnedSection {
   // for it can complete (and the thread pays its backlog debt, if this was
   // its outermost section).
   ABSL_ATTRIBUTE_NOINLINE void Renew() {
-    ReadUnlock(reader_);
-    reader_ = ReadLock();
+    ReadUnlock();
+    ReadLock();
   }
   // Leaves the section, if held, for a lookup that found nothing (no write
   // ran inside it, so there is no debt to pay).
   void LeaveQuietly() {
     if (held_) {
       held_ = false;
-      ReadUnlock(reader_);
+      ReadUnlock();
     }
   }
 
  private:
   ABSL_ATTRIBUTE_NOINLINE void EnterOutOfLine() {
-    reader_ = ReadLock();
+    ReadLock();
     held_ = true;
   }
-  ABSL_ATTRIBUTE_NOINLINE static void Leave(std::uintptr_t reader) { ReadUnlock(reader); }
-  std::uintptr_t reader_ = 0;  // from ReadLock(), for ReadUnlock()
-  bool held_ = false;
+  ABSL_ATTRIBUTE_NOINLINE static void Leave() { ReadUnlock(); }
+  bool held_ = false;  // this object's thread is in a section it entered
 };
 
 }  // namespace internal

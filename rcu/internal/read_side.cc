@@ -1,7 +1,13 @@
-// The read side's out-of-line wake-up (rcu/internal/read_side.h).
+// The read side's out-of-line paths (rcu/internal/read_side.h).
 #include "rcu/internal/read_side.h"
 
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/attributes.h"
 #include "liburcu_config/version.h"
+#include "rcu/internal/callbacks.h"
+#include "rcu/internal/checks.h"
 #include "rcu/internal/urcu.h"
 
 // The global grace-period state's layout (data layout only; none of
@@ -41,6 +47,57 @@ inline constexpr bool kWakeOnlyForOldSections = true;
 #else
 inline constexpr bool kWakeOnlyForOldSections = false;
 #endif
+
+namespace {
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReaderFence(std::uintptr_t tagged) {
+  if (tagged & 1) {
+    std::atomic_thread_fence(std::memory_order_seq_cst);  // liburcu's smp_mb_slave()
+  } else {
+    std::atomic_signal_fence(std::memory_order_seq_cst);  // membarrier does the rest
+  }
+}
+
+}  // namespace
+
+// The fast path's protocol, with the fences that a thread without
+// membarrier() needs, for a thread that may not be registered yet.
+void ReadLockSlow() {
+  if (reader_word == 0) RegisterCurrentThread();
+  const std::uintptr_t tagged = reader_word;
+  unsigned long* word = reinterpret_cast<unsigned long*>(tagged & ~std::uintptr_t{1});
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
+  if ((current & kUrcuGpCtrNestMask) == 0) {
+    __atomic_store_n(word, OutermostSectionWord(current), __ATOMIC_RELAXED);
+    ReaderFence(tagged);  // the section's reads after taking the phase
+  } else {
+    __atomic_store_n(word, current + kUrcuGpCount, __ATOMIC_RELAXED);
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+// As ReadUnlock(), with fences where membarrier() is missing, and the
+// backlog debt paid when the outermost section ends.
+void ReadUnlockSlow() {
+  const std::uintptr_t tagged = reader_word;
+  if (tagged == 0) {
+    CheckFailed("a read-side section ended on a thread that never began one", __FILE__, __LINE__);
+  }
+  unsigned long* word = reinterpret_cast<unsigned long*>(tagged & ~std::uintptr_t{1});
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  const unsigned long current = __atomic_load_n(word, __ATOMIC_RELAXED);
+  if ((current & kUrcuGpCtrNestMask) == kUrcuGpCount) {
+    ReaderFence(tagged);  // the section before leaving it
+    __atomic_store_n(word, current - kUrcuGpCount, __ATOMIC_RELAXED);
+    ReaderFence(tagged);  // leaving before looking for a waiting grace period
+    if (__atomic_load_n(UrcuGpFutex(), __ATOMIC_RELAXED) == -1) WakeGracePeriodWaiter(current);
+    if (backlog_debt) PayBacklogDebt();
+  } else {
+    __atomic_store_n(word, current - kUrcuGpCount, __ATOMIC_RELAXED);
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+}
 
 void WakeGracePeriodWaiter(unsigned long section) {
   if (__atomic_load_n(&urcu_memb_gp.futex, __ATOMIC_ACQUIRE) != -1) return;

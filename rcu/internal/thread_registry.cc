@@ -15,6 +15,7 @@
 #include "rcu/internal/checks.h"
 #include "rcu/internal/exit_drain.h"
 #include "rcu/internal/fork_hooks.h"
+#include "rcu/internal/read_side.h"
 #include "rcu/internal/report.h"
 #include "rcu/internal/counters.h"
 #include "rcu/internal/urcu.h"
@@ -76,7 +77,7 @@ pthread_key_t ExitKey() {
 // destructors, so guards used by those destructors are still covered.
 void OnThreadExit(void* arg) {
   auto* self = static_cast<ReaderThread*>(arg);
-  backlog_debt = false;  // an exiting thread does not wait for the backlog
+  SetBacklogDebt(false);  // an exiting thread does not wait for the backlog
   int open_guards = 0;
   while (urcu_memb_read_ongoing()) {
     ReadUnlock();
@@ -100,6 +101,7 @@ void OnThreadExit(void* arg) {
   thread_registered = false;
 #if RCU_INTERNAL_INLINE_READ_SIDE
   reader_word = 0;
+  SetFastReaderWord();
 #endif
   Bump(GetCounters().threads_unregistered);
 }
@@ -136,6 +138,7 @@ void RegisterCurrentThread() {
   // decision is final by now.
   reader_word = reinterpret_cast<std::uintptr_t>(&URCU_TLS(urcu_memb_reader).ctr) |
                 (urcu_memb_has_sys_membarrier ? 0 : 1);
+  SetFastReaderWord();
 #endif
   thread_registered = true;
   Bump(GetCounters().threads_registered);

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -20,6 +22,7 @@
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/util/allocation_counter.h"
+#include "tests/util/backlog_probe.h"
 #include "tests/util/test_util.h"
 
 namespace {
@@ -218,6 +221,38 @@ TEST_F(CallRcuTest, RetireStormFromOneThreadStaysBounded) {
   // retire block that the worker handed over without making anyone wait.
   EXPECT_LE(max_pending, 1000u + rcu::internal::kRetireBatchSize);
   EXPECT_GT(rcu::GetStats().backlog_waits, before.backlog_waits);
+}
+
+// Retiring inside a read-side section over the backlog limit cannot wait
+// there; the thread owes the wait, pays it when its outermost section ends,
+// and not before (the inner guard's end, and the read-side fast path, must
+// neither pay it early nor lose it). Unpaid debts would let the backlog grow
+// with every retirement.
+TEST_F(CallRcuTest, RetiringInsideNestedSectionsPaysTheBacklogDebtAtTheOutermostEnd) {
+  bool owed_after_inner = false;
+  int owed_after_outer = 0;
+  const std::uint64_t peak =
+      rcu_test::PeakUnderStalledReader(rcu_test::kProbeLimit, rcu_test::kProbeOps, [&](int i) {
+        {
+          rcu::ReadGuard outer;
+          {
+            rcu::ReadGuard inner;
+            rcu::Retire(new Tracked);
+          }
+          if (rcu::internal::backlog_debt) owed_after_inner = true;
+          rcu::ReadGuard another_inner;  // a nested section while the debt is owed
+          if (i % 2 == 0) rcu::Retire(new Tracked);
+        }
+        if (rcu::internal::backlog_debt) ++owed_after_outer;
+      });
+  std::printf(
+      "{ReadGuard; {ReadGuard; Retire}; ReadGuard; Retire}: peak backlog %llu (limit %zu)\n",
+      static_cast<unsigned long long>(peak), rcu_test::kProbeLimit);
+  EXPECT_TRUE(owed_after_inner) << "no retirement ran into the limit; the test checked nothing";
+  EXPECT_EQ(owed_after_outer, 0) << "outermost sections that ended without paying";
+  EXPECT_LE(peak, rcu_test::kProbeBound);
+  rcu::Barrier();
+  EXPECT_EQ(destroyed.load(), rcu_test::kProbeOps + rcu_test::kProbeOps / 2);
 }
 
 int CountThreads() {
