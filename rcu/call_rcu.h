@@ -62,6 +62,10 @@
 //    a lock that a callback takes (the watchdog names the callback).
 //  - Barrier() waits until every callback queued before it has run,
 //    including those of threads that have exited.
+//  - Not from signal handlers: CallRcu(), Retire() and Barrier() are not
+//    async-signal-safe. They take the calling thread's own retire-block lock
+//    (a handler that interrupts the thread while it holds it deadlocks) and
+//    may wait or allocate. Read-side sections are fine in handlers.
 //  - Out of memory: CallRcu(RcuHead*, fn) and RcuObjBase::Retire() allocate
 //    nothing and never fail, from the first call on. Retire() outside a
 //    read-side section never throws: if it cannot allocate, it waits for a

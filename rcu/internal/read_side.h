@@ -98,6 +98,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadLock() {
   std::atomic_signal_fence(std::memory_order_seq_cst);
 }
 
+// The fast path reads fast_reader_word once, before it lowers the nesting
+// count: a debt set after that read (by a signal handler, which must not
+// retire: rcu/call_rcu.h) is paid at the thread's next section end instead,
+// since the debt keeps the fast path off until then. Testing the debt here
+// again would cost every section a thread-local load and a branch.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ReadUnlock() {
   TsanReaderExit();
   unsigned long* word = fast_reader_word;
