@@ -25,11 +25,25 @@ namespace {
 
 std::uint64_t BacklogWaits() { return rcu::GetStats().backlog_waits; }
 
-TEST(HashMapSectionReviewTest, IteratorSectionsPayTheDebtWhenTheLastOwnerEnds) {
-  // std::string values: erased entries go to the RCU core one by one (not to
-  // the node recycler's batches), so one erase queues one callback.
-  rcu::HashMap<int, std::string> m;
+// std::string values: erased entries go to the RCU core one by one (not to
+// the node recycler's batches), so one erase queues one callback.
+using Map = rcu::HashMap<int, std::string>;
+
+void Fill(Map& m) {
   for (int i = 0; i < 16; ++i) m.insert_or_assign(i, std::to_string(i));
+}
+
+// Inside a section: three callbacks that the section keeps pending, over a
+// limit of 2. `ran` counts those that ran.
+void PendOverTheLimit(std::atomic<int>& ran) {
+  rcu::SetCallbackBacklogLimit(1000);
+  for (int i = 0; i < 3; ++i) rcu::CallRcu([&ran] { ran.fetch_add(1); });
+  rcu::SetCallbackBacklogLimit(2);
+}
+
+TEST(HashMapSectionReviewTest, IteratorSectionsPayTheDebtWhenTheLastOwnerEnds) {
+  Map m;
+  Fill(m);
   // A fresh thread, so that the iterator's section is the thread's first
   // (the one that registers it, out of line).
   std::thread([&] {
@@ -40,11 +54,8 @@ TEST(HashMapSectionReviewTest, IteratorSectionsPayTheDebtWhenTheLastOwnerEnds) {
       auto it = m.find(1);  // owns the thread's outermost section
       ASSERT_NE(it, m.end());
       ASSERT_TRUE(rcu::InReadSection());
-      // Three callbacks that this section keeps pending, over a limit of 2.
-      rcu::SetCallbackBacklogLimit(1000);
       std::atomic<int> ran{0};
-      for (int i = 0; i < 3; ++i) rcu::CallRcu([&ran] { ran.fetch_add(1); });
-      rcu::SetCallbackBacklogLimit(2);
+      PendOverTheLimit(ran);
 
       auto copy = it;                // a nested section of its own
       auto moved = std::move(copy);  // the same nested section
@@ -69,20 +80,16 @@ TEST(HashMapSectionReviewTest, IteratorSectionsPayTheDebtWhenTheLastOwnerEnds) {
 // The same through a ReadGuard the user holds around the iterators: their
 // sections nest in it, and only the guard's end pays.
 TEST(HashMapSectionReviewTest, IteratorsInsideAGuardLeaveThePayingToIt) {
-  // std::string values: erased entries go to the RCU core one by one (not to
-  // the node recycler's batches), so one erase queues one callback.
-  rcu::HashMap<int, std::string> m;
-  for (int i = 0; i < 16; ++i) m.insert_or_assign(i, std::to_string(i));
+  Map m;
+  Fill(m);
   std::thread([&] {
     const std::size_t old_limit = rcu::CallbackBacklogLimit();
     rcu::Barrier();
     const std::uint64_t waits = BacklogWaits();
     {
       rcu::ReadGuard guard;
-      rcu::SetCallbackBacklogLimit(1000);
       std::atomic<int> ran{0};
-      for (int i = 0; i < 3; ++i) rcu::CallRcu([&ran] { ran.fetch_add(1); });
-      rcu::SetCallbackBacklogLimit(2);
+      PendOverTheLimit(ran);
       {
         auto it = m.find(1);
         auto copy = it;
