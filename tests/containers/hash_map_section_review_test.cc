@@ -7,9 +7,9 @@
 //
 // Deterministic: callbacks queued inside the thread's own section cannot be
 // invoked until that section ends, so the backlog stays over a limit of 2
-// until then, and drains once it has.
+// until then, and a BacklogHold keeps it there past the end until the thread
+// has waited (the payment), so that the worker cannot drain it first.
 #include <atomic>
-#include <cstdint>
 #include <string>
 #include <thread>
 #include <utility>
@@ -19,11 +19,9 @@
 #include "rcu/call_rcu.h"
 #include "rcu/internal/callbacks.h"
 #include "rcu/read_guard.h"
-#include "rcu/stats.h"
+#include "tests/util/backlog_hold.h"
 
 namespace {
-
-std::uint64_t BacklogWaits() { return rcu::GetStats().backlog_waits; }
 
 // std::string values: erased entries go to the RCU core one by one (not to
 // the node recycler's batches), so one erase queues one callback.
@@ -49,7 +47,7 @@ TEST(HashMapSectionReviewTest, IteratorSectionsPayTheDebtWhenTheLastOwnerEnds) {
   std::thread([&] {
     const std::size_t old_limit = rcu::CallbackBacklogLimit();
     rcu::Barrier();
-    const std::uint64_t waits = BacklogWaits();
+    rcu_test::BacklogHold hold;
     {
       auto it = m.find(1);  // owns the thread's outermost section
       ASSERT_NE(it, m.end());
@@ -64,13 +62,14 @@ TEST(HashMapSectionReviewTest, IteratorSectionsPayTheDebtWhenTheLastOwnerEnds) {
       { auto other = m.find(3); }  // a nested section ends
       moved = m.end();             // the copy's section ends
       EXPECT_TRUE(rcu::internal::backlog_debt) << "a nested section's end paid the debt";
-      EXPECT_EQ(BacklogWaits(), waits) << "waited inside a section";
+      EXPECT_FALSE(hold.Waited()) << "waited inside a section";
       EXPECT_TRUE(rcu::InReadSection()) << "a copy's end closed the original's section";
       EXPECT_EQ(it->second, "1");
       EXPECT_EQ(ran.load(), 0);
     }
+    hold.Returned();
     EXPECT_FALSE(rcu::internal::backlog_debt) << "the last owner's end did not pay";
-    EXPECT_GT(BacklogWaits(), waits) << "the debt was dropped, not paid";
+    EXPECT_TRUE(hold.Waited()) << "the debt was dropped, not paid";
     EXPECT_FALSE(rcu::InReadSection());
     rcu::SetCallbackBacklogLimit(old_limit);
     rcu::Barrier();
@@ -85,7 +84,7 @@ TEST(HashMapSectionReviewTest, IteratorsInsideAGuardLeaveThePayingToIt) {
   std::thread([&] {
     const std::size_t old_limit = rcu::CallbackBacklogLimit();
     rcu::Barrier();
-    const std::uint64_t waits = BacklogWaits();
+    rcu_test::BacklogHold hold;
     {
       rcu::ReadGuard guard;
       std::atomic<int> ran{0};
@@ -97,11 +96,12 @@ TEST(HashMapSectionReviewTest, IteratorsInsideAGuardLeaveThePayingToIt) {
         EXPECT_TRUE(rcu::internal::backlog_debt) << "no debt: the test checked nothing";
       }
       EXPECT_TRUE(rcu::internal::backlog_debt) << "an iterator's nested end paid the debt";
-      EXPECT_EQ(BacklogWaits(), waits);
+      EXPECT_FALSE(hold.Waited()) << "waited inside a section";
       EXPECT_TRUE(rcu::InReadSection());
     }
-    EXPECT_FALSE(rcu::internal::backlog_debt);
-    EXPECT_GT(BacklogWaits(), waits);
+    hold.Returned();
+    EXPECT_FALSE(rcu::internal::backlog_debt) << "the guard's end did not pay";
+    EXPECT_TRUE(hold.Waited()) << "the debt was dropped, not paid";
     rcu::SetCallbackBacklogLimit(old_limit);
     rcu::Barrier();
   }).join();
