@@ -74,12 +74,8 @@
 // //rcu:rcu_with_domain_bug_for_testing, whose grace periods skip the
 // sections of half the threads; //stress:domain_torture_negative_control_test
 // checks that it fails.
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -106,6 +102,7 @@
 #include "rcu/domain.h"
 #include "rcu/stall.h"
 #include "stress/stress_util.h"
+#include "tests/util/no_membarrier.h"
 
 namespace {
 
@@ -1376,16 +1373,7 @@ struct Options {
 // (ENOSYS) by a seccomp filter, which the new image inherits, so that
 // liburcu and rcu::Domain both take their fallback paths from the start.
 void ReexecWithoutMembarrier(char** argv) {
-  struct sock_filter filter[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-  };
-  struct sock_fprog program = {static_cast<unsigned short>(sizeof(filter) / sizeof(filter[0])),
-                               filter};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+  if (!rcu_test::RefuseMembarrier()) {
     std::perror("seccomp");
     std::exit(2);
   }

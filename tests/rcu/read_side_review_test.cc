@@ -13,12 +13,8 @@
 // the backlog there past the end until the thread waits: otherwise the
 // worker may drain it between the section's end and the payment, which then
 // has nothing to wait for (seen once under ASan in CI).
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stddef.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ucontext.h>
@@ -48,13 +44,12 @@
 #include "rcu/stats.h"
 #include "rcu/std_rcu.h"
 #include "tests/util/backlog_hold.h"
+#include "tests/util/no_membarrier.h"
 #include "tests/util/test_util.h"
 
 namespace {
 
-constexpr const char* kNoMembarrierEnv = "READ_SIDE_REVIEW_NO_MEMBARRIER";
-
-bool InFenceModeChild() { return std::getenv(kNoMembarrierEnv) != nullptr; }
+bool InFenceModeChild() { return rcu_test::InProcessWithoutMembarrier(); }
 
 // --- White-box views of the inline read side --------------------------------
 
@@ -517,44 +512,7 @@ TEST(ReadSideReviewTest, GuardInAKeyDestructorAfterTheExitHookRegistersAgain) {
 // paths have, so the fast-path word must stay null on every thread.
 TEST(ReadSideReviewTest, WithoutMembarrier) {
   if (InFenceModeChild()) GTEST_SKIP() << "the parent runs this";
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e != nullptr; ++e) {
-    // The child's gtest must not touch the parent's result files.
-    const std::string entry = *e;
-    if (entry.rfind("TEST_PREMATURE_EXIT_FILE=", 0) == 0 ||
-        entry.rfind("XML_OUTPUT_FILE=", 0) == 0 || entry.rfind("GTEST_OUTPUT=", 0) == 0) {
-      continue;
-    }
-    env_strings.push_back(entry);
-  }
-  env_strings.push_back(std::string(kNoMembarrierEnv) + "=1");
-  std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::string filter = "--gtest_filter=ReadSideFenceModeChild.*";
-  char exe[] = "/proc/self/exe";
-  char* argv[] = {exe, filter.data(), nullptr};
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    struct sock_filter program_filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_membarrier, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    struct sock_fprog program = {
-        static_cast<unsigned short>(sizeof(program_filter) / sizeof(program_filter[0])),
-        program_filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
-      _exit(3);
-    }
-    execve(exe, argv, envp.data());
-    _exit(4);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  const int status = rcu_test::RunTestsWithoutMembarrier("ReadSideFenceModeChild.*");
   ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the fence-mode child failed (its output is above)";
 }
