@@ -35,8 +35,12 @@ namespace rcu {
 
 // Waits until every read-side critical section that began before the call
 // has ended. Must not be called inside a read-side section (that would wait
-// forever: diagnosed and fatal, see rcu/diagnostics.h). With idle readers it
-// takes about a microsecond, as liburcu's own (bench/rcu_core_bench.cc).
+// forever: diagnosed and fatal, see rcu/diagnostics.h). Not from a signal
+// handler either: besides taking locks, a handler that interrupted its
+// thread just as a section ended, before that end woke a grace period that
+// sleeps waiting for it, would wait for a wake-up only the interrupted code
+// can give. With idle readers it takes about a microsecond, as liburcu's own
+// (bench/rcu_core_bench.cc).
 void Synchronize();
 
 // synchronize_rcu_expedited(). In the default domain it is Synchronize(),
