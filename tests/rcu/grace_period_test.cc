@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "rcu/call_rcu.h"
 #include "rcu/read_guard.h"
 #include "rcu/stats.h"
 #include "tests/util/test_util.h"
@@ -104,7 +105,19 @@ TEST(SynchronizeDeathTest, InsideReadSectionIsFatalWithAMessage) {
       "rcu::Synchronize\\(\\) called inside a read-side critical section");
 }
 
-TEST(CookieTest, FalseUntilAGracePeriodThenTrue) {
+// Each test starts with no callback pending. StartPoll() queues a completion
+// for the callback worker, whose batch runs a grace period of its own, and
+// the completion counts one more when it runs: both may come well after the
+// cookie reads as completed. Left pending, they land in a later test, where
+// a grace period that began after its GetState() (the worker's) completes
+// that cookie early, or a count (the completion's) breaks an equality.
+// Barrier() returns once every batch queued before it has run.
+class CookieTest : public ::testing::Test {
+ protected:
+  void SetUp() override { rcu::Barrier(); }
+};
+
+TEST_F(CookieTest, FalseUntilAGracePeriodThenTrue) {
   const rcu::GracePeriodCookie cookie = rcu::GetState();
   EXPECT_FALSE(rcu::PollState(cookie));
   EXPECT_FALSE(rcu::PollState(cookie));
@@ -112,7 +125,7 @@ TEST(CookieTest, FalseUntilAGracePeriodThenTrue) {
   EXPECT_TRUE(rcu::PollState(cookie));
 }
 
-TEST(CookieTest, StaysFalseWhileAPreexistingReaderHoldsOn) {
+TEST_F(CookieTest, StaysFalseWhileAPreexistingReaderHoldsOn) {
   ParkedReader reader;
   const rcu::GracePeriodCookie cookie = rcu::StartPoll();
   for (int i = 0; i < 1000; ++i) {
@@ -123,7 +136,7 @@ TEST(CookieTest, StaysFalseWhileAPreexistingReaderHoldsOn) {
   EXPECT_TRUE(Eventually([&] { return rcu::PollState(cookie); }));
 }
 
-TEST(CookieTest, StartPollGetsAGracePeriodGoingWithNoOtherWriter) {
+TEST_F(CookieTest, StartPollGetsAGracePeriodGoingWithNoOtherWriter) {
   const uint64_t before = rcu::GetStats().grace_periods;
   const rcu::GracePeriodCookie cookie = rcu::StartPoll();
   // Nobody calls Synchronize(): StartPoll alone must complete the cookie.
@@ -131,7 +144,7 @@ TEST(CookieTest, StartPollGetsAGracePeriodGoingWithNoOtherWriter) {
   EXPECT_GT(rcu::GetStats().grace_periods, before);
 }
 
-TEST(CookieTest, GetStateAloneStartsNothing) {
+TEST_F(CookieTest, GetStateAloneStartsNothing) {
   // Not a property we can observe as "never", but GetState must not count
   // as a grace period by itself.
   const uint64_t before = rcu::GetStats().grace_periods;
@@ -141,7 +154,7 @@ TEST(CookieTest, GetStateAloneStartsNothing) {
   EXPECT_TRUE(rcu::PollState(cookie));
 }
 
-TEST(CookieTest, CondSynchronizeWaitsOnlyWhenNeeded) {
+TEST_F(CookieTest, CondSynchronizeWaitsOnlyWhenNeeded) {
   const rcu::GracePeriodCookie cookie = rcu::GetState();
   rcu::Synchronize();
   const uint64_t before = rcu::GetStats().grace_periods;
@@ -154,7 +167,7 @@ TEST(CookieTest, CondSynchronizeWaitsOnlyWhenNeeded) {
   EXPECT_TRUE(rcu::PollState(fresh));
 }
 
-TEST(CookieTest, CompletedStateAlwaysReadsAsCompleted) {
+TEST_F(CookieTest, CompletedStateAlwaysReadsAsCompleted) {
   EXPECT_TRUE(rcu::PollState(rcu::CompletedState()));
   EXPECT_TRUE(rcu::PollState(rcu::GracePeriodCookie()));
   EXPECT_EQ(rcu::CompletedState(), rcu::GracePeriodCookie());
@@ -165,7 +178,7 @@ TEST(CookieTest, CompletedStateAlwaysReadsAsCompleted) {
   EXPECT_EQ(rcu::GetStats().grace_periods, before);
 }
 
-TEST(CookieTest, Equality) {
+TEST_F(CookieTest, Equality) {
   const rcu::GracePeriodCookie a = rcu::GetState();
   const rcu::GracePeriodCookie b = rcu::GetState();
   EXPECT_TRUE(rcu::SameState(a, b));
@@ -176,7 +189,7 @@ TEST(CookieTest, Equality) {
   EXPECT_NE(rcu::StartPoll(), rcu::StartPoll());
 }
 
-TEST(CookieTest, CorrectAcrossCounterWrapAround) {
+TEST_F(CookieTest, CorrectAcrossCounterWrapAround) {
   // Tickets start 1000 short of 2^64, so 1100 grace periods cross the wrap.
   // Every cookie must read false before its grace period and true after.
   for (int i = 0; i < 1100; ++i) {
@@ -191,7 +204,7 @@ TEST(CookieTest, CorrectAcrossCounterWrapAround) {
   EXPECT_TRUE(rcu::PollState(old));
 }
 
-TEST(CookieTest, ConcurrentPollersAndWriters) {
+TEST_F(CookieTest, ConcurrentPollersAndWriters) {
   std::atomic<bool> stop{false};
   std::atomic<int> violations{0};
   std::vector<std::thread> threads;
