@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "rcu/call_rcu.h"
+#include "rcu/internal/callback_worker.h"
 #include "rcu/stall.h"
 #include "rcu/stats.h"
 #include "tests/util/test_util.h"
@@ -81,6 +82,11 @@ bool ReportArrives(StallReports& reports, Match match) {
 // retires enough to be held by backpressure: the worker waits for the lock,
 // the writer waits for the worker. Ported kernel code expects call_rcu()
 // never to block; here the wait must end, with a report naming the deleter.
+//
+// Stall reports are off until the writer is waiting for the worker: with
+// them on from the start, a writer held up for a stall timeout (a loaded
+// machine) before its first wait found the worker already reported stuck,
+// never waited, and no report counted it as waiting.
 TEST(CallbackStallTest, BackpressureDoesNotDeadlockWithADeleterWaitingForTheWriter) {
   StallReports reports(absl::Milliseconds(100));
   BacklogLimit limit(100);
@@ -88,17 +94,29 @@ TEST(CallbackStallTest, BackpressureDoesNotDeadlockWithADeleterWaitingForTheWrit
   deleter_waiting.store(false);
   const rcu::Stats before = rcu::GetStats();
   rcu_test::HangGuard hang(std::chrono::seconds(60), "retiring under the deleter's lock");
+  rcu::SetStallTimeout(absl::InfiniteDuration());
+  std::atomic<bool> wait_seen{false};
+  std::thread arm;
   {
     std::lock_guard<std::mutex> lock(app_mu);
     rcu::Retire(new int(0), LockingDeleter());
     rcu::CallRcu([] {});  // hands the retire block over first
     ASSERT_TRUE(rcu_test::Eventually([] { return deleter_waiting.load(); }));
+    arm = std::thread([&] {
+      // Armed once the writer is inside its wait (or after ten seconds, if it
+      // never waits, so that the checks below fail instead of the test hanging).
+      wait_seen.store(
+          rcu_test::Eventually([] { return rcu::internal::GetWorkerProgress().waiters > 0; }));
+      rcu::SetStallTimeout(absl::Milliseconds(100));
+    });
     // Ten times the limit, from outside any read-side section: backpressure
     // applies, and must give up once the worker is seen stuck.
     for (int i = 0; i < 1000; ++i) rcu::CallRcu([] {});
   }
+  arm.join();
   rcu::Barrier();
   const rcu::Stats after = rcu::GetStats();
+  EXPECT_TRUE(wait_seen.load()) << "the writer never waited for the worker";
   EXPECT_GT(after.backlog_waits, before.backlog_waits);  // it did wait, at first
   EXPECT_GT(after.stalls_reported, before.stalls_reported);
   bool named = false;
