@@ -63,11 +63,11 @@ constexpr auto kTimeBudget = std::chrono::seconds(5);
 
 struct Outcomes {
   long rounds = 0;
-  long both_saw = 0;    // sequentially consistent
+  long both_saw = 0;     // sequentially consistent
   long reader_only = 0;  // the reader saw the store; the writer missed the section
   long writer_only = 0;  // the writer saw the section; the reader read the old number
-  long forbidden = 0;   // neither saw the other
-  bool fenced = false;  // the reader took the fenced path
+  long forbidden = 0;    // neither saw the other
+  bool fenced = false;   // the reader took the fenced path
 };
 
 // Two threads meet at each round: both have arrived at round `round` once
