@@ -79,7 +79,10 @@ using DiagnosticHandler = std::function<void(const Diagnostic&)>;
 
 // Installs `handler` (or the default handler, for nullptr) and returns the
 // previous one. Thread-safe; the handler may run on any thread, including the
-// callback worker, and must not use RCU itself.
+// callback worker, and must not use RCU itself. Reports already under way on
+// other threads when this returns may still call the previous handler: let a
+// handler own what it uses (capture by value or by shared_ptr) rather than
+// destroy that right after replacing it.
 DiagnosticHandler SetDiagnosticHandler(DiagnosticHandler handler);
 
 }  // namespace rcu

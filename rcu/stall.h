@@ -85,6 +85,10 @@ void SetStallTimeout(std::chrono::duration<Rep, Period> timeout) {
 // Installs `handler` (nullptr: the default, which writes one line to stderr)
 // and returns the previous one. The handler runs on the watchdog thread and
 // must not wait for grace periods or callbacks (Synchronize(), Barrier()).
+// Reports already under way when this returns (on the watchdog thread, or a
+// domain's grace period) may still call the previous handler: let a handler
+// own what it uses (capture by value or by shared_ptr) rather than destroy
+// that right after replacing it.
 StallHandler SetStallHandler(StallHandler handler);
 
 }  // namespace rcu
