@@ -338,7 +338,14 @@ void OnTrap(int, siginfo_t*, void* context) {
   trap_nesting_before = rcu::InReadSection();
   {
     rcu::ReadGuard in_handler;
-    RetireOverTheLimitFromHandler();
+    RetireOverTheLimitFromHandler();  // owes the wait: this section keeps the backlog up
+    // The debt is set; raising the limit (an atomic store) leaves it owed
+    // but gives its payment nothing to wait for. A handler must not wait
+    // for the worker: if it interrupted the guard's end anywhere from
+    // leaving the section to waking a sleeping grace period (after its
+    // futex store, before the FUTEX_WAKE), that grace period, and so the
+    // worker, would sleep until the interrupted code ran again.
+    rcu::SetCallbackBacklogLimit(1000);
   }
   static_cast<ucontext_t*>(context)->uc_mcontext.gregs[REG_EFL] &= ~kTrapFlag;  // stop stepping
 }
@@ -372,15 +379,7 @@ StepResult SweepSectionEnd() {
   sigaction(SIGTRAP, &action, &old);
   StepResult result;
   for (int target = 0; target < 10000; ++target) {
-    BacklogSetup setup;
-    // The handler waits for the backlog where its section is the outermost
-    // (retiring from a handler is not supported for reasons like this one).
-    // If it interrupted the guard's end between leaving the section and
-    // looking for a waiting grace period, the worker may sleep in a grace
-    // period that only that look would wake: the handler would wait forever
-    // (seen once in 30 runs of a clang build). The parked reader's exit,
-    // once the handler waits, gives the worker that wake-up.
-    rcu_test::BacklogHold hold;
+    BacklogSetup setup;  // restores the limit the handler raises
     alignas(rcu::ReadGuard) unsigned char storage[sizeof(rcu::ReadGuard)];
     auto* guard = new (storage) rcu::ReadGuard;
     setup.OverTheLimit();
@@ -394,7 +393,7 @@ StepResult SweepSectionEnd() {
     if (rcu::internal::backlog_debt) {
       ++result.deferred;
       bool lost = rcu::internal::fast_reader_word != nullptr;
-      { rcu::ReadGuard next; }  // pays it
+      { rcu::ReadGuard next; }  // pays it (with nothing to wait for)
       lost = lost || rcu::internal::backlog_debt;
       if (lost) {
         ++result.lost;
