@@ -57,7 +57,10 @@ inline bool RefuseMembarrier() {
 // child process where membarrier() is refused and kNoMembarrierEnv is set,
 // and returns the child's wait status once it has ended (its output goes
 // where this process's goes). The child does not write this process's
-// result files. Exit status 3: the filter was refused; 4: exec failed.
+// result files. Exit status kFilterRefused: the kernel refused the seccomp
+// filter (no CONFIG_SECCOMP_FILTER, or a sandbox that forbids filters), so
+// the fenced path cannot be run here; 4: exec failed.
+inline constexpr int kFilterRefused = 3;
 inline int RunTestsWithoutMembarrier(const std::string& gtest_filter) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
@@ -78,7 +81,7 @@ inline int RunTestsWithoutMembarrier(const std::string& gtest_filter) {
   const pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
-    if (!RefuseMembarrier()) _exit(3);
+    if (!RefuseMembarrier()) _exit(kFilterRefused);
     execve(exe, argv, envp.data());
     _exit(4);
   }
