@@ -16,7 +16,6 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -544,13 +543,10 @@ TEST(ReadSideReviewTest, GuardInAKeyDestructorAfterTheExitHookRegistersAgain) {
 // paths have, so the fast-path word must stay null on every thread.
 TEST(ReadSideReviewTest, WithoutMembarrier) {
   if (InFenceModeChild()) GTEST_SKIP() << "the parent runs this";
-  const int status = rcu_test::RunTestsWithoutMembarrier("ReadSideFenceModeChild.*");
-  ASSERT_TRUE(WIFEXITED(status)) << "the child died: status " << status;
-  if (WEXITSTATUS(status) == rcu_test::kFilterRefused) {
-    GTEST_SKIP() << "the kernel refused the seccomp filter that refuses membarrier(): the "
-                    "fenced path cannot be run here";
-  }
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "the fence-mode child failed (its output is above)";
+  const rcu_test::ChildOutcome child =
+      rcu_test::RunTestsWithoutMembarrier("ReadSideFenceModeChild.*");
+  if (child.filter_refused) GTEST_SKIP() << child.why;
+  EXPECT_TRUE(child.passed) << child.why;
 }
 
 TEST(ReadSideFenceModeChild, MembarrierIsRefused) {

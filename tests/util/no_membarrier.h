@@ -5,8 +5,9 @@
 //
 //   TEST(FencedTest, Parent) {
 //     if (rcu_test::InProcessWithoutMembarrier()) GTEST_SKIP();
-//     const int status = rcu_test::RunTestsWithoutMembarrier("FencedChild.*");
-//     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+//     const rcu_test::ChildOutcome child = rcu_test::RunTestsWithoutMembarrier("FencedChild.*");
+//     if (child.filter_refused) GTEST_SKIP() << child.why;
+//     EXPECT_TRUE(child.passed) << child.why;
 //   }
 //   TEST(FencedChild, Something) {
 //     if (!rcu_test::InProcessWithoutMembarrier()) GTEST_SKIP();
@@ -53,15 +54,20 @@ inline bool RefuseMembarrier() {
          prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0;
 }
 
+// What became of the child RunTestsWithoutMembarrier() started.
+struct ChildOutcome {
+  bool passed = false;          // it ran and every test passed
+  bool filter_refused = false;  // the kernel refused the seccomp filter (no
+                                // CONFIG_SECCOMP_FILTER, or a sandbox that
+                                // forbids filters): nothing could be run
+  std::string why;              // for a failure or a refusal
+};
+
 // Runs this test binary again with --gtest_filter=`gtest_filter`, in a
 // child process where membarrier() is refused and kNoMembarrierEnv is set,
-// and returns the child's wait status once it has ended (its output goes
-// where this process's goes). The child does not write this process's
-// result files. Exit status kFilterRefused: the kernel refused the seccomp
-// filter (no CONFIG_SECCOMP_FILTER, or a sandbox that forbids filters), so
-// the fenced path cannot be run here; 4: exec failed.
-inline constexpr int kFilterRefused = 3;
-inline int RunTestsWithoutMembarrier(const std::string& gtest_filter) {
+// and says how it ended (its output goes where this process's goes). The
+// child does not write this process's result files.
+inline ChildOutcome RunTestsWithoutMembarrier(const std::string& gtest_filter) {
   std::vector<std::string> env_strings;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry = *e;
@@ -78,18 +84,39 @@ inline int RunTestsWithoutMembarrier(const std::string& gtest_filter) {
   std::string filter = "--gtest_filter=" + gtest_filter;
   char exe[] = "/proc/self/exe";
   char* argv[] = {exe, filter.data(), nullptr};
+  constexpr int kFilterRefused = 3, kExecFailed = 4;
+  ChildOutcome outcome;
   const pid_t pid = fork();
-  if (pid < 0) return -1;
+  if (pid < 0) {
+    outcome.why = "fork() failed";
+    return outcome;
+  }
   if (pid == 0) {
     if (!RefuseMembarrier()) _exit(kFilterRefused);
     execve(exe, argv, envp.data());
-    _exit(4);
+    _exit(kExecFailed);
   }
   int status = 0;
   while (waitpid(pid, &status, 0) != pid) {
-    if (errno != EINTR) return -1;
+    if (errno != EINTR) {
+      outcome.why = "waitpid() failed";
+      return outcome;
+    }
   }
-  return status;
+  if (!WIFEXITED(status)) {
+    outcome.why = "the child died: wait status " + std::to_string(status);
+  } else if (WEXITSTATUS(status) == kFilterRefused) {
+    outcome.filter_refused = true;
+    outcome.why =
+        "the kernel refused the seccomp filter that refuses membarrier(): the fenced path "
+        "cannot be run here";
+  } else if (WEXITSTATUS(status) == kExecFailed) {
+    outcome.why = "the child could not execute /proc/self/exe";
+  } else {
+    outcome.passed = WEXITSTATUS(status) == 0;
+    outcome.why = "the child failed (its output is above)";
+  }
+  return outcome;
 }
 
 }  // namespace rcu_test
